@@ -1,0 +1,105 @@
+// The server's typed configuration, resolved from the layered sources with a clear error per bad value.
+
+import Foundation
+import Logging
+import Storage
+
+public enum RunEnvironment: String, Sendable, CaseIterable {
+    case development
+    case production
+}
+
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text
+    case json
+}
+
+public struct TLSFiles: Sendable, Equatable {
+    public var certificate: URL
+    public var privateKey: URL
+}
+
+public struct ServerConfiguration: Sendable {
+    public var environment: RunEnvironment
+    public var dataDirectory: URL
+    public var host: String
+    public var port: Int
+    public var database: DatabaseLocation
+    public var tls: TLSFiles?
+    public var behindTLSProxy: Bool
+    /// The address users reach the server at (security.txt Canonical, links in mail).
+    public var publicURL: URL
+    public var securityContact: String
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    /// Where the config file, if any, was read from (its permissions are checked in production).
+    public var configFile: URL?
+
+    /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
+    public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
+
+    public static let defaultDataDirectory = "./tradekeep-data"
+    public static let databaseFileName = "tradekeep.sqlite"
+
+    public init(_ sources: ConfigurationSources) throws {
+        func parse<T>(_ setting: Setting, default defaultValue: T, _ transform: (String) -> T?, expected: String) throws -> T {
+            guard let raw = sources.value(setting) else { return defaultValue }
+            guard let value = transform(raw) else {
+                throw ConfigurationError(setting.name, "'\(setting.isSecret ? "…" : raw)' is not valid; expected \(expected)")
+            }
+            return value
+        }
+        let choices = { (names: [String]) in names.joined(separator: " or ") }
+
+        self.environment = try parse(.environment, default: .development, { RunEnvironment(rawValue: $0.lowercased()) },
+                                     expected: choices(RunEnvironment.allCases.map(\.rawValue)))
+        let dataPath = sources.value(.dataDirectory) ?? Self.defaultDataDirectory
+        guard !dataPath.isEmpty else { throw ConfigurationError(Setting.dataDirectory.name, "must not be empty") }
+        self.dataDirectory = URL(fileURLWithPath: dataPath).standardizedFileURL
+        self.host = sources.value(.host) ?? "127.0.0.1"
+        self.port = try parse(.port, default: 8080, { Int($0).flatMap { (0...65535).contains($0) ? $0 : nil } },
+                              expected: "a port number 0-65535 (0 picks a free port)")
+        if let url = sources.value(.databaseURL) {
+            do {
+                self.database = try DatabaseLocation(url: url)
+            } catch let error as DatabaseURLError {
+                throw ConfigurationError(Setting.databaseURL.name, error.message)
+            }
+        } else {
+            self.database = .sqliteFile(path: self.dataDirectory.appendingPathComponent(Self.databaseFileName).path)
+        }
+        switch (sources.value(.tlsCertificate), sources.value(.tlsKey)) {
+        case (nil, nil):
+            self.tls = nil
+        case (let cert?, let key?):
+            self.tls = TLSFiles(certificate: URL(fileURLWithPath: cert), privateKey: URL(fileURLWithPath: key))
+        case (nil, _):
+            throw ConfigurationError(Setting.tlsCertificate.name, "--tls-key was given without --tls-cert; give both or neither")
+        case (_, nil):
+            throw ConfigurationError(Setting.tlsKey.name, "--tls-cert was given without --tls-key; give both or neither")
+        }
+        self.behindTLSProxy = try parse(.behindTLSProxy, default: false, Self.parseBool, expected: "true or false")
+        let scheme = self.tls != nil || self.behindTLSProxy ? "https" : "http"
+        let defaultPublic = "\(scheme)://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(self.port)"
+        self.publicURL = try parse(.publicURL, default: URL(string: defaultPublic)!, { text in
+            URL(string: text).flatMap { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil ? $0 : nil }
+        }, expected: "an absolute http(s) URL such as https://trade.example.com")
+        self.securityContact = sources.value(.securityContact) ?? "mailto:security@\(self.publicURL.host ?? "localhost")"
+        guard self.securityContact.hasPrefix("mailto:") || self.securityContact.hasPrefix("https://") || self.securityContact.hasPrefix("tel:") else {
+            throw ConfigurationError(Setting.securityContact.name, "must be a mailto:, https:// or tel: URI (RFC 9116)")
+        }
+        self.logLevel = try parse(.logLevel, default: .info, { Logger.Level(rawValue: $0.lowercased()) },
+                                  expected: choices(Logger.Level.allCases.map(\.rawValue)))
+        self.logFormat = try parse(.logFormat, default: .text, { LogFormat(rawValue: $0.lowercased()) },
+                                   expected: choices(LogFormat.allCases.map(\.rawValue)))
+        self.configFile = sources.fileURL
+    }
+
+    static func parseBool(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": true
+        case "0", "false", "no", "off": false
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,42 @@
+// Every configuration setting, with its variable name, flag, and documentation line.
+
+/// One setting. It has a single name: the environment variable `TRADEKEEP_…`, the same name in the config
+/// file, and (for most) a command-line flag. docs/CONFIGURATION.md documents each one; a test checks that.
+public struct Setting: Hashable, Sendable {
+    public let name: String
+    public let flag: String?
+    /// Secrets are never accepted as flags (they would show in `ps`) and a config file holding one must be 0600.
+    public let isSecret: Bool
+
+    init(_ name: String, flag: String? = nil, secret: Bool = false) {
+        self.name = name
+        self.flag = flag
+        self.isSecret = secret
+    }
+
+    public static let environment = Setting("TRADEKEEP_ENV", flag: "env")
+    public static let dataDirectory = Setting("TRADEKEEP_DATA_DIR", flag: "data-dir")
+    public static let configFile = Setting("TRADEKEEP_CONFIG", flag: "config")
+    public static let host = Setting("TRADEKEEP_HOST", flag: "host")
+    public static let port = Setting("TRADEKEEP_PORT", flag: "port")
+    public static let databaseURL = Setting("TRADEKEEP_DATABASE_URL", secret: true)
+    public static let tlsCertificate = Setting("TRADEKEEP_TLS_CERT", flag: "tls-cert")
+    public static let tlsKey = Setting("TRADEKEEP_TLS_KEY", flag: "tls-key")
+    public static let behindTLSProxy = Setting("TRADEKEEP_BEHIND_TLS_PROXY", flag: "behind-tls-proxy")
+    public static let publicURL = Setting("TRADEKEEP_PUBLIC_URL", flag: "public-url")
+    public static let securityContact = Setting("TRADEKEEP_SECURITY_CONTACT")
+    public static let logLevel = Setting("TRADEKEEP_LOG_LEVEL", flag: "log-level")
+    public static let logFormat = Setting("TRADEKEEP_LOG_FORMAT", flag: "log-format")
+    public static let jwtSecret = Setting("TRADEKEEP_JWT_SECRET", secret: true)
+    public static let auditSigningKey = Setting("TRADEKEEP_AUDIT_SIGNING_KEY", secret: true)
+    public static let backupKey = Setting("TRADEKEEP_BACKUP_KEY", secret: true)
+    public static let localKEK = Setting("TRADEKEEP_LOCAL_KEK", secret: true)
+
+    public static let all: [Setting] = [
+        .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
+        .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
+        .jwtSecret, .auditSigningKey, .backupKey, .localKEK,
+    ]
+
+    public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }
+}

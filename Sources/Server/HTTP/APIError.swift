@@ -1,0 +1,65 @@
+// The one error shape of the API: {"error": code, "message": text, "error_id": id}.
+
+import Foundation
+import Hummingbird
+
+/// An error answered to the client as is: a status, a machine code and a message a person can act on.
+public struct APIError: Error, Sendable, CustomStringConvertible {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public var description: String { "\(self.status.code) \(self.code): \(self.message)" }
+
+    public static func unauthorized(_ message: String = "Sign in first: this route needs an access token (Authorization: Bearer …).") -> APIError {
+        APIError(.unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+
+    public static func notFound(_ message: String = "There is nothing at this address.") -> APIError {
+        APIError(.notFound, code: "not_found", message: message)
+    }
+
+    public static func badRequest(_ message: String) -> APIError {
+        APIError(.badRequest, code: "bad_request", message: message)
+    }
+}
+
+/// The JSON body of every error response.
+struct ErrorBody: Codable, Equatable {
+    let error: String
+    let message: String
+    let error_id: String
+}
+
+enum ErrorID {
+    /// 64 random bits, hex: unique enough to find one log line, useless to an attacker.
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 16).leftPadded(to: 16)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        self.count >= length ? self : String(repeating: "0", count: length - self.count) + self
+    }
+}
+
+extension Response {
+    /// A response in the error shape.
+    static func error(_ status: HTTPResponse.Status, code: String, message: String, errorID: String, headers: HTTPFields = [:]) -> Response {
+        let body = ErrorBody(error: code, message: message, error_id: errorID)
+        let data = (try? JSONEncoder().encode(body)) ?? Data()
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,160 @@
+// Opens the configured database (SQLite or PostgreSQL), applies migrations and answers readiness checks.
+
+import FluentKit
+import SQLKit
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Vault
+
+public enum StorageError: Error, CustomStringConvertible {
+    case keyringMismatch(databaseKeyring: String, dataFolderKeyring: String)
+    case tls(String)
+    case closed
+
+    public var description: String {
+        switch self {
+        case .keyringMismatch(let stored, let local):
+            "this database was initialised with keyring \(stored), but the data folder holds keyring \(local); "
+                + "every stored secret would be unreadable. Point --data-dir at the data folder that belongs to this database."
+        case .tls(let why): "TRADEKEEP_DATABASE_URL: \(why)"
+        case .closed: "the database connection pool is shut down"
+        }
+    }
+}
+
+/// The application's database: a Fluent `Databases` registry with one configured database.
+///
+/// `Databases` is a swift-service-lifecycle `Service`: add `databases` to the service group and it closes its
+/// connection pools on graceful shutdown.
+public struct TradekeepDatabase: Sendable {
+    public let location: DatabaseLocation
+    public let databases: Databases
+    private let eventLoopGroup: any EventLoopGroup
+
+    public init(
+        location: DatabaseLocation,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        threadPool: NIOThreadPool = .singleton
+    ) throws {
+        self.location = location
+        self.eventLoopGroup = eventLoopGroup
+        self.databases = Databases(threadPool: threadPool, on: eventLoopGroup)
+        switch location {
+        case .sqliteMemory:
+            self.databases.use(.sqlite(.memory, sqlLogLevel: .trace), as: .sqlite)
+        case .sqliteFile(let path):
+            // Create the file 0600 before SQLite does, so it (and its -wal/-shm files, which SQLite creates
+            // with the database file's mode) never exist with looser permissions.
+            try SecureFile.touch(URL(fileURLWithPath: path))
+            self.databases.use(.sqlite(.file(path), sqlLogLevel: .trace), as: .sqlite)
+        case .postgres(let pg):
+            self.databases.use(.postgres(configuration: try Self.postgresConfiguration(pg), sqlLogLevel: .trace), as: .psql)
+        }
+    }
+
+    /// A database handle for one unit of work.
+    public func database(logger: Logger) throws -> any Database {
+        guard let database = self.databases.database(logger: logger, on: self.eventLoopGroup.any()) else {
+            throw StorageError.closed
+        }
+        return database
+    }
+
+    /// Apply every pending migration. On PostgreSQL an advisory lock serialises instances starting together.
+    public func migrate(logger: Logger) async throws {
+        let database = try self.database(logger: logger)
+        if case .postgres(let pg) = self.location {
+            if let schema = pg.schema, let sql = database as? any SQLDatabase {
+                try await sql.raw("CREATE SCHEMA IF NOT EXISTS \(ident: schema)").run()
+            }
+            try await database.withConnection { connection in
+                let sql = connection as! any SQLDatabase
+                try await sql.raw("SELECT pg_advisory_lock(\(literal: Self.migrationLockKey))").run()
+                do {
+                    try await Self.runMigrations(on: connection)
+                } catch {
+                    try? await sql.raw("SELECT pg_advisory_unlock(\(literal: Self.migrationLockKey))").run()
+                    throw error
+                }
+                try await sql.raw("SELECT pg_advisory_unlock(\(literal: Self.migrationLockKey))").run()
+            }
+        } else {
+            try await Self.runMigrations(on: database)
+            if case .sqliteFile = self.location, let sql = database as? any SQLDatabase {
+                // WAL lets readers run while a writer commits; the setting is stored in the file.
+                try await sql.raw("PRAGMA journal_mode=WAL").run()
+            }
+        }
+    }
+
+    /// Record the keyring on first start; refuse a database that belongs to another keyring.
+    public func bind(toKeyring keyringID: String, logger: Logger) async throws {
+        let database = try self.database(logger: logger)
+        if let existing = try await InstanceRecord.query(on: database).first() {
+            guard existing.keyringID == keyringID else {
+                throw StorageError.keyringMismatch(databaseKeyring: existing.keyringID, dataFolderKeyring: keyringID)
+            }
+            return
+        }
+        try await InstanceRecord(keyringID: keyringID, createdAt: Date()).create(on: database)
+    }
+
+    /// Throws unless the database answers a query on Tradekeep's own schema.
+    public func checkReady(logger: Logger) async throws {
+        _ = try await InstanceRecord.query(on: try self.database(logger: logger)).count()
+    }
+
+    public func shutdown() async {
+        await self.databases.shutdownAsync()
+    }
+
+    // MARK: Internals
+
+    /// "tradekeep" in ASCII: the advisory-lock key that guards migrations.
+    static let migrationLockKey: Int64 = 0x7472_6164_656B_6565
+
+    static var migrations: [any Migration] {
+        [CreateInstance()]
+    }
+
+    private static func runMigrations(on database: any Database) async throws {
+        let list = Migrations()
+        list.add(Self.migrations)
+        let migrator = Migrator(databaseFactory: { _ in database }, migrations: list, on: database.eventLoop, migrationLogLevel: .debug)
+        try await migrator.setupIfNeeded().get()
+        try await migrator.prepareBatch().get()
+    }
+
+    static func postgresConfiguration(_ pg: PostgresLocation) throws -> SQLPostgresConfiguration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch pg.sslMode {
+        case .disable:
+            tls = .disable
+        case .prefer, .require:
+            var config = TLSConfiguration.makeClientConfiguration()
+            config.certificateVerification = .none
+            let context = try NIOSSLContext(configuration: config)
+            tls = pg.sslMode == .prefer ? .prefer(context) : .require(context)
+        case .verifyCA, .verifyFull:
+            var config = TLSConfiguration.makeClientConfiguration()
+            config.certificateVerification = pg.sslMode == .verifyFull ? .fullVerification : .noHostnameVerification
+            if let root = pg.sslRootCertificate {
+                guard FileManager.default.isReadableFile(atPath: root) else {
+                    throw StorageError.tls("sslrootcert \(root) cannot be read")
+                }
+                config.trustRoots = .file(root)
+            }
+            tls = .require(try NIOSSLContext(configuration: config))
+        }
+        var configuration = SQLPostgresConfiguration(
+            hostname: pg.host, port: pg.port, username: pg.username, password: pg.password, database: pg.database, tls: tls
+        )
+        if let schema = pg.schema { configuration.searchPath = [schema] }
+        return configuration
+    }
+}

@@ -1,0 +1,200 @@
+// The tradekeep command line: serve, init, migrate, version.
+
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Server
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Tradekeep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tradekeep",
+        abstract: "A self-hostable, non-custodial trading-bot server.",
+        subcommands: [Serve.self, Initialize.self, Migrate.self, Version.self]
+    )
+}
+
+/// Options every command that reads the data folder takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data folder (TRADEKEEP_DATA_DIR, default ./tradekeep-data).")
+    var dataDirectory: String?
+
+    @Option(help: "development or production (TRADEKEEP_ENV).")
+    var env: String?
+
+    @Option(help: "Config file of NAME=value lines (TRADEKEEP_CONFIG).")
+    var config: String?
+
+    var flags: [String: String] {
+        var flags: [String: String] = [:]
+        flags[Setting.dataDirectory.name] = self.dataDirectory
+        flags[Setting.environment.name] = self.env
+        flags[Setting.configFile.name] = self.config
+        return flags
+    }
+}
+
+/// Resolve the configuration sources, or exit with the configuration error.
+func loadSources(_ flags: [String: String]) throws -> ConfigurationSources {
+    // Everything this process creates is private to its user, whatever the caller's umask.
+    umask(0o077)
+    do {
+        return try ConfigurationSources.load(flags: flags, environment: ProcessInfo.processInfo.environment)
+    } catch let error as ConfigurationError {
+        throw ConfigurationFailure(message: error.description)
+    }
+}
+
+/// A start-up failure: printed as is, exit status 78 (EX_CONFIG).
+struct ConfigurationFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { self.message }
+}
+
+extension ParsableCommand {
+    /// Run `body`, turning configuration problems into a message on standard error and exit status 78.
+    func exitingOnConfigurationError<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ConfigurationFailure {
+            FileHandle.standardError.write(Data("tradekeep: \(error.message)\n".utf8))
+            throw ExitCode(78)
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("tradekeep: \(error.description)\n".utf8))
+            throw ExitCode(78)
+        } catch let error as StartupRefused {
+            FileHandle.standardError.write(Data("tradekeep: \(error.description)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Address to listen on (TRADEKEEP_HOST, default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (TRADEKEEP_PORT, default 8080; 0 picks a free port).")
+    var port: String?
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS and HTTP/2 (TRADEKEEP_TLS_CERT).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert (TRADEKEEP_TLS_KEY).")
+    var tlsKey: String?
+
+    @Flag(name: .customLong("behind-tls-proxy"), help: "A TLS-terminating proxy forwards to this server (TRADEKEEP_BEHIND_TLS_PROXY).")
+    var behindTLSProxy = false
+
+    @Option(name: .customLong("public-url"), help: "The address users reach the server at (TRADEKEEP_PUBLIC_URL).")
+    var publicURL: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (TRADEKEEP_LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text or json (TRADEKEEP_LOG_FORMAT).")
+    var logFormat: String?
+
+    func run() async throws {
+        var flags = self.common.flags
+        flags[Setting.host.name] = self.host
+        flags[Setting.port.name] = self.port
+        flags[Setting.tlsCertificate.name] = self.tlsCertificate
+        flags[Setting.tlsKey.name] = self.tlsKey
+        flags[Setting.behindTLSProxy.name] = self.behindTLSProxy ? "true" : nil
+        flags[Setting.publicURL.name] = self.publicURL
+        flags[Setting.logLevel.name] = self.logLevel
+        flags[Setting.logFormat.name] = self.logFormat
+
+        let (prepared, app) = try await self.exitingOnConfigurationError {
+            let prepared = try StartupPolicy.prepare(try loadSources(flags))
+            let configuration = prepared.configuration
+            bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
+            let logger = Logger(label: "tradekeep")
+            return (prepared, try buildApplication(prepared, logger: logger))
+        }
+        let logger = Logger(label: "tradekeep")
+        let configuration = prepared.configuration
+        for file in prepared.generatedFiles {
+            logger.notice("generated secret", metadata: ["file": .string(configuration.dataDirectory.appendingPathComponent(file).path)])
+        }
+        for warning in prepared.warnings {
+            logger.warning("configuration", metadata: ["finding": .string(warning)])
+        }
+        logger.info("starting", metadata: [
+            "version": .string(TradekeepVersion.current),
+            "env": .string(configuration.environment.rawValue),
+            "data_dir": .string(configuration.dataDirectory.path),
+            "database": .string(configuration.database.description),
+        ])
+        try await app.runService()
+        logger.info("stopped")
+    }
+}
+
+struct Initialize: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create the data folder and generate any missing secret in it (never overwrites)."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        try await self.exitingOnConfigurationError {
+            let sources = try loadSources(self.common.flags)
+            let configuration = try ServerConfiguration(sources)
+            let loaded = try initializeDataFolder(configuration, sources: sources)
+            for file in loaded.generatedFiles {
+                print("generated \(configuration.dataDirectory.appendingPathComponent(file).path)")
+            }
+            for problem in loaded.problems {
+                FileHandle.standardError.write(Data("tradekeep: \(problem)\n".utf8))
+            }
+            if loaded.generatedFiles.isEmpty, loaded.problems.isEmpty {
+                print("every secret is already present in \(configuration.dataDirectory.path)")
+            }
+            if !loaded.problems.isEmpty { throw ExitCode(78) }
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let configuration = try await self.exitingOnConfigurationError {
+            try ServerConfiguration(try loadSources(self.common.flags))
+        }
+        bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
+        let logger = Logger(label: "tradekeep")
+        let database = try TradekeepDatabase(location: configuration.database)
+        do {
+            try await database.migrate(logger: logger)
+        } catch {
+            await database.shutdown()
+            throw error
+        }
+        await database.shutdown()
+        print("migrations applied to \(configuration.database)")
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+
+    func run() {
+        print("tradekeep \(TradekeepVersion.current)")
+    }
+}

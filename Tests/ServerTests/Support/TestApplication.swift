@@ -1,0 +1,79 @@
+// Builds the real application for a test: a temporary data folder, generated secrets, and in-memory SQLite
+// (or a fresh PostgreSQL schema when TRADEKEEP_TEST_DATABASE_URL is set).
+
+import Foundation
+import FluentKit
+import SQLKit
+import Hummingbird
+import HummingbirdTesting
+import Logging
+@testable import Server
+import Storage
+
+struct TestApplication {
+    let directory: TemporaryDirectory
+    let prepared: PreparedServer
+    let logs = LogCapture()
+    /// The PostgreSQL schema this application lives in, dropped afterwards.
+    let postgresSchema: String?
+
+    /// `settings` are TRADEKEEP_* values given as flags (highest precedence).
+    init(_ settings: [String: String] = [:]) throws {
+        self.directory = try TemporaryDirectory()
+        var flags = [Setting.dataDirectory.name: self.directory.appending("data").path]
+        var schema: String?
+        if let base = TestEnvironment.postgresURL {
+            let name = "t_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20))"
+            flags[Setting.databaseURL.name] = base + (base.contains("?") ? "&" : "?") + "schema=\(name)"
+            schema = name
+        } else {
+            flags[Setting.databaseURL.name] = "sqlite::memory:"
+        }
+        if settings[Setting.databaseURL.name] != nil { schema = nil }
+        flags.merge(settings) { _, new in new }
+        self.postgresSchema = schema
+        self.prepared = try StartupPolicy.prepare(ConfigurationSources.load(flags: flags, environment: [:]))
+    }
+
+    func build(extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }) throws -> Application<RouterResponder<AppRequestContext>> {
+        try buildApplication(self.prepared, logger: self.logs.logger(), extraRoutes: extraRoutes)
+    }
+
+    /// Run `body` against the application in memory, then clean up its data folder and schema.
+    func test<Value>(
+        _ setup: TestingSetup = .router,
+        extraRoutes: (Router<AppRequestContext>) -> Void = { _ in },
+        _ body: @Sendable (any TestClientProtocol) async throws -> Value
+    ) async throws -> Value {
+        defer { self.directory.remove() }
+        let app = try self.build(extraRoutes: extraRoutes)
+        let result: Value
+        do {
+            result = try await app.test(setup, body)
+        } catch {
+            await self.dropSchema()
+            throw error
+        }
+        await self.dropSchema()
+        return result
+    }
+
+    func dropSchema() async {
+        guard let schema = self.postgresSchema, let base = TestEnvironment.postgresURL,
+              let database = try? TradekeepDatabase(location: DatabaseLocation(url: base))
+        else { return }
+        let logger = Logger(label: "test-cleanup")
+        if let sql = try? database.database(logger: logger) as? any SQLDatabase {
+            try? await sql.raw("DROP SCHEMA IF EXISTS \(ident: schema) CASCADE").run()
+        }
+        await database.shutdown()
+    }
+}
+
+extension TestResponse {
+    var bodyString: String { String(buffer: self.body) }
+
+    func decoded<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: Data(buffer: self.body))
+    }
+}
