@@ -92,3 +92,21 @@ import Testing
         #expect(object["level"] as? String == "info")
     }
 }
+
+@Suite struct RequestLogTests {
+    @Test("The request log line carries the path without its query string, and no Authorization header")
+    func requestLogOmitsQuery() async throws {
+        let app = try TestApplication()
+        let logs = app.logs
+        try await app.test { client in
+            _ = try await client.execute(uri: "/healthz?token=query-secret-123", method: .get)
+            _ = try await client.execute(uri: "/api/v1/bots?x=1", method: .get, headers: [.authorization: "Bearer header-secret-456"])
+        }
+        let requests = logs.lines.filter { $0.contains("http.status=") }
+        #expect(requests.count == 2)
+        #expect(requests.contains { $0.contains("http.path=/healthz") && $0.contains("http.status=200") })
+        #expect(requests.contains { $0.contains("http.path=/api/v1/bots") && $0.contains("http.status=401") })
+        #expect(!logs.text.contains("query-secret-123"))
+        #expect(!logs.text.contains("header-secret-456"))
+    }
+}

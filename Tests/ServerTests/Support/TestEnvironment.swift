@@ -12,8 +12,8 @@ enum TestEnvironment {
     /// When set, every application test runs on PostgreSQL (a fresh schema per application).
     static let postgresURL: String? = variables["TRADEKEEP_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
 
-    /// A CA file that signs the TLS certificate of the PostgreSQL server at TRADEKEEP_TEST_DATABASE_URL.
-    static let postgresCAFile: String? = variables["TRADEKEEP_TEST_PG_CA"].flatMap { $0.isEmpty ? nil : $0 }
+    /// A `sslmode=verify-full&sslrootcert=<CA>` URL of a TLS-only PostgreSQL server (scripts/dev-postgres prints it).
+    static let postgresTLSURL: String? = variables["TRADEKEEP_TEST_PG_TLS_URL"].flatMap { $0.isEmpty ? nil : $0 }
 
     /// Run a test when `available`, or when TRADEKEEP_REQUIRE_ALL=1 (then the test fails on its own).
     static func needs(_ available: Bool) -> Bool { available || requireAll }
