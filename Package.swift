@@ -29,11 +29,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/fluent-kit.git", from: "1.57.0"),
         .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
         .package(url: "https://github.com/vapor/fluent-sqlite-driver.git", from: "4.9.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
     ],
     targets: [
@@ -47,7 +49,18 @@ let package = Package(
         ),
         .target(
             name: "Accounts",
-            dependencies: ["Vault", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Vault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            resources: [.copy("Resources/common-passwords.txt")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -57,11 +70,15 @@ let package = Package(
         ),
         .target(name: "Venues", dependencies: ["Vault"], swiftSettings: swiftSettings),
         .target(name: "Bots", dependencies: ["Venues"], swiftSettings: swiftSettings),
-        .target(name: "Guard", dependencies: ["AuditLog"], swiftSettings: swiftSettings),
+        .target(
+            name: "Guard",
+            dependencies: ["AuditLog", "Vault", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Storage",
             dependencies: [
-                "Vault",
+                "Vault", "AuditLog",
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
                 .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
@@ -82,6 +99,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -104,6 +122,12 @@ let package = Package(
             dependencies: ["Vault"],
             swiftSettings: testSwiftSettings
         ),
+        .target(name: "InteropSupport", path: "Tests/InteropSupport", swiftSettings: testSwiftSettings),
+        .testTarget(
+            name: "AccountsTests",
+            dependencies: ["Accounts", "Vault", "InteropSupport"],
+            swiftSettings: testSwiftSettings
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage"],
@@ -112,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Vault", "AuditLog",
+                "Server", "Storage", "Vault", "AuditLog", "Accounts", "InteropSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "FluentKit", package: "fluent-kit"),

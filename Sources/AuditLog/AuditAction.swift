@@ -17,4 +17,8 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, Codable, Expres
     public static let passwordChanged: AuditAction = "auth.password_changed"
     public static let passwordReset: AuditAction = "auth.password_reset"
     public static let backupCodes: AuditAction = "auth.backup_codes"
+    public static let registered: AuditAction = "auth.registered"
+    public static let emailVerified: AuditAction = "auth.email_verified"
+    public static let adminLockedUser: AuditAction = "admin.user_locked"
+    public static let adminUnlockedUser: AuditAction = "admin.user_unlocked"
 }

@@ -5,32 +5,46 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
 import HummingbirdTLS
+import Accounts
+import Guard
 import Logging
+import NIOPosix
 import NIOSSL
 import Storage
 import Vault
 
 /// Build the application from a prepared configuration. `tradekeep serve` and the tests both use this.
-public func buildApplication(_ prepared: PreparedServer, logger: Logger) throws -> some ApplicationProtocol {
-    try buildApplication(prepared, logger: logger, extraRoutes: { _ in })
+public func buildApplication(_ prepared: PreparedServer, logger: Logger) async throws -> some ApplicationProtocol {
+    try await buildApplicationParts(prepared, logger: logger).application
+}
+
+/// The application and the parts tests look inside.
+struct ApplicationParts {
+    let application: Application<RouterResponder<AppRequestContext>>
+    let router: Router<AppRequestContext>
+    let database: TradekeepDatabase
+    let auth: AuthService
 }
 
 /// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say).
-func buildApplication(
+func buildApplicationParts(
     _ prepared: PreparedServer,
     logger: Logger,
-    extraRoutes: (Router<AppRequestContext>) -> Void
-) throws -> Application<RouterResponder<AppRequestContext>> {
+    clock: @escaping @Sendable () -> Date = { Date() },
+    extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }
+) async throws -> ApplicationParts {
     let configuration = prepared.configuration
     let database = try TradekeepDatabase(location: configuration.database)
-    let router = try buildRouter(configuration, database: database)
+    let jobs = BackgroundJobs(logger: logger)
+    let auth = try await makeAuthService(prepared, database: database, jobs: jobs, logger: logger, clock: clock)
+    let router = try buildRouter(configuration, database: database, auth: auth)
     extraRoutes(router)
 
     var app = Application(
         router: router,
         server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-        services: [database.databases],
+        services: [database.databases, jobs],
         onServerRunning: { channel in
             logger.info("listening", metadata: [
                 "address": .string(channel.localAddress?.description ?? "unknown"),
@@ -45,16 +59,47 @@ func buildApplication(
         try await database.migrate(logger: logger)
         try await database.bind(toKeyring: keyringID, logger: logger)
     }
-    return app
+    return ApplicationParts(application: app, router: router, database: database, auth: auth)
 }
 
-func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDatabase) throws -> Router<AppRequestContext> {
+func makeAuthService(
+    _ prepared: PreparedServer,
+    database: TradekeepDatabase,
+    jobs: BackgroundJobs,
+    logger: Logger,
+    clock: @escaping @Sendable () -> Date = { Date() }
+) async throws -> AuthService {
+    let configuration = prepared.configuration
+    return AuthService(
+        store: AccountStore(database: database, logger: logger),
+        audit: DatabaseAuditSink(database: database, logger: logger),
+        hasher: PasswordHasher(cost: configuration.bcryptCost, threadPool: .singleton),
+        envelope: Envelope(provider: LocalKEKProvider(keyring: prepared.secrets.keyring)),
+        accessTokens: await AccessTokens(key: prepared.secrets.jwtKey, lifetime: configuration.accessTokenTTL, clock: clock),
+        commonPasswords: try CommonPasswords.bundled(),
+        pwned: configuration.hibpEnabled
+            ? PwnedPasswords(baseURL: configuration.hibpURL, timeout: .nanoseconds(configuration.hibpTimeout.components.seconds * 1_000_000_000
+                + configuration.hibpTimeout.components.attoseconds / 1_000_000_000))
+            : nil,
+        mailer: OutboxMailer(directory: configuration.dataDirectory.appendingPathComponent("outbox"), sender: configuration.mailFrom, logger: logger),
+        jobs: jobs,
+        sessions: SessionCache(),
+        publicURL: configuration.publicURL,
+        logger: logger,
+        now: clock
+    )
+}
+
+func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDatabase, auth: AuthService) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Middleware applies only to routes added after it, and to the not-found responder: add it first.
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: configuration.servesHTTPS))
+    router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.behindTLSProxy))
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
-    router.add(middleware: APIAccessGate(publicRoutes: []))
+    router.add(middleware: AuthenticationMiddleware(auth: auth))
+    router.add(middleware: RateLimitMiddleware(store: InMemoryRateLimitStore()))
+    router.add(middleware: APIAccessGate(publicRoutes: AuthController.publicRoutes))
 
     HealthController(database: database).addRoutes(to: router)
     WellKnownController(
@@ -62,6 +107,8 @@ func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDataba
         canonicalURL: configuration.publicURL.appendingPathComponent(".well-known/security.txt")
     ).addRoutes(to: router)
     try OpenAPIController().addRoutes(to: router)
+    AuthController(auth: auth, publicOrigin: origin(of: configuration.publicURL)).addRoutes(to: router)
+    AdminController(auth: auth).addRoutes(to: router)
     return router
 }
 
@@ -93,4 +140,11 @@ public func bootstrapLogging(level: Logger.Level, format: LogFormat) {
     LoggingSystem.bootstrap { label in
         RedactingLogHandler(label: label, level: level, format: format)
     }
+}
+
+/// `scheme://host[:port]` as browsers send it in the Origin header.
+func origin(of url: URL) -> String {
+    var text = "\(url.scheme ?? "http")://\(url.host ?? "localhost")"
+    if let port = url.port, !((url.scheme == "https" && port == 443) || (url.scheme == "http" && port == 80)) { text += ":\(port)" }
+    return text
 }

@@ -1,5 +1,5 @@
 // The version reported by `tradekeep version`.
 
 public enum TradekeepVersion {
-    public static let current = "0.1.0"
+    public static let current = "0.2.0"
 }

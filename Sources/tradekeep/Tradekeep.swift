@@ -16,7 +16,7 @@ struct Tradekeep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tradekeep",
         abstract: "A self-hostable, non-custodial trading-bot server.",
-        subcommands: [Serve.self, Initialize.self, Migrate.self, Version.self]
+        subcommands: [Serve.self, Initialize.self, Migrate.self, Admin.self, Version.self]
     )
 }
 
@@ -71,6 +71,9 @@ extension ParsableCommand {
         } catch let error as StartupRefused {
             FileHandle.standardError.write(Data("tradekeep: \(error.description)\n".utf8))
             throw ExitCode(78)
+        } catch let error as APIError {
+            FileHandle.standardError.write(Data("tradekeep: \(error.message)\n".utf8))
+            throw ExitCode(65)
         }
     }
 }
@@ -120,7 +123,7 @@ struct Serve: AsyncParsableCommand {
             let configuration = prepared.configuration
             bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
             let logger = Logger(label: "tradekeep")
-            return (prepared, try buildApplication(prepared, logger: logger))
+            return (prepared, try await buildApplication(prepared, logger: logger))
         }
         let logger = Logger(label: "tradekeep")
         let configuration = prepared.configuration
@@ -196,5 +199,70 @@ struct Version: ParsableCommand {
 
     func run() {
         print("tradekeep \(TradekeepVersion.current)")
+    }
+}
+
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Administrator accounts.", subcommands: [CreateAdmin.self])
+}
+
+struct CreateAdmin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create an administrator. The password is read from standard input, or prompted for on a terminal."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "The administrator's email address.")
+    var email: String
+
+    func run() async throws {
+        let password = try readPassword()
+        let created = try await self.exitingOnConfigurationError {
+            let sources = try loadSources(self.common.flags)
+            bootstrapLogging(level: .warning, format: .text)
+            return try await AdminAccounts.create(email: self.email, password: password, sources: sources, logger: Logger(label: "tradekeep"))
+        }
+        print("""
+            Administrator \(self.email) created (id \(created.userID.uuidString.lowercased())).
+
+            Add this to your authenticator app now; it is shown only once:
+              \(created.otpauthURI)
+
+            Then confirm it with a current code, within 24 hours:
+              curl -X POST <server>/api/v1/auth/totp/confirm -H 'Content-Type: application/json' \\
+                -d '{"enrollment_token": "\(created.enrollmentToken)", "code": "<6 digits>"}'
+            (Signing in before confirming also starts the enrolment again.)
+            """)
+    }
+
+    /// From standard input when it is not a terminal (scripts); otherwise a no-echo prompt, twice.
+    func readPassword() throws -> String {
+        if isatty(STDIN_FILENO) == 0 {
+            guard let line = Swift.readLine(strippingNewline: true), !line.isEmpty else {
+                throw ValidationError("expected the password on standard input")
+            }
+            return line
+        }
+        let first = try promptHidden("Password: ")
+        let second = try promptHidden("Repeat password: ")
+        guard first == second else { throw ValidationError("the passwords differ") }
+        return first
+    }
+
+    func promptHidden(_ prompt: String) throws -> String {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var original = termios()
+        tcgetattr(STDIN_FILENO, &original)
+        var silent = original
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSANOW, &silent)
+        defer {
+            tcsetattr(STDIN_FILENO, TCSANOW, &original)
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        guard let line = Swift.readLine(strippingNewline: true) else { throw ValidationError("no password given") }
+        return line
     }
 }

@@ -97,7 +97,8 @@ import Vault
         let pattern = #/"[A-Za-z0-9+/_-]{43,}={0,2}"/#
         for case let url as URL in enumerator where url.pathExtension == "swift" {
             let text = try String(contentsOf: url, encoding: .utf8)
-            #expect(text.firstMatch(of: pattern) == nil, "\(url.lastPathComponent) holds a key-shaped literal")
+            let match = text.firstMatch(of: pattern).map { String($0.output) }
+            #expect(match == nil, "\(url.lastPathComponent) holds a key-shaped literal: \(match ?? "")")
         }
     }
 

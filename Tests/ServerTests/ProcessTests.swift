@@ -13,7 +13,7 @@ import Testing
 
         var stderr: String { self.output.withLockedValue { $0 } }
 
-        init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        init(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws {
             let executable = try #require(TestEnvironment.executable, "the tradekeep executable is not built (swift build)")
             let process = Process()
             process.executableURL = executable
@@ -29,8 +29,12 @@ import Testing
                 let data = handle.availableData
                 if !data.isEmpty { output.withLockedValue { $0 += String(decoding: data, as: UTF8.self) } }
             }
+            let stdin = Pipe()
+            process.standardInput = stdin
             self.process = process
             try process.run()
+            if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+            try stdin.fileHandleForWriting.close()
         }
 
         /// The port from the `listening` log line.
@@ -134,5 +138,23 @@ import Testing
         let version = try RunningProcess(["version"])
         #expect(try await version.waitForExit() == 0)
         #expect(version.stderr.hasPrefix("tradekeep "))
+    }
+
+    @Test("`tradekeep admin create` reads the password from standard input and prints the otpauth URI once",
+          .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable"))
+    func adminCreate() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let data = directory.appending("data").path
+        let created = try RunningProcess(["admin", "create", "--email", "root@example.com", "--data-dir", data], input: "an admin passphrase here\n")
+        #expect(try await created.waitForExit() == 0, "\(created.stderr)")
+        #expect(created.stderr.contains("otpauth://totp/Tradekeep:root%40example.com?secret="))
+        #expect(created.stderr.contains("enrollment_token"))
+        let again = try RunningProcess(["admin", "create", "--email", "root@example.com", "--data-dir", data], input: "an admin passphrase here\n")
+        #expect(try await again.waitForExit() == 65)
+        #expect(again.stderr.contains("already exists"))
+        let weak = try RunningProcess(["admin", "create", "--email", "other@example.com", "--data-dir", data], input: "short\n")
+        #expect(try await weak.waitForExit() == 65)
+        #expect(weak.stderr.contains("at least 12 characters"))
     }
 }

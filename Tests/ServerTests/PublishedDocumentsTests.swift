@@ -23,11 +23,10 @@ import Testing
     @Test("/readyz answers 503 in the error shape when the database does not answer")
     func readinessFailure() async throws {
         let app = try TestApplication()
-        let database = try TradekeepDatabase(location: app.prepared.configuration.database)
-        let router = try buildRouter(app.prepared.configuration, database: database)
+        let parts = try await app.build()
         // The database has never been migrated and is closed: the readiness query must fail.
-        await database.shutdown()
-        let application = Application(router: router, logger: app.logs.logger())
+        await parts.database.shutdown()
+        let application = Application(router: parts.router, logger: app.logs.logger())
         try await application.test(.router) { client in
             let response = try await client.execute(uri: "/readyz", method: .get)
             #expect(response.status == .serviceUnavailable)
@@ -61,10 +60,9 @@ import Testing
     @Test("/openapi.yaml is served and documents every route the router has, and nothing more")
     func openAPIMatchesRouter() async throws {
         let app = try TestApplication()
-        let database = try TradekeepDatabase(location: app.prepared.configuration.database)
-        let router = try buildRouter(app.prepared.configuration, database: database)
-        await database.shutdown()
-        let routes = Set(router.routes.map { route in
+        let parts = try await app.build()
+        await parts.database.shutdown()
+        let routes = Set(parts.router.routes.map { route in
             let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
             return "\(route.method.rawValue.lowercased()) /\(path.joined(separator: "/"))"
         })

@@ -125,3 +125,50 @@ import Testing
         #expect(Base64.decode("") == nil)
     }
 }
+
+@Suite struct EnvelopeTests {
+    static let keyring = LocalKeyring.generate()
+    static let envelope = Envelope(provider: LocalKEKProvider(keyring: keyring))
+    static let context = SecretContext(purpose: "totp", ownerID: "user-1", recordID: "secret-1")
+
+    @Test("A sealed secret opens with its own context and never contains the plaintext")
+    func roundTrip() async throws {
+        let plaintext = SecretBytes(copying: Array("JBSWY3DPEHPK3PXP-the-secret".utf8))
+        let sealed = try await Self.envelope.seal(plaintext, context: Self.context)
+        #expect(sealed.kekProvider == "local" && sealed.kekVersion == 1 && sealed.nonce.count == 12)
+        #expect(!Data(sealed.ciphertext + sealed.wrappedKey).contains(Data("the-secret".utf8)))
+        let opened = try await Self.envelope.withSecret(sealed, context: Self.context) { $0.withUnsafeBytes(Array.init) }
+        #expect(opened == Array("JBSWY3DPEHPK3PXP-the-secret".utf8))
+        // Each seal uses a fresh data key and nonce.
+        let again = try await Self.envelope.seal(plaintext, context: Self.context)
+        #expect(again.ciphertext != sealed.ciphertext && again.wrappedKey != sealed.wrappedKey)
+    }
+
+    @Test("Another owner, record or purpose cannot open it", arguments: [
+        SecretContext(purpose: "totp", ownerID: "user-2", recordID: "secret-1"),
+        SecretContext(purpose: "totp", ownerID: "user-1", recordID: "secret-2"),
+        SecretContext(purpose: "exchange_key", ownerID: "user-1", recordID: "secret-1"),
+    ])
+    func wrongContext(context: SecretContext) async throws {
+        let sealed = try await Self.envelope.seal(.random(count: 20), context: Self.context)
+        await #expect(throws: VaultError.decryptionFailed) {
+            try await Self.envelope.withSecret(sealed, context: context) { _ in 0 }
+        }
+    }
+
+    @Test("One flipped bit anywhere is detected; another keyring cannot open it")
+    func tampering() async throws {
+        let sealed = try await Self.envelope.seal(.random(count: 20), context: Self.context)
+        for field in 0..<3 {
+            var copy = sealed
+            switch field {
+            case 0: copy.ciphertext[0] ^= 1
+            case 1: copy.wrappedKey[copy.wrappedKey.count - 1] ^= 0x80
+            default: copy.nonce[5] ^= 4
+            }
+            await #expect(throws: VaultError.decryptionFailed) { try await Self.envelope.withSecret(copy, context: Self.context) { _ in 0 } }
+        }
+        let stranger = Envelope(provider: LocalKEKProvider(keyring: .generate()))
+        await #expect(throws: VaultError.decryptionFailed) { try await stranger.withSecret(sealed, context: Self.context) { _ in 0 } }
+    }
+}

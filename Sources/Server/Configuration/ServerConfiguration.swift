@@ -34,6 +34,17 @@ public struct ServerConfiguration: Sendable {
     public var logFormat: LogFormat
     /// Where the config file, if any, was read from (its permissions are checked in production).
     public var configFile: URL?
+    /// Access-token lifetime in seconds (SPEC §2: 15 minutes by default, at most 60).
+    public var accessTokenTTL: TimeInterval
+    /// Consult the Have I Been Pwned range API on registration and password changes.
+    public var hibpEnabled: Bool
+    public var hibpURL: String
+    /// The From address of outgoing mail.
+    public var mailFrom: String
+    /// bcrypt cost. Not a setting: 12 in every deployment; tests lower it to keep the suite fast.
+    public var bcryptCost: UInt8 = 12
+    /// How long a Have I Been Pwned lookup may take before registration goes on without it.
+    public var hibpTimeout: Duration = .seconds(3)
 
     /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
     public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
@@ -93,6 +104,13 @@ public struct ServerConfiguration: Sendable {
         self.logFormat = try parse(.logFormat, default: .text, { LogFormat(rawValue: $0.lowercased()) },
                                    expected: choices(LogFormat.allCases.map(\.rawValue)))
         self.configFile = sources.fileURL
+        self.accessTokenTTL = try parse(.accessTokenTTL, default: 900, { Double($0).flatMap { (60...3600).contains($0) ? $0 : nil } },
+                                        expected: "seconds between 60 and 3600 (SPEC §2: at most 60 minutes)")
+        self.hibpEnabled = try parse(.hibp, default: false, Self.parseBool, expected: "on or off")
+        self.hibpURL = try parse(.hibpURL, default: "https://api.pwnedpasswords.com", { text in
+            URL(string: text).flatMap { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil ? text : nil }
+        }, expected: "an http(s) URL")
+        self.mailFrom = sources.value(.mailFrom) ?? "Tradekeep <tradekeep@\(self.publicURL.host ?? "localhost")>"
     }
 
     static func parseBool(_ text: String) -> Bool? {

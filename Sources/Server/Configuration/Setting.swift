@@ -27,6 +27,10 @@ public struct Setting: Hashable, Sendable {
     public static let securityContact = Setting("TRADEKEEP_SECURITY_CONTACT")
     public static let logLevel = Setting("TRADEKEEP_LOG_LEVEL", flag: "log-level")
     public static let logFormat = Setting("TRADEKEEP_LOG_FORMAT", flag: "log-format")
+    public static let accessTokenTTL = Setting("TRADEKEEP_ACCESS_TOKEN_TTL")
+    public static let hibp = Setting("TRADEKEEP_HIBP")
+    public static let hibpURL = Setting("TRADEKEEP_HIBP_URL")
+    public static let mailFrom = Setting("TRADEKEEP_MAIL_FROM")
     public static let jwtSecret = Setting("TRADEKEEP_JWT_SECRET", secret: true)
     public static let auditSigningKey = Setting("TRADEKEEP_AUDIT_SIGNING_KEY", secret: true)
     public static let backupKey = Setting("TRADEKEEP_BACKUP_KEY", secret: true)
@@ -35,6 +39,7 @@ public struct Setting: Hashable, Sendable {
     public static let all: [Setting] = [
         .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
         .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
+        .accessTokenTTL, .hibp, .hibpURL, .mailFrom,
         .jwtSecret, .auditSigningKey, .backupKey, .localKEK,
     ]
 

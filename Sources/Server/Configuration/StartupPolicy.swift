@@ -23,7 +23,7 @@ public struct StartupRefused: Error, CustomStringConvertible {
 
 /// The result of preparing to start: configuration, secrets, and what a person should hear about.
 public struct PreparedServer: Sendable {
-    public let configuration: ServerConfiguration
+    public var configuration: ServerConfiguration
     public let secrets: ServerSecrets
     public let warnings: [String]
     public let generatedFiles: [String]

@@ -63,3 +63,8 @@ extension Response {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
+
+extension UUID {
+    /// Ids in the API are lower-case UUID strings.
+    var apiString: String { self.uuidString.lowercased() }
+}

@@ -7,13 +7,15 @@ import SQLKit
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOConcurrencyHelpers
 @testable import Server
 import Storage
 
 struct TestApplication {
     let directory: TemporaryDirectory
-    let prepared: PreparedServer
+    var prepared: PreparedServer
     let logs = LogCapture()
+    let clock = TestClock()
     /// The PostgreSQL schema this application lives in, dropped afterwards.
     let postgresSchema: String?
 
@@ -33,10 +35,13 @@ struct TestApplication {
         flags.merge(settings) { _, new in new }
         self.postgresSchema = schema
         self.prepared = try StartupPolicy.prepare(ConfigurationSources.load(flags: flags, environment: [:]))
+        // bcrypt at cost 12 takes ~250 ms a hash; the suite uses cost 4. `PasswordHashingTests` checks 12 is the default.
+        self.prepared.configuration.bcryptCost = 4
     }
 
-    func build(extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }) throws -> Application<RouterResponder<AppRequestContext>> {
-        try buildApplication(self.prepared, logger: self.logs.logger(), extraRoutes: extraRoutes)
+    func build(extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }) async throws -> ApplicationParts {
+        let clock = self.clock
+        return try await buildApplicationParts(self.prepared, logger: self.logs.logger(), clock: { clock.now }, extraRoutes: extraRoutes)
     }
 
     /// Run `body` against the application in memory, then clean up its data folder and schema.
@@ -45,11 +50,21 @@ struct TestApplication {
         extraRoutes: (Router<AppRequestContext>) -> Void = { _ in },
         _ body: @Sendable (any TestClientProtocol) async throws -> Value
     ) async throws -> Value {
+        try await self.run(setup, extraRoutes: extraRoutes) { client, _ in try await body(client) }
+    }
+
+    /// Like `test`, with the application's parts (database, auth service) at hand.
+    func run<Value>(
+        _ setup: TestingSetup = .router,
+        extraRoutes: (Router<AppRequestContext>) -> Void = { _ in },
+        _ body: @Sendable (any TestClientProtocol, Inside) async throws -> Value
+    ) async throws -> Value {
         defer { self.directory.remove() }
-        let app = try self.build(extraRoutes: extraRoutes)
+        let parts = try await self.build(extraRoutes: extraRoutes)
+        let inside = Inside(database: parts.database, auth: parts.auth)
         let result: Value
         do {
-            result = try await app.test(setup, body)
+            result = try await parts.application.test(setup) { client in try await body(client, inside) }
         } catch {
             await self.dropSchema()
             throw error
@@ -67,6 +82,23 @@ struct TestApplication {
             try? await sql.raw("DROP SCHEMA IF EXISTS \(ident: schema) CASCADE").run()
         }
         await database.shutdown()
+    }
+}
+
+/// What tests may inspect inside a running application.
+struct Inside: Sendable {
+    let database: TradekeepDatabase
+    let auth: AuthService
+}
+
+/// The application's clock in tests: starts at the real time, moves only when told.
+final class TestClock: Sendable {
+    private let current = NIOLockedValueBox(Date())
+
+    var now: Date { self.current.withLockedValue { $0 } }
+
+    func advance(by seconds: TimeInterval) {
+        self.current.withLockedValue { $0 = $0.addingTimeInterval(seconds) }
     }
 }
 

@@ -1,0 +1,41 @@
+// `tradekeep admin create`: the only way to make an administrator (SPEC §2).
+
+import Foundation
+import Logging
+import Storage
+import Vault
+
+/// What the operator sees once: the TOTP secret to enrol and the token that confirms it.
+public struct CreatedAdmin: Sendable {
+    public let userID: UUID
+    public let otpauthURI: String
+    public let enrollmentToken: String
+}
+
+public enum AdminAccounts {
+    /// Create an administrator in the configured database. The account is pending until its TOTP is
+    /// confirmed (POST /api/v1/auth/totp/confirm with the enrolment token, or by signing in).
+    public static func create(email: String, password: String, sources: ConfigurationSources, logger: Logger) async throws -> CreatedAdmin {
+        let configuration = try ServerConfiguration(sources)
+        let production = configuration.environment == .production
+        _ = try DataFolder.prepare(configuration.dataDirectory, tighten: !production)
+        let loaded = ServerSecrets.load(dataDirectory: configuration.dataDirectory, sources: sources,
+                                        generateMissing: !production, tightenPermissions: !production)
+        guard let secrets = loaded.secrets else {
+            throw StartupRefused(refusals: loaded.problems.map { Refusal(setting: $0.secret.setting.name, message: $0.description) })
+        }
+        let prepared = PreparedServer(configuration: configuration, secrets: secrets, warnings: [], generatedFiles: loaded.generatedFiles)
+        let database = try TradekeepDatabase(location: configuration.database)
+        do {
+            try await database.migrate(logger: logger)
+            try await database.bind(toKeyring: secrets.keyring.id, logger: logger)
+            let auth = try await makeAuthService(prepared, database: database, jobs: BackgroundJobs(logger: logger), logger: logger)
+            let enrollment = try await auth.register(email: email, password: password, role: .admin, client: ClientInfo(ip: nil, userAgent: "tradekeep admin create"))
+            await database.shutdown()
+            return CreatedAdmin(userID: enrollment.userID, otpauthURI: enrollment.otpauthURI, enrollmentToken: enrollment.enrollmentToken)
+        } catch {
+            await database.shutdown()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,355 @@
+// Every query on accounts, sessions and tokens. Methods that act on a user's data take that user's id and
+// scope the query to it, so a handler cannot reach another user's rows by passing a foreign record id.
+
+import FluentKit
+import Foundation
+import Logging
+import SQLKit
+import Vault
+
+public enum AccountStoreError: Error, Equatable {
+    case emailTaken
+    case notFound
+}
+
+public struct AccountStore: Sendable {
+    let database: TradekeepDatabase
+    let logger: Logger
+
+    public init(database: TradekeepDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    func sql() throws -> any SQLDatabase {
+        try self.database.database(logger: self.logger) as! any SQLDatabase
+    }
+
+    // MARK: Users
+
+    struct UserRow: Codable {
+        var id: UUID
+        var email: String
+        var emailVerifiedAt: Date?
+        var passwordHash: String
+        var status: String
+        var role: String
+        var totpSecretId: UUID?
+        var totpLastStep: Int64?
+        var failedLogins: Int
+        var lockedUntil: Date?
+        var createdAt: Date
+        var updatedAt: Date
+
+        var record: UserRecord {
+            UserRecord(
+                id: self.id, email: self.email, emailVerifiedAt: self.emailVerifiedAt, passwordHash: self.passwordHash,
+                status: AccountStatus(rawValue: self.status) ?? .disabled, role: AccountRole(rawValue: self.role) ?? .user,
+                totpSecretID: self.totpSecretId, totpLastStep: self.totpLastStep, failedLogins: self.failedLogins,
+                lockedUntil: self.lockedUntil, createdAt: self.createdAt
+            )
+        }
+    }
+
+    /// Emails are compared case-insensitively: stored lower-cased and trimmed.
+    public static func normalize(email: String) -> String {
+        email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    public func createUser(email: String, passwordHash: String, role: AccountRole, now: Date = Date()) async throws -> UserRecord {
+        let row = UserRow(
+            id: UUID(), email: Self.normalize(email: email), emailVerifiedAt: nil, passwordHash: passwordHash,
+            status: AccountStatus.pendingTOTP.rawValue, role: role.rawValue, totpSecretId: nil, totpLastStep: nil,
+            failedLogins: 0, lockedUntil: nil, createdAt: now, updatedAt: now
+        )
+        let sql = try self.sql()
+        if try await self.user(email: email) != nil { throw AccountStoreError.emailTaken }
+        do {
+            try await sql.insert(into: "users").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+        } catch {
+            // The unique index settles a race between two registrations of one address.
+            if try await self.user(email: email) != nil { throw AccountStoreError.emailTaken }
+            throw error
+        }
+        return row.record
+    }
+
+    public func user(id: UUID) async throws -> UserRecord? {
+        try await self.sql().select().column("*").from("users").where("id", .equal, id)
+            .first(decoding: UserRow.self, keyDecodingStrategy: .convertFromSnakeCase)?.record
+    }
+
+    public func user(email: String) async throws -> UserRecord? {
+        try await self.sql().select().column("*").from("users").where("email", .equal, Self.normalize(email: email))
+            .first(decoding: UserRow.self, keyDecodingStrategy: .convertFromSnakeCase)?.record
+    }
+
+    public func users(limit: Int = 100, offset: Int = 0) async throws -> [UserRecord] {
+        try await self.sql().select().column("*").from("users").orderBy("created_at").limit(limit).offset(offset)
+            .all(decoding: UserRow.self, keyDecodingStrategy: .convertFromSnakeCase).map(\.record)
+    }
+
+    func updateUser(_ id: UUID, now: Date = Date(), _ set: (SQLUpdateBuilder) -> SQLUpdateBuilder) async throws {
+        let builder = try self.sql().update("users").set("updated_at", to: now).where("id", .equal, id)
+        try await set(builder).run()
+    }
+
+    public func setStatus(userID: UUID, _ status: AccountStatus) async throws {
+        try await self.updateUser(userID) { $0.set("status", to: status.rawValue) }
+    }
+
+    public func setPasswordHash(userID: UUID, _ hash: String) async throws {
+        try await self.updateUser(userID) { $0.set("password_hash", to: hash) }
+    }
+
+    public func markEmailVerified(userID: UUID, now: Date = Date()) async throws {
+        try await self.updateUser(userID, now: now) { $0.set("email_verified_at", to: now) }
+    }
+
+    /// Count a failed login; lock the account when `lockUntil` says so. Returns the new failure count.
+    public func recordFailedLogin(userID: UUID, now: Date, lockUntil: (Int) -> Date?) async throws -> (failures: Int, lockedUntil: Date?) {
+        let sql = try self.sql()
+        try await sql.raw("UPDATE users SET failed_logins = failed_logins + 1, updated_at = \(bind: now) WHERE id = \(bind: userID)").run()
+        let failures = try await self.user(id: userID)?.failedLogins ?? 0
+        let until = lockUntil(failures)
+        if let until {
+            try await self.updateUser(userID, now: now) { $0.set("locked_until", to: until).set("failed_logins", to: 0) }
+        }
+        return (failures, until)
+    }
+
+    public func clearFailedLogins(userID: UUID) async throws {
+        try await self.updateUser(userID) { $0.set("failed_logins", to: 0).set("locked_until", to: SQLLiteral.null) }
+    }
+
+    /// Accept a TOTP step only if it is later than the last one used, atomically: two requests with the
+    /// same code cannot both succeed.
+    public func advanceTOTPStep(userID: UUID, to step: Int64) async throws -> Bool {
+        let rows = try await self.sql().raw("""
+            UPDATE users SET totp_last_step = \(bind: step), updated_at = \(bind: Date())
+            WHERE id = \(bind: userID) AND (totp_last_step IS NULL OR totp_last_step < \(bind: step)) RETURNING id
+            """).all()
+        return !rows.isEmpty
+    }
+
+    // MARK: Sealed secrets
+
+    struct SecretRow: Codable {
+        var id: UUID
+        var ownerId: UUID
+        var purpose: String
+        var ciphertext: Data
+        var nonce: Data
+        var wrappedKey: Data
+        var kekProvider: String
+        var kekVersion: Int
+        var formatVersion: Int
+        var createdAt: Date
+    }
+
+    /// The context a secret of this row is sealed under; `recordID` is the row's own id.
+    public static func secretContext(purpose: String, ownerID: UUID, secretID: UUID) -> SecretContext {
+        SecretContext(purpose: purpose, ownerID: ownerID.uuidString.lowercased(), recordID: secretID.uuidString.lowercased())
+    }
+
+    /// Seal `secret` for `ownerID` and store it; returns the new row id.
+    public func storeSecret(_ secret: SecretBytes, purpose: String, ownerID: UUID, envelope: Envelope) async throws -> UUID {
+        let id = UUID()
+        let sealed = try await envelope.seal(secret, context: Self.secretContext(purpose: purpose, ownerID: ownerID, secretID: id))
+        let row = SecretRow(
+            id: id, ownerId: ownerID, purpose: purpose, ciphertext: Data(sealed.ciphertext), nonce: Data(sealed.nonce),
+            wrappedKey: Data(sealed.wrappedKey), kekProvider: sealed.kekProvider, kekVersion: sealed.kekVersion,
+            formatVersion: sealed.formatVersion, createdAt: Date()
+        )
+        try await self.sql().insert(into: "vault_secrets").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+        return id
+    }
+
+    /// Open the owner's secret for the duration of `body`. The query is scoped to the owner.
+    public func withSecret<R: Sendable>(id: UUID, ownerID: UUID, envelope: Envelope, _ body: (SecretBytes) throws -> R) async throws -> R {
+        guard let row = try await self.sql().select().column("*").from("vault_secrets")
+            .where("id", .equal, id).where("owner_id", .equal, ownerID)
+            .first(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+        else { throw AccountStoreError.notFound }
+        let sealed = SealedSecret(
+            ciphertext: Array(row.ciphertext), nonce: Array(row.nonce), wrappedKey: Array(row.wrappedKey),
+            kekProvider: row.kekProvider, kekVersion: row.kekVersion, formatVersion: row.formatVersion
+        )
+        return try await envelope.withSecret(sealed, context: Self.secretContext(purpose: row.purpose, ownerID: ownerID, secretID: id), body)
+    }
+
+    /// Point the user at a new TOTP secret (enrolment), forgetting the old one and the last used step.
+    public func replaceTOTPSecret(userID: UUID, secretID: UUID) async throws {
+        let previous = try await self.user(id: userID)?.totpSecretID
+        try await self.updateUser(userID) { $0.set("totp_secret_id", to: secretID).set("totp_last_step", to: SQLLiteral.null) }
+        if let previous, previous != secretID {
+            try await self.sql().delete(from: "vault_secrets").where("id", .equal, previous).where("owner_id", .equal, userID).run()
+        }
+    }
+
+    // MARK: Sessions and refresh tokens
+
+    struct SessionRow: Codable {
+        var id: UUID
+        var userId: UUID
+        var createdAt: Date
+        var lastSeenAt: Date
+        var expiresAt: Date
+        var ip: String?
+        var userAgent: String?
+        var revokedAt: Date?
+        var revokedReason: String?
+
+        var record: SessionRecord {
+            SessionRecord(id: self.id, userID: self.userId, createdAt: self.createdAt, lastSeenAt: self.lastSeenAt,
+                          expiresAt: self.expiresAt, ip: self.ip, userAgent: self.userAgent, revokedAt: self.revokedAt)
+        }
+    }
+
+    public func createSession(userID: UUID, ip: String?, userAgent: String?, expiresAt: Date, now: Date = Date()) async throws -> SessionRecord {
+        let row = SessionRow(id: UUID(), userId: userID, createdAt: now, lastSeenAt: now, expiresAt: expiresAt,
+                             ip: ip, userAgent: userAgent.map { String($0.prefix(512)) }, revokedAt: nil, revokedReason: nil)
+        try await self.sql().insert(into: "sessions").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+        return row.record
+    }
+
+    /// The session, whoever owns it: only for validating an access token's `sid` (the token names the owner).
+    public func session(id: UUID) async throws -> SessionRecord? {
+        try await self.sql().select().column("*").from("sessions").where("id", .equal, id)
+            .first(decoding: SessionRow.self, keyDecodingStrategy: .convertFromSnakeCase)?.record
+    }
+
+    public func activeSessions(userID: UUID, now: Date = Date()) async throws -> [SessionRecord] {
+        try await self.sql().select().column("*").from("sessions")
+            .where("user_id", .equal, userID).where("revoked_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, now)
+            .orderBy("created_at", .descending)
+            .all(decoding: SessionRow.self, keyDecodingStrategy: .convertFromSnakeCase).map(\.record)
+    }
+
+    public func touchSession(id: UUID, userID: UUID, now: Date, ip: String?) async throws {
+        var update = try self.sql().update("sessions").set("last_seen_at", to: now)
+        if let ip { update = update.set("ip", to: ip) }
+        try await update.where("id", .equal, id).where("user_id", .equal, userID).run()
+    }
+
+    /// Revoke one of the user's sessions. False when the user has no such active session.
+    public func revokeSession(id: UUID, userID: UUID, reason: String, now: Date = Date()) async throws -> Bool {
+        let rows = try await self.sql().update("sessions").set("revoked_at", to: now).set("revoked_reason", to: reason)
+            .where("id", .equal, id).where("user_id", .equal, userID).where("revoked_at", .is, SQLLiteral.null)
+            .returning("id").all()
+        return !rows.isEmpty
+    }
+
+    /// Revoke every active session of the user (except `keeping`); returns the ids revoked.
+    public func revokeAllSessions(userID: UUID, reason: String, keeping: UUID? = nil, now: Date = Date()) async throws -> [UUID] {
+        var update = try self.sql().update("sessions").set("revoked_at", to: now).set("revoked_reason", to: reason)
+            .where("user_id", .equal, userID).where("revoked_at", .is, SQLLiteral.null)
+        if let keeping { update = update.where("id", .notEqual, keeping) }
+        let rows = try await update.returning("id").all()
+        return try rows.map { try $0.decode(column: "id", as: UUID.self) }
+    }
+
+    public func addRefreshToken(sessionID: UUID, tokenHash: String, expiresAt: Date, now: Date = Date()) async throws {
+        try await self.sql().insert(into: "refresh_tokens")
+            .columns("id", "session_id", "token_hash", "created_at", "expires_at")
+            .values(SQLBind(UUID()), SQLBind(sessionID), SQLBind(tokenHash), SQLBind(now), SQLBind(expiresAt))
+            .run()
+    }
+
+    /// Spend a refresh token. Exactly one of two concurrent presentations rotates; the other sees reuse.
+    public func consumeRefreshToken(hash: String, now: Date) async throws -> RefreshOutcome {
+        let sql = try self.sql()
+        struct TokenRow: Decodable { var id: UUID; var sessionId: UUID; var expiresAt: Date; var usedAt: Date? }
+        guard let token = try await sql.select().columns("id", "session_id", "expires_at", "used_at").from("refresh_tokens")
+            .where("token_hash", .equal, hash).first(decoding: TokenRow.self, keyDecodingStrategy: .convertFromSnakeCase),
+            let session = try await self.session(id: token.sessionId)
+        else { return .invalid }
+        if token.usedAt != nil { return .reused(sessionID: session.id, userID: session.userID) }
+        guard token.expiresAt > now, session.isActive(at: now) else { return .invalid }
+        let spent = try await sql.update("refresh_tokens").set("used_at", to: now)
+            .where("id", .equal, token.id).where("used_at", .is, SQLLiteral.null).returning("id").all()
+        return spent.isEmpty ? .reused(sessionID: session.id, userID: session.userID) : .rotated(sessionID: session.id, userID: session.userID)
+    }
+
+    public func extendSession(id: UUID, userID: UUID, expiresAt: Date) async throws {
+        try await self.sql().update("sessions").set("expires_at", to: expiresAt)
+            .where("id", .equal, id).where("user_id", .equal, userID).run()
+    }
+
+    // MARK: Backup codes
+
+    public func replaceBackupCodes(userID: UUID, codes: [(lookupID: String, hash: String)], now: Date = Date()) async throws {
+        let database = try self.database.database(logger: self.logger)
+        try await database.transaction { transaction in
+            let sql = transaction as! any SQLDatabase
+            try await sql.delete(from: "backup_codes").where("user_id", .equal, userID).run()
+            for code in codes {
+                try await sql.insert(into: "backup_codes")
+                    .columns("id", "user_id", "lookup_id", "code_hash", "created_at")
+                    .values(SQLBind(UUID()), SQLBind(userID), SQLBind(code.lookupID), SQLBind(code.hash), SQLBind(now))
+                    .run()
+            }
+        }
+    }
+
+    /// The unused code of this user with this lookup id: (row id, bcrypt hash).
+    public func unusedBackupCode(userID: UUID, lookupID: String) async throws -> (id: UUID, hash: String)? {
+        struct Row: Decodable { var id: UUID; var codeHash: String }
+        let row = try await self.sql().select().columns("id", "code_hash").from("backup_codes")
+            .where("user_id", .equal, userID).where("lookup_id", .equal, lookupID).where("used_at", .is, SQLLiteral.null)
+            .first(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
+        return row.map { ($0.id, $0.codeHash) }
+    }
+
+    public func consumeBackupCode(id: UUID, userID: UUID, now: Date = Date()) async throws -> Bool {
+        let rows = try await self.sql().update("backup_codes").set("used_at", to: now)
+            .where("id", .equal, id).where("user_id", .equal, userID).where("used_at", .is, SQLLiteral.null)
+            .returning("id").all()
+        return !rows.isEmpty
+    }
+
+    public func unusedBackupCodeCount(userID: UUID) async throws -> Int {
+        try await self.sql().select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("backup_codes")
+            .where("user_id", .equal, userID).where("used_at", .is, SQLLiteral.null)
+            .first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    // MARK: One-time tokens
+
+    public func createOneTimeToken(userID: UUID, purpose: OneTimeTokenPurpose, tokenHash: String, expiresAt: Date, now: Date = Date()) async throws {
+        try await self.sql().insert(into: "one_time_tokens")
+            .columns("id", "user_id", "purpose", "token_hash", "created_at", "expires_at", "attempts")
+            .values(SQLBind(UUID()), SQLBind(userID), SQLBind(purpose.rawValue), SQLBind(tokenHash), SQLBind(now), SQLBind(expiresAt), SQLBind(0))
+            .run()
+    }
+
+    /// A usable (unspent, unexpired) token of this purpose.
+    public func oneTimeToken(hash: String, purpose: OneTimeTokenPurpose, now: Date) async throws -> OneTimeTokenRecord? {
+        struct Row: Decodable { var id: UUID; var userId: UUID; var expiresAt: Date; var attempts: Int }
+        return try await self.sql().select().columns("id", "user_id", "expires_at", "attempts").from("one_time_tokens")
+            .where("token_hash", .equal, hash).where("purpose", .equal, purpose.rawValue)
+            .where("used_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, now)
+            .first(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
+            .map { OneTimeTokenRecord(id: $0.id, userID: $0.userId, purpose: purpose, expiresAt: $0.expiresAt, attempts: $0.attempts) }
+    }
+
+    /// Spend a token. False when it was already spent (by a concurrent request).
+    public func consumeOneTimeToken(id: UUID, now: Date = Date()) async throws -> Bool {
+        let rows = try await self.sql().update("one_time_tokens").set("used_at", to: now)
+            .where("id", .equal, id).where("used_at", .is, SQLLiteral.null).returning("id").all()
+        return !rows.isEmpty
+    }
+
+    /// Count a wrong answer given with a token; returns the new count.
+    public func recordTokenAttempt(id: UUID) async throws -> Int {
+        let rows = try await self.sql().raw("UPDATE one_time_tokens SET attempts = attempts + 1 WHERE id = \(bind: id) RETURNING attempts").all()
+        return try rows.first?.decode(column: "attempts", as: Int.self) ?? 0
+    }
+
+    /// Spend every unspent token of this purpose for the user (a new one replaces them).
+    public func revokeOneTimeTokens(userID: UUID, purpose: OneTimeTokenPurpose, now: Date = Date()) async throws {
+        try await self.sql().update("one_time_tokens").set("used_at", to: now)
+            .where("user_id", .equal, userID).where("purpose", .equal, purpose.rawValue).where("used_at", .is, SQLLiteral.null)
+            .run()
+    }
+}
