@@ -18,7 +18,7 @@ import Testing
         return nil
     }
 
-    @Test("forgot answers 202 with the same body for known and unknown emails; only the known one gets mail")
+    @Test("forgot answers 202 with the same body for known and unknown emails; only the known one gets mail; a malformed body is 400")
     func forgotNoEnumeration() async throws {
         let app = try AuthDriver.application()
         let directory = app.prepared.configuration.dataDirectory
@@ -31,6 +31,9 @@ import Testing
             #expect(known.bodyString == unknown.bodyString)
             #expect(try await Self.resetMail(to: user.email, in: directory) != nil)
             #expect(try AuthDriver.latestMail(to: "ghost@example.com", in: directory) == nil)
+            let malformed = try await driver.post("/api/v1/auth/password/forgot", ["mail": user.email], ip: "10.1.0.3")
+            #expect(malformed.status == .badRequest)
+            #expect(try malformed.decoded(ErrorBody.self).message == "Missing field `email`.")
         }
     }
 
