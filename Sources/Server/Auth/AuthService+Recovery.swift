@@ -140,12 +140,12 @@ extension AuthService {
         if locked {
             try await self.store.setStatus(userID: user.id, .disabled)
             let ended = try await self.revokeAllSessions(userID: user.id, reason: "admin_locked")
-            try await self.record(.adminLockedUser, user.id, client, ["admin": admin.userID.uuidString.lowercased(), "sessions_revoked": String(ended)])
+            try await self.record(.adminLockedUser, user.id, client, ["admin": admin.userID.apiString, "sessions_revoked": String(ended)])
         } else {
             // Confirming TOTP spends a step, so a spent step means the account had finished enrolment.
             try await self.store.setStatus(userID: user.id, user.totpLastStep != nil ? .active : .pendingTOTP)
             try await self.store.clearFailedLogins(userID: user.id)
-            try await self.record(.adminUnlockedUser, user.id, client, ["admin": admin.userID.uuidString.lowercased()])
+            try await self.record(.adminUnlockedUser, user.id, client, ["admin": admin.userID.apiString])
         }
     }
 

@@ -198,7 +198,7 @@ struct AuthService: Sendable {
         let session = try await self.store.createSession(userID: user.id, ip: client.ip, userAgent: client.userAgent,
                                                          expiresAt: now.addingTimeInterval(Self.refreshLifetime), now: now)
         let tokens = try await self.issueTokens(userID: user.id, sessionID: session.id, now: now)
-        try await self.record(.login, user.id, client, ["session_id": session.id.uuidString.lowercased(), "method": method])
+        try await self.record(.login, user.id, client, ["session_id": session.id.apiString, "method": method])
         return tokens
     }
 
@@ -218,7 +218,7 @@ struct AuthService: Sendable {
             throw APIError.invalidToken
         case .reused(let sessionID, let userID):
             if try await self.store.revokeSession(id: sessionID, userID: userID, reason: "refresh_reused", now: now) {
-                try await self.record(.sessionRevoked, userID, client, ["session_id": sessionID.uuidString.lowercased(), "reason": "refresh_reused"])
+                try await self.record(.sessionRevoked, userID, client, ["session_id": sessionID.apiString, "reason": "refresh_reused"])
             }
             self.sessions.invalidate(sessions: [sessionID])
             throw APIError.refreshReused
@@ -234,7 +234,7 @@ struct AuthService: Sendable {
 
     func logout(_ identity: Identity, client: ClientInfo) async throws {
         if try await self.store.revokeSession(id: identity.sessionID, userID: identity.userID, reason: "logout") {
-            try await self.record(.logout, identity.userID, client, ["session_id": identity.sessionID.uuidString.lowercased()])
+            try await self.record(.logout, identity.userID, client, ["session_id": identity.sessionID.apiString])
         }
         self.sessions.invalidate(sessions: [identity.sessionID])
     }
@@ -248,7 +248,7 @@ struct AuthService: Sendable {
             throw APIError.notFound("You have no active session with this id.")
         }
         self.sessions.invalidate(sessions: [sessionID])
-        try await self.record(.sessionRevoked, identity.userID, client, ["session_id": sessionID.uuidString.lowercased(), "reason": "user"])
+        try await self.record(.sessionRevoked, identity.userID, client, ["session_id": sessionID.apiString, "reason": "user"])
     }
 
     /// End every session of a user (password reset, admin lock); returns how many ended.
