@@ -44,6 +44,7 @@ let package = Package(
             name: "Vault",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -119,7 +120,7 @@ let package = Package(
 
         .testTarget(
             name: "VaultTests",
-            dependencies: ["Vault"],
+            dependencies: ["Vault", "InteropSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: testSwiftSettings
         ),
         .target(name: "InteropSupport", path: "Tests/InteropSupport", swiftSettings: testSwiftSettings),

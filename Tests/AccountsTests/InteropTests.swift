@@ -7,7 +7,7 @@ import NIOPosix
 import Testing
 import Vault
 
-@Suite(.enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with pyotp, bcrypt and PyJWT (pip install -r interop/requirements.txt)"))
+@Suite(.enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with pyotp, bcrypt, PyJWT and cryptography (pip install -r interop/requirements.txt)"))
 struct InteropTests {
     @Test("TOTP: our codes verify with pyotp, pyotp's codes verify with ours, our otpauth URI parses in pyotp")
     func totp() throws {

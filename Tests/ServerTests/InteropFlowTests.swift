@@ -8,7 +8,7 @@ import InteropSupport
 import Testing
 import Vault
 
-@Suite(.enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with pyotp, bcrypt and PyJWT (pip install -r interop/requirements.txt)"))
+@Suite(.enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with pyotp, bcrypt, PyJWT and cryptography (pip install -r interop/requirements.txt)"))
 struct InteropFlowTests {
     @Test("Enrol and sign in with codes computed by pyotp; the access token decodes with PyJWT and the server's jwt.key")
     func pyotpAndPyJWTAgainstTheServer() async throws {
