@@ -36,7 +36,8 @@ func buildApplicationParts(
     let configuration = prepared.configuration
     let database = try TradekeepDatabase(location: configuration.database)
     let jobs = BackgroundJobs(logger: logger)
-    let auth = try await makeAuthService(prepared, database: database, jobs: jobs, logger: logger, clock: clock)
+    let vault = makeVault(prepared, database: database, logger: logger)
+    let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
     let router = try buildRouter(configuration, database: database, auth: auth)
     extraRoutes(router)
 
@@ -54,17 +55,45 @@ func buildApplicationParts(
         },
         logger: logger
     )
-    let keyringID = prepared.secrets.keyring.id
     app.beforeServerStarts {
-        try await database.migrate(logger: logger)
-        try await database.bind(toKeyring: keyringID, logger: logger)
+        try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
     }
     return ApplicationParts(application: app, router: router, database: database, auth: auth)
+}
+
+/// Migrations, the keyring binding, and the first KEK version; then the vault loads the version table.
+func prepareDatabase(_ prepared: PreparedServer, database: TradekeepDatabase, vault: Envelope, logger: Logger) async throws {
+    try await database.migrate(logger: logger)
+    try await database.bind(toKeyring: prepared.secrets.keyring.id, logger: logger)
+    let versions = try await VaultStore(database: database, logger: logger).ensureInitialVersion(configuredKEK(prepared))
+    _ = try await vault.currentVersions(refresh: true)
+    if let current = versions.references[versions.current], current.provider != configuredKEK(prepared).provider {
+        logger.warning("vault", metadata: ["finding": .string(
+            "TRADEKEEP_KEK names \(configuredKEK(prepared).provider) but the vault's current KEK is \(current); run `tradekeep vault migrate --to` to move"
+        )])
+    }
+}
+
+/// The KEK that TRADEKEEP_KEK configures (today: the local keyring's current key).
+func configuredKEK(_ prepared: PreparedServer) -> KEKReference {
+    KEKReference(provider: "local", key: String(prepared.secrets.keyring.currentVersion))
+}
+
+/// The vault: every configured KEK provider, and the version table as its source of truth.
+func makeVault(_ prepared: PreparedServer, database: TradekeepDatabase, logger: Logger) -> Envelope {
+    let store = VaultStore(database: database, logger: logger)
+    return Envelope(
+        providers: [LocalKEKProvider(keyring: prepared.secrets.keyring, file: prepared.secrets.keyringFile)],
+        versions: KEKVersions(current: 0, references: [:]),
+        versionSource: { try await store.versions() },
+        cacheLifetime: prepared.configuration.dataKeyCacheLifetime
+    )
 }
 
 func makeAuthService(
     _ prepared: PreparedServer,
     database: TradekeepDatabase,
+    vault: Envelope,
     jobs: BackgroundJobs,
     logger: Logger,
     clock: @escaping @Sendable () -> Date = { Date() }
@@ -74,7 +103,7 @@ func makeAuthService(
         store: AccountStore(database: database, logger: logger),
         audit: DatabaseAuditSink(database: database, logger: logger),
         hasher: PasswordHasher(cost: configuration.bcryptCost, threadPool: .singleton),
-        envelope: Envelope(provider: LocalKEKProvider(keyring: prepared.secrets.keyring)),
+        envelope: vault,
         accessTokens: await AccessTokens(key: prepared.secrets.jwtKey, lifetime: configuration.accessTokenTTL, clock: clock),
         commonPasswords: try CommonPasswords.bundled(),
         pwned: configuration.hibpEnabled

@@ -30,6 +30,7 @@ public struct SecretContext: Sendable, Equatable {
 }
 
 /// A secret at rest: everything the database stores for it. None of it is secret without the KEK.
+/// `kekVersion` names a row of the database's KEK-version table; `kekProvider` repeats its provider kind.
 public struct SealedSecret: Sendable, Equatable {
     public var ciphertext: [UInt8]
     public var nonce: [UInt8]
@@ -51,106 +52,21 @@ public struct SealedSecret: Sendable, Equatable {
 public enum VaultError: Error, Equatable, CustomStringConvertible {
     /// Wrong key, wrong context or modified bytes: AES-GCM does not say which, and neither do we.
     case decryptionFailed
-    case unknownKEKVersion(provider: String, version: Int)
-    case unknownProvider(String)
+    case unknownKEKVersion(Int)
+    case unknownKEK(KEKReference)
+    case providerUnavailable(String)
     case unsupportedFormat(Int)
+    case rotationUnavailable(String)
 
     public var description: String {
         switch self {
         case .decryptionFailed: "the secret could not be decrypted (wrong key, wrong record, or modified ciphertext)"
-        case .unknownKEKVersion(let provider, let version): "KEK version \(version) of provider \(provider) is not available"
-        case .unknownProvider(let id): "no KEK provider \(id) is configured"
+        case .unknownKEKVersion(let version): "KEK version \(version) is not in the vault's version table"
+        case .unknownKEK(let reference): "the key-encryption key \(reference) is not available"
+        case .providerUnavailable(let kind):
+            "records use the \(kind) KEK provider, which is not configured: set TRADEKEEP_KEK (or keep its settings while old records remain)"
         case .unsupportedFormat(let version): "sealed-secret format \(version) is not supported"
+        case .rotationUnavailable(let why): why
         }
-    }
-}
-
-/// A source of key-encryption keys. Implementations: the local keyring (now), AWS KMS and PKCS#11 (later).
-public protocol KeyEncryptionKeyProvider: Sendable {
-    var id: String { get }
-    func wrap(_ dataKey: SecretBytes, context: SecretContext) async throws -> (wrapped: [UInt8], version: Int)
-    func unwrap(_ wrapped: [UInt8], version: Int, context: SecretContext) async throws -> SecretBytes
-}
-
-/// The `local` provider: AES-256-GCM of the data key under the keyring's current key.
-public struct LocalKEKProvider: KeyEncryptionKeyProvider {
-    public let id = "local"
-    let keyring: LocalKeyring
-
-    public init(keyring: LocalKeyring) {
-        self.keyring = keyring
-    }
-
-    public func wrap(_ dataKey: SecretBytes, context: SecretContext) async throws -> (wrapped: [UInt8], version: Int) {
-        let kek = self.keyring.current
-        let sealed = try dataKey.withUnsafeBytes { bytes in
-            try AES.GCM.seal(bytes, using: kek.key.symmetricKey, authenticating: context.associatedData(label: "tradekeep/kek-wrap", formatVersion: 1))
-        }
-        return (Array(sealed.combined!), kek.version)
-    }
-
-    public func unwrap(_ wrapped: [UInt8], version: Int, context: SecretContext) async throws -> SecretBytes {
-        guard let kek = self.keyring.key(version: version) else {
-            throw VaultError.unknownKEKVersion(provider: self.id, version: version)
-        }
-        do {
-            let box = try AES.GCM.SealedBox(combined: wrapped)
-            var plain = try AES.GCM.open(box, using: kek.symmetricKey, authenticating: context.associatedData(label: "tradekeep/kek-wrap", formatVersion: 1))
-            defer { plain.resetBytes(in: 0..<plain.count) }
-            return SecretBytes(copying: plain)
-        } catch {
-            throw VaultError.decryptionFailed
-        }
-    }
-}
-
-/// Seals and opens secrets. Plaintext is reachable only inside `withSecret`.
-public struct Envelope: Sendable {
-    public static let formatVersion = 1
-    let provider: any KeyEncryptionKeyProvider
-
-    public init(provider: any KeyEncryptionKeyProvider) {
-        self.provider = provider
-    }
-
-    public func seal(_ plaintext: SecretBytes, context: SecretContext) async throws -> SealedSecret {
-        let dataKey = SecretBytes.random(count: 32)
-        let nonce = AES.GCM.Nonce()
-        let box = try plaintext.withUnsafeBytes { bytes in
-            try AES.GCM.seal(bytes, using: dataKey.symmetricKey, nonce: nonce,
-                             authenticating: context.associatedData(label: "tradekeep/secret", formatVersion: Self.formatVersion))
-        }
-        let (wrapped, version) = try await self.provider.wrap(dataKey, context: context)
-        return SealedSecret(
-            ciphertext: Array(box.ciphertext) + Array(box.tag),
-            nonce: Array(nonce),
-            wrappedKey: wrapped,
-            kekProvider: self.provider.id,
-            kekVersion: version,
-            formatVersion: Self.formatVersion
-        )
-    }
-
-    /// Decrypt `sealed` for the duration of `body`; the plaintext buffer is zeroed when it is released.
-    public func withSecret<R: Sendable>(_ sealed: SealedSecret, context: SecretContext, _ body: (SecretBytes) throws -> R) async throws -> R {
-        guard sealed.formatVersion == Self.formatVersion else { throw VaultError.unsupportedFormat(sealed.formatVersion) }
-        guard sealed.kekProvider == self.provider.id else { throw VaultError.unknownProvider(sealed.kekProvider) }
-        let dataKey = try await self.provider.unwrap(sealed.wrappedKey, version: sealed.kekVersion, context: context)
-        let secret: SecretBytes
-        do {
-            guard sealed.ciphertext.count >= 16 else { throw VaultError.decryptionFailed }
-            let box = try AES.GCM.SealedBox(
-                nonce: AES.GCM.Nonce(data: sealed.nonce),
-                ciphertext: sealed.ciphertext.dropLast(16),
-                tag: sealed.ciphertext.suffix(16)
-            )
-            var plain = try AES.GCM.open(box, using: dataKey.symmetricKey,
-                                         authenticating: context.associatedData(label: "tradekeep/secret", formatVersion: sealed.formatVersion))
-            defer { plain.resetBytes(in: 0..<plain.count) }
-            secret = SecretBytes(copying: plain)
-        } catch {
-            throw VaultError.decryptionFailed
-        }
-        return try body(secret)
     }
 }

@@ -48,6 +48,18 @@ public struct LocalKeyring: Sendable {
         self.entries = entries
     }
 
+    /// This keyring with one more key, which becomes current.
+    public func adding(_ key: SecretBytes, now: Date = Date()) -> LocalKeyring {
+        let version = (self.entries.map(\.version).max() ?? 0) + 1
+        return LocalKeyring(id: self.id, currentVersion: version, entries: self.entries + [Entry(version: version, createdAt: now, key: key)])
+    }
+
+    /// This keyring without a retired version; nil if it is the current one (which is never removed).
+    public func removing(version: Int) -> LocalKeyring? {
+        guard version != self.currentVersion, self.entries.contains(where: { $0.version == version }) else { return nil }
+        return LocalKeyring(id: self.id, currentVersion: self.currentVersion, entries: self.entries.filter { $0.version != version })
+    }
+
     // MARK: File format
 
     private struct File: Codable {

@@ -16,7 +16,7 @@ struct Tradekeep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tradekeep",
         abstract: "A self-hostable, non-custodial trading-bot server.",
-        subcommands: [Serve.self, Initialize.self, Migrate.self, Admin.self, Version.self]
+        subcommands: [Serve.self, Initialize.self, Migrate.self, Admin.self, VaultCommand.self, Version.self]
     )
 }
 
@@ -264,5 +264,84 @@ struct CreateAdmin: AsyncParsableCommand {
         }
         guard let line = Swift.readLine(strippingNewline: true) else { throw ValidationError("no password given") }
         return line
+    }
+}
+
+struct VaultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vault",
+        abstract: "Key-encryption keys: status, rotation, pruning. Safe while servers run.",
+        subcommands: [VaultStatus.self, VaultRotate.self, VaultPrune.self]
+    )
+}
+
+/// Open the vault for a command, with configuration errors reported as for `serve`.
+func openVault(_ command: some ParsableCommand, _ common: CommonOptions) async throws -> VaultAdministration {
+    try await command.exitingOnConfigurationError {
+        let sources = try loadSources(common.flags)
+        let configuration = try ServerConfiguration(sources)
+        bootstrapLogging(level: .warning, format: configuration.logFormat)
+        return try await VaultAdministration.open(sources, logger: Logger(label: "tradekeep"))
+    }
+}
+
+struct VaultStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Sealed records per KEK version.")
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let vault = try await openVault(self, self.common)
+        let status: VaultAdministration.Status
+        do {
+            status = try await vault.status()
+        } catch {
+            await vault.close()
+            throw error
+        }
+        print(status.lines.joined(separator: "\n"))
+        await vault.close()
+    }
+}
+
+struct VaultRotate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate",
+        abstract: "Make a new KEK version current and re-wrap every record; resumes an unfinished rotation."
+    )
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Records re-wrapped per transaction.")
+    var batchSize = 200
+
+    @Option(help: "Seconds to wait at the end for running servers to switch to the new version (0 when none runs).")
+    var settle = 6
+
+    func run() async throws {
+        let vault = try await openVault(self, self.common)
+        do {
+            let outcome = try await vault.rotate(batchSize: max(1, self.batchSize), settle: .seconds(max(0, self.settle))) { progress in
+                FileHandle.standardError.write(Data((progress.line + "\n").utf8))
+            }
+            switch outcome {
+            case .rotated(let version, let records): print("rotated: KEK version \(version) is current; \(records) records re-wrapped")
+            case .resumed(let version, let records): print("resumed: KEK version \(version) is current; \(records) records re-wrapped")
+            }
+        } catch {
+            await vault.close()
+            throw error
+        }
+        await vault.close()
+    }
+}
+
+struct VaultPrune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove KEK versions no record uses any more.")
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let vault = try await openVault(self, self.common)
+        let removed = try await vault.prune()
+        print(removed.isEmpty ? "nothing to prune" : "pruned KEK versions \(removed.map(String.init).joined(separator: ", "))")
+        await vault.close()
     }
 }

@@ -1,6 +1,7 @@
 // Secret buffers, secure files and the local keyring file.
 
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 @testable import Vault
 
@@ -128,7 +129,7 @@ import Testing
 
 @Suite struct EnvelopeTests {
     static let keyring = LocalKeyring.generate()
-    static let envelope = Envelope(provider: LocalKEKProvider(keyring: keyring))
+    static let envelope = Envelope(provider: LocalKEKProvider(keyring: keyring), key: "1")
     static let context = SecretContext(purpose: "totp", ownerID: "user-1", recordID: "secret-1")
 
     @Test("A sealed secret opens with its own context and never contains the plaintext")
@@ -168,7 +169,119 @@ import Testing
             }
             await #expect(throws: VaultError.decryptionFailed) { try await Self.envelope.withSecret(copy, context: Self.context) { _ in 0 } }
         }
-        let stranger = Envelope(provider: LocalKEKProvider(keyring: .generate()))
+        let stranger = Envelope(provider: LocalKEKProvider(keyring: .generate()), key: "1")
         await #expect(throws: VaultError.decryptionFailed) { try await stranger.withSecret(sealed, context: Self.context) { _ in 0 } }
+    }
+}
+
+@Suite struct VaultVersionTests {
+    static let context = SecretContext(purpose: "test", ownerID: "o", recordID: "r")
+
+    /// A vault over a keyring file, with a version table the test controls.
+    final class Fixture: Sendable {
+        let directory: URL
+        let provider: LocalKEKProvider
+        let table: NIOLockedValueBoxWrapper
+
+        init() throws {
+            self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("vault-\(UUID().uuidString)")
+            try SecureFile.ensureDirectory(self.directory)
+            let file = self.directory.appendingPathComponent("kek-keyring.json")
+            let keyring = LocalKeyring.generate()
+            try SecureFile.write(keyring.serialized(), to: file)
+            self.provider = LocalKEKProvider(keyring: keyring, file: file)
+            self.table = NIOLockedValueBoxWrapper(KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]))
+        }
+
+        func vault(cacheLifetime: Duration = .seconds(300), capacity: Int = 10_000) -> Envelope {
+            let table = self.table
+            return Envelope(providers: [self.provider], versions: table.value, versionSource: { table.value },
+                            refreshInterval: .seconds(3600), cacheLifetime: cacheLifetime, cacheCapacity: capacity)
+        }
+    }
+
+    @Test("Rewrap moves a record to a new version without touching its ciphertext; the old key can then go")
+    func rewrapAcrossVersions() async throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        let vault = fixture.vault()
+        let sealed = try await vault.seal(SecretBytes(copying: [1, 2, 3]), context: Self.context)
+        let key = try await fixture.provider.createKey()
+        #expect(key == "2")
+        fixture.table.value = KEKVersions(current: 2, references: [1: .init(provider: "local", key: "1"), 2: .init(provider: "local", key: "2")])
+        let moved = try await vault.rewrap(sealed, context: Self.context, to: 2)
+        #expect(moved.kekVersion == 2 && moved.ciphertext == sealed.ciphertext && moved.wrappedKey != sealed.wrappedKey)
+        try await fixture.provider.retireKey("1")
+        let fresh = fixture.vault()
+        #expect(try await fresh.withSecret(moved, context: Self.context) { $0.withUnsafeBytes(Array.init) } == [1, 2, 3])
+        await #expect(throws: VaultError.unknownKEK(KEKReference(provider: "local", key: "1"))) {
+            try await fresh.withSecret(sealed, context: Self.context) { _ in 0 }
+        }
+        // The keyring file on disk agrees.
+        let onDisk = try LocalKeyring.parse(SecureFile.read(fixture.directory.appendingPathComponent("kek-keyring.json")))
+        #expect(onDisk.entries.map(\.version) == [2] && onDisk.currentVersion == 2)
+    }
+
+    @Test("A key added by another process is found by re-reading the keyring file")
+    func reloadsKeyring() async throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        let other = LocalKEKProvider(keyring: fixture.provider.currentKeyring, file: fixture.directory.appendingPathComponent("kek-keyring.json"))
+        let key = try await other.createKey()
+        let wrapped = try await other.wrap(.random(count: 32), key: key, context: Self.context)
+        #expect(try await fixture.provider.unwrap(wrapped, key: key, context: Self.context).count == 32)
+    }
+
+    @Test("Unwrapped data keys are cached: the provider is called once per record until the entry expires")
+    func dataKeyCache() async throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        let vault = fixture.vault()
+        let sealed = try await vault.seal(.random(count: 8), context: Self.context)
+        #expect(vault.statistics.providerCalls == 1)
+        for _ in 0..<5 { _ = try await vault.withSecret(sealed, context: Self.context) { $0.count } }
+        #expect(vault.statistics == VaultStatistics(providerCalls: 2, cacheHits: 4, cacheMisses: 1))
+        // The cache is keyed by context too: the wrong context misses and fails.
+        await #expect(throws: VaultError.decryptionFailed) {
+            try await vault.withSecret(sealed, context: SecretContext(purpose: "test", ownerID: "x", recordID: "r")) { _ in 0 }
+        }
+
+        let uncached = fixture.vault(cacheLifetime: .zero)
+        for _ in 0..<3 { _ = try await uncached.withSecret(sealed, context: Self.context) { $0.count } }
+        #expect(uncached.statistics.providerCalls == 3 && uncached.statistics.cacheHits == 0)
+
+        let short = fixture.vault(cacheLifetime: .milliseconds(50))
+        _ = try await short.withSecret(sealed, context: Self.context) { $0.count }
+        try await Task.sleep(for: .milliseconds(80))
+        _ = try await short.withSecret(sealed, context: Self.context) { $0.count }
+        #expect(short.statistics.providerCalls == 2)
+    }
+
+    @Test("The cache is bounded: beyond its capacity the oldest entries are dropped")
+    func cacheCapacity() async throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        let vault = fixture.vault(capacity: 4)
+        var sealed: [SealedSecret] = []
+        for index in 0..<10 {
+            let context = SecretContext(purpose: "test", ownerID: "o", recordID: "r\(index)")
+            let record = try await vault.seal(.random(count: 8), context: context)
+            sealed.append(record)
+            _ = try await vault.withSecret(record, context: context) { $0.count }
+        }
+        let first = SecretContext(purpose: "test", ownerID: "o", recordID: "r0")
+        let calls = vault.statistics.providerCalls
+        _ = try await vault.withSecret(sealed[0], context: first) { $0.count }
+        #expect(vault.statistics.providerCalls == calls + 1, "the first record was evicted")
+    }
+}
+
+/// A value tests change while a vault reads it.
+final class NIOLockedValueBoxWrapper: Sendable {
+    private let box: NIOLockedValueBox<KEKVersions>
+    init(_ value: KEKVersions) { self.box = NIOLockedValueBox(value) }
+    var value: KEKVersions {
+        get { self.box.withLockedValue { $0 } }
+        set { self.box.withLockedValue { $0 = newValue } }
     }
 }

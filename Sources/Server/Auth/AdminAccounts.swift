@@ -27,9 +27,9 @@ public enum AdminAccounts {
         let prepared = PreparedServer(configuration: configuration, secrets: secrets, warnings: [], generatedFiles: loaded.generatedFiles)
         let database = try TradekeepDatabase(location: configuration.database)
         do {
-            try await database.migrate(logger: logger)
-            try await database.bind(toKeyring: secrets.keyring.id, logger: logger)
-            let auth = try await makeAuthService(prepared, database: database, jobs: BackgroundJobs(logger: logger), logger: logger)
+            let vault = makeVault(prepared, database: database, logger: logger)
+            try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
+            let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: BackgroundJobs(logger: logger), logger: logger)
             let enrollment = try await auth.register(email: email, password: password, role: .admin, client: ClientInfo(ip: nil, userAgent: "tradekeep admin create"))
             await database.shutdown()
             return CreatedAdmin(userID: enrollment.userID, otpauthURI: enrollment.otpauthURI, enrollmentToken: enrollment.enrollmentToken)

@@ -43,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     public var mailFrom: String
     /// bcrypt cost. Not a setting: 12 in every deployment; tests lower it to keep the suite fast.
     public var bcryptCost: UInt8 = 12
+    /// How long an unwrapped data key stays cached (TRADEKEEP_VAULT_CACHE_TTL; 0 disables the cache).
+    public var dataKeyCacheLifetime: Duration
     /// How long a Have I Been Pwned lookup may take before registration goes on without it.
     public var hibpTimeout: Duration = .seconds(3)
 
@@ -110,6 +112,8 @@ public struct ServerConfiguration: Sendable {
         self.hibpURL = try parse(.hibpURL, default: "https://api.pwnedpasswords.com", { text in
             URL(string: text).flatMap { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil ? text : nil }
         }, expected: "an http(s) URL")
+        self.dataKeyCacheLifetime = .seconds(try parse(.vaultCacheTTL, default: 300, { Int($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
+                                                        expected: "seconds between 0 and 3600"))
         self.mailFrom = sources.value(.mailFrom) ?? "Tradekeep <tradekeep@\(self.publicURL.host ?? "localhost")>"
     }
 

@@ -91,6 +91,8 @@ public struct ServerSecrets: Sendable {
     /// The Fernet key for encrypted backups.
     public let backupKey: SecretBytes
     public let keyring: LocalKeyring
+    /// The keyring file, when the local KEK came from the data folder (nil when from TRADEKEEP_LOCAL_KEK).
+    public let keyringFile: URL?
 
     /// The outcome of loading: the secrets when usable, every problem found, and the files generated.
     public struct Loaded: Sendable {
@@ -111,6 +113,7 @@ public struct ServerSecrets: Sendable {
         var generated: [String] = []
         var material: [SecretKind: SecretBytes] = [:]
         var keyring: LocalKeyring?
+        var keyringFile: URL?
 
         for kind in SecretKind.allCases {
             let file = dataDirectory.appendingPathComponent(kind.fileName)
@@ -161,6 +164,7 @@ public struct ServerSecrets: Sendable {
                         }
                     }
                     keyring = parsed
+                    keyringFile = file
                 } catch {
                     problems.append(SecretProblem(secret: kind, kind: .malformed("\(error)"), source: source))
                 }
@@ -200,7 +204,7 @@ public struct ServerSecrets: Sendable {
            let backup = material[.backup], let keyring,
            let auditKey = try? audit.withUnsafeBytes({ try AuditSigningKey(seed: $0) })
         {
-            secrets = ServerSecrets(jwtKey: jwt, auditSigningKey: auditKey, backupKey: backup, keyring: keyring)
+            secrets = ServerSecrets(jwtKey: jwt, auditSigningKey: auditKey, backupKey: backup, keyring: keyring, keyringFile: keyringFile)
         }
         return Loaded(secrets: secrets, problems: problems, generatedFiles: generated)
     }

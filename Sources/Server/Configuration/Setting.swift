@@ -31,6 +31,7 @@ public struct Setting: Hashable, Sendable {
     public static let hibp = Setting("TRADEKEEP_HIBP")
     public static let hibpURL = Setting("TRADEKEEP_HIBP_URL")
     public static let mailFrom = Setting("TRADEKEEP_MAIL_FROM")
+    public static let vaultCacheTTL = Setting("TRADEKEEP_VAULT_CACHE_TTL")
     public static let jwtSecret = Setting("TRADEKEEP_JWT_SECRET", secret: true)
     public static let auditSigningKey = Setting("TRADEKEEP_AUDIT_SIGNING_KEY", secret: true)
     public static let backupKey = Setting("TRADEKEEP_BACKUP_KEY", secret: true)
@@ -39,7 +40,7 @@ public struct Setting: Hashable, Sendable {
     public static let all: [Setting] = [
         .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
         .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
-        .accessTokenTTL, .hibp, .hibpURL, .mailFrom,
+        .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL,
         .jwtSecret, .auditSigningKey, .backupKey, .localKEK,
     ]
 

@@ -1,0 +1,158 @@
+// The vault's tables: KEK versions, and the sealed secrets re-wrapped in batches by rotation and migration.
+// Each batch is one transaction, so a crash at any point leaves every record under a version that opens it.
+
+import FluentKit
+import Foundation
+import Logging
+import SQLKit
+import Vault
+
+public struct VaultStore: Sendable {
+    let database: TradekeepDatabase
+    let logger: Logger
+
+    public init(database: TradekeepDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    func sql() throws -> any SQLDatabase {
+        try self.database.database(logger: self.logger) as! any SQLDatabase
+    }
+
+    // MARK: Versions
+
+    struct VersionRow: Codable {
+        var version: Int
+        var provider: String
+        var keyRef: String
+        var createdAt: Date
+    }
+
+    /// Every version; the highest is current (rotation and migration only ever add a newer one).
+    public func versions() async throws -> KEKVersions {
+        let rows = try await self.sql().select().column("*").from("kek_versions")
+            .all(decoding: VersionRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+        let references = Dictionary(uniqueKeysWithValues: rows.map { ($0.version, KEKReference(provider: $0.provider, key: $0.keyRef)) })
+        return KEKVersions(current: references.keys.max() ?? 0, references: references)
+    }
+
+    /// On first start, record the configured KEK as version 1.
+    public func ensureInitialVersion(_ reference: KEKReference) async throws -> KEKVersions {
+        let existing = try await self.versions()
+        if !existing.references.isEmpty { return existing }
+        _ = try await self.addVersion(reference)
+        return try await self.versions()
+    }
+
+    /// Make `reference` the current version; returns its number.
+    public func addVersion(_ reference: KEKReference, now: Date = Date()) async throws -> Int {
+        let next = (try await self.versions().current) + 1
+        try await self.sql().insert(into: "kek_versions")
+            .model(VersionRow(version: next, provider: reference.provider, keyRef: reference.key, createdAt: now), keyEncodingStrategy: .convertToSnakeCase)
+            .run()
+        return next
+    }
+
+    public func removeVersion(_ version: Int) async throws {
+        try await self.sql().delete(from: "kek_versions").where("version", .equal, version).run()
+    }
+
+    public struct VersionCount: Sendable, Equatable {
+        public let version: Int
+        public let reference: KEKReference?
+        public let records: Int
+    }
+
+    /// Records per KEK version, including versions no record uses (count 0).
+    public func counts() async throws -> [VersionCount] {
+        struct Row: Decodable { var kekVersion: Int; var n: Int }
+        let rows = try await self.sql().select().column("kek_version").column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+            .from("vault_secrets").groupBy("kek_version")
+            .all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
+        let versions = try await self.versions()
+        var byVersion = Dictionary(uniqueKeysWithValues: rows.map { ($0.kekVersion, $0.n) })
+        for version in versions.references.keys where byVersion[version] == nil { byVersion[version] = 0 }
+        return byVersion.keys.sorted().map { VersionCount(version: $0, reference: versions.references[$0], records: byVersion[$0]!) }
+    }
+
+    public func recordCount() async throws -> Int {
+        try await self.sql().select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("vault_secrets")
+            .first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Records not yet under `version`.
+    public func pendingCount(notUnder version: Int) async throws -> Int {
+        try await self.sql().select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("vault_secrets")
+            .where("kek_version", .notEqual, version).first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    // MARK: Re-wrapping
+
+    struct SecretRow: Decodable {
+        var id: UUID
+        var ownerId: UUID
+        var purpose: String
+        var ciphertext: Data
+        var nonce: Data
+        var wrappedKey: Data
+        var kekProvider: String
+        var kekVersion: Int
+        var formatVersion: Int
+
+        var sealed: SealedSecret {
+            SealedSecret(ciphertext: Array(self.ciphertext), nonce: Array(self.nonce), wrappedKey: Array(self.wrappedKey),
+                         kekProvider: self.kekProvider, kekVersion: self.kekVersion, formatVersion: self.formatVersion)
+        }
+
+        var context: SecretContext { AccountStore.secretContext(purpose: self.purpose, ownerID: self.ownerId, secretID: self.id) }
+    }
+
+    /// Re-wrap up to `limit` records not yet under `target`, in one transaction. Returns how many moved.
+    /// Only the wrapped data key changes; a record is updated only if nobody changed its version meanwhile.
+    public func rewrapBatch(to target: Int, limit: Int, envelope: Envelope) async throws -> Int {
+        let database = try self.database.database(logger: self.logger)
+        let immediate = !self.database.location.isPostgres
+        // Load the version table now: inside the transaction the vault must not need a second connection.
+        _ = try await envelope.currentVersions(refresh: true)
+        return try await database.withConnection { connection in
+            let sql = connection as! any SQLDatabase
+            // BEGIN IMMEDIATE takes SQLite's write lock up front, so two writers never deadlock upgrading a read lock.
+            try await sql.raw(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run()
+            do {
+                let rows = try await sql.select().column("*").from("vault_secrets").where("kek_version", .notEqual, target)
+                    .orderBy("id").limit(limit)
+                    .all(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+                for row in rows {
+                    let moved = try await envelope.rewrap(row.sealed, context: row.context, to: target)
+                    try await sql.update("vault_secrets")
+                        .set("wrapped_key", to: Data(moved.wrappedKey)).set("kek_provider", to: moved.kekProvider).set("kek_version", to: moved.kekVersion)
+                        .where("id", .equal, row.id).where("kek_version", .equal, row.kekVersion)
+                        .run()
+                }
+                try await sql.raw("COMMIT").run()
+                return rows.count
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// Open every record once (verification after a rotation, or a backup check). Returns the count opened.
+    public func verifyAll(envelope: Envelope, batch: Int = 500) async throws -> Int {
+        var opened = 0
+        var after: UUID?
+        while true {
+            var query = try self.sql().select().column("*").from("vault_secrets").orderBy("id").limit(batch)
+            if let after { query = query.where("id", .greaterThan, after) }
+            let rows = try await query.all(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+            for row in rows {
+                _ = try await envelope.withSecret(row.sealed, context: row.context) { $0.count }
+                opened += 1
+            }
+            guard let last = rows.last else { return opened }
+            after = last.id
+        }
+    }
+}
