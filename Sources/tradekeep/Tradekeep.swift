@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Server
 import Storage
+import Vault
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +17,7 @@ struct Tradekeep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tradekeep",
         abstract: "A self-hostable, non-custodial trading-bot server.",
-        subcommands: [Serve.self, Initialize.self, Migrate.self, Admin.self, VaultCommand.self, Version.self]
+        subcommands: [Serve.self, Initialize.self, Migrate.self, Admin.self, VaultCommand.self, Backup.self, Restore.self, Version.self]
     )
 }
 
@@ -71,6 +72,15 @@ extension ParsableCommand {
         } catch let error as StartupRefused {
             FileHandle.standardError.write(Data("tradekeep: \(error.description)\n".utf8))
             throw ExitCode(78)
+        } catch let error as Backups.Failure {
+            FileHandle.standardError.write(Data("tradekeep: \(error.description)\n".utf8))
+            throw ExitCode(65)
+        } catch let error as BackupFormat.Failure {
+            FileHandle.standardError.write(Data("tradekeep: refusing the backup: \(error.description)\n".utf8))
+            throw ExitCode(65)
+        } catch let error as FernetError {
+            FileHandle.standardError.write(Data("tradekeep: the backup key is not valid: \(error.description)\n".utf8))
+            throw ExitCode(65)
         } catch let error as APIError {
             FileHandle.standardError.write(Data("tradekeep: \(error.message)\n".utf8))
             throw ExitCode(65)
@@ -343,5 +353,46 @@ struct VaultPrune: AsyncParsableCommand {
         let removed = try await vault.prune()
         print(removed.isEmpty ? "nothing to prune" : "pruned KEK versions \(removed.map(String.init).joined(separator: ", "))")
         await vault.close()
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write an encrypted backup (database snapshot and data-folder secrets) while the server runs."
+    )
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "The backup file to create (never overwritten).")
+    var out: String
+
+    func run() async throws {
+        let summary = try await self.exitingOnConfigurationError {
+            let sources = try loadSources(self.common.flags)
+            bootstrapLogging(level: .warning, format: .text)
+            return try await Backups.create(sources: sources, out: URL(fileURLWithPath: self.out), logger: Logger(label: "tradekeep"))
+        }
+        print("backup \(summary.backupID) written to \(self.out): \(summary.database) database and \(summary.files.count - 1) data-folder files, \(summary.bytes) bytes before encryption")
+        print("It is encrypted with backup.key: keep a copy of that key off this machine, or the backup cannot be restored.")
+    }
+}
+
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Restore a backup into an empty data folder (and empty database).")
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The backup file.")
+    var file: String
+
+    @Option(name: .customLong("key-file"), help: "The backup.key file (or set TRADEKEEP_BACKUP_KEY).")
+    var keyFile: String?
+
+    func run() async throws {
+        let summary = try await self.exitingOnConfigurationError {
+            let sources = try loadSources(self.common.flags)
+            bootstrapLogging(level: .warning, format: .text)
+            return try await Backups.restore(file: URL(fileURLWithPath: self.file), sources: sources,
+                                             keyFile: self.keyFile.map { URL(fileURLWithPath: $0) }, logger: Logger(label: "tradekeep"))
+        }
+        print("restored backup \(summary.backupID) (\(summary.database)): \(summary.files.joined(separator: ", "))")
     }
 }
