@@ -36,7 +36,7 @@ func buildApplicationParts(
     let configuration = prepared.configuration
     let database = try TradekeepDatabase(location: configuration.database)
     let jobs = BackgroundJobs(logger: logger)
-    let vault = makeVault(prepared, database: database, logger: logger)
+    let vault = try makeVault(prepared, database: database, logger: logger)
     let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
     let router = try buildRouter(configuration, database: database, auth: auth)
     extraRoutes(router)
@@ -65,6 +65,11 @@ func buildApplicationParts(
 func prepareDatabase(_ prepared: PreparedServer, database: TradekeepDatabase, vault: Envelope, logger: Logger) async throws {
     try await database.migrate(logger: logger)
     try await database.bind(toKeyring: prepared.secrets.keyring.id, logger: logger)
+    let configured = configuredKEK(prepared)
+    if configured.provider == "aws-kms", let kms = vault.provider("aws-kms") as? AWSKMSProvider {
+        // A missing or disabled key stops start-up here, before any secret could be sealed under it.
+        try await kms.checkKey(configured.key)
+    }
     let versions = try await VaultStore(database: database, logger: logger).ensureInitialVersion(configuredKEK(prepared))
     _ = try await vault.currentVersions(refresh: true)
     if let current = versions.references[versions.current], current.provider != configuredKEK(prepared).provider {
@@ -74,16 +79,42 @@ func prepareDatabase(_ prepared: PreparedServer, database: TradekeepDatabase, va
     }
 }
 
-/// The KEK that TRADEKEEP_KEK configures (today: the local keyring's current key).
+/// The KEK that TRADEKEEP_KEK configures, as a version-table reference.
 func configuredKEK(_ prepared: PreparedServer) -> KEKReference {
-    KEKReference(provider: "local", key: String(prepared.secrets.keyring.currentVersion))
+    kekReference(prepared.configuration.kek, keyring: prepared.secrets.keyring)
 }
 
-/// The vault: every configured KEK provider, and the version table as its source of truth.
-func makeVault(_ prepared: PreparedServer, database: TradekeepDatabase, logger: Logger) -> Envelope {
+func kekReference(_ kek: KEKConfiguration, keyring: LocalKeyring) -> KEKReference {
+    switch kek {
+    case .local: KEKReference(provider: "local", key: String(keyring.currentVersion))
+    case .awsKMS(let key, _, _): KEKReference(provider: "aws-kms", key: key)
+    case .pkcs11(let location): KEKReference(provider: "pkcs11", key: location.object)
+    }
+}
+
+/// The provider for a TRADEKEEP_KEK value other than `local` (which is always present).
+func makeKEKProvider(_ kek: KEKConfiguration, configuration: ServerConfiguration) throws -> (any KeyEncryptionKeyProvider)? {
+    switch kek {
+    case .local:
+        return nil
+    case .awsKMS(_, let region, let endpoint):
+        guard let credentials = configuration.awsCredentials, let region = region ?? configuration.awsRegion else {
+            throw ConfigurationError(Setting.kek.name, "aws-kms needs AWS credentials and a region")
+        }
+        return AWSKMSProvider(region: region, endpoint: endpoint, credentials: credentials)
+    case .pkcs11:
+        throw ConfigurationError(Setting.kek.name, "pkcs11 is not available in this build")
+    }
+}
+
+/// The vault: the local keyring, the configured KEK provider, and the version table as source of truth.
+func makeVault(_ prepared: PreparedServer, database: TradekeepDatabase, logger: Logger, extra: [any KeyEncryptionKeyProvider] = []) throws -> Envelope {
     let store = VaultStore(database: database, logger: logger)
+    var providers: [any KeyEncryptionKeyProvider] = [LocalKEKProvider(keyring: prepared.secrets.keyring, file: prepared.secrets.keyringFile)]
+    if let configured = try makeKEKProvider(prepared.configuration.kek, configuration: prepared.configuration) { providers.append(configured) }
+    providers.append(contentsOf: extra)
     return Envelope(
-        providers: [LocalKEKProvider(keyring: prepared.secrets.keyring, file: prepared.secrets.keyringFile)],
+        providers: providers,
         versions: KEKVersions(current: 0, references: [:]),
         versionSource: { try await store.versions() },
         cacheLifetime: prepared.configuration.dataKeyCacheLifetime

@@ -281,17 +281,34 @@ struct VaultCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vault",
         abstract: "Key-encryption keys: status, rotation, pruning. Safe while servers run.",
-        subcommands: [VaultStatus.self, VaultRotate.self, VaultPrune.self]
+        subcommands: [VaultStatus.self, VaultRotate.self, VaultMigrate.self, VaultPrune.self]
     )
 }
 
 /// Open the vault for a command, with configuration errors reported as for `serve`.
-func openVault(_ command: some ParsableCommand, _ common: CommonOptions) async throws -> VaultAdministration {
+func openVault(_ command: some ParsableCommand, _ common: CommonOptions, migrateTo: String? = nil) async throws -> VaultAdministration {
     try await command.exitingOnConfigurationError {
         let sources = try loadSources(common.flags)
         let configuration = try ServerConfiguration(sources)
         bootstrapLogging(level: .warning, format: configuration.logFormat)
-        return try await VaultAdministration.open(sources, logger: Logger(label: "tradekeep"))
+        let target: KEKConfiguration?
+        do {
+            target = try migrateTo.map(KEKConfiguration.init)
+        } catch let error as KEKConfiguration.ParseError {
+            throw ConfigurationError("--to", error.message)
+        }
+        return try await VaultAdministration.open(sources, logger: Logger(label: "tradekeep"), migrateTo: target)
+    }
+}
+
+/// Print progress lines while re-wrapping, then the outcome.
+func reportRewrap(_ work: (@escaping @Sendable (VaultAdministration.Progress) -> Void) async throws -> VaultAdministration.Outcome) async throws {
+    let outcome = try await work { progress in
+        FileHandle.standardError.write(Data((progress.line + "\n").utf8))
+    }
+    switch outcome {
+    case .rotated(let version, let records): print("done: KEK version \(version) is current; \(records) records re-wrapped")
+    case .resumed(let version, let records): print("resumed: KEK version \(version) is current; \(records) records re-wrapped")
     }
 }
 
@@ -329,12 +346,39 @@ struct VaultRotate: AsyncParsableCommand {
     func run() async throws {
         let vault = try await openVault(self, self.common)
         do {
-            let outcome = try await vault.rotate(batchSize: max(1, self.batchSize), settle: .seconds(max(0, self.settle))) { progress in
-                FileHandle.standardError.write(Data((progress.line + "\n").utf8))
+            try await reportRewrap { progress in
+                try await vault.rotate(batchSize: max(1, self.batchSize), settle: .seconds(max(0, self.settle)), progress: progress)
             }
-            switch outcome {
-            case .rotated(let version, let records): print("rotated: KEK version \(version) is current; \(records) records re-wrapped")
-            case .resumed(let version, let records): print("resumed: KEK version \(version) is current; \(records) records re-wrapped")
+        } catch {
+            await vault.close()
+            throw error
+        }
+        await vault.close()
+    }
+}
+
+struct VaultMigrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Move every record to another KEK provider, e.g. --to 'aws-kms:alias/tradekeep?region=eu-west-1'."
+    )
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "The target, written as a TRADEKEEP_KEK value.")
+    var to: String
+
+    @Option(help: "Records re-wrapped per transaction.")
+    var batchSize = 200
+
+    @Option(help: "Seconds to wait at the end for running servers to switch to the new version (0 when none runs).")
+    var settle = 6
+
+    func run() async throws {
+        let vault = try await openVault(self, self.common, migrateTo: self.to)
+        do {
+            let target = try KEKConfiguration(self.to)
+            try await reportRewrap { progress in
+                try await vault.migrate(to: target, batchSize: max(1, self.batchSize), settle: .seconds(max(0, self.settle)), progress: progress)
             }
         } catch {
             await vault.close()

@@ -12,7 +12,7 @@ public enum Python {
         (try? run(["-c", "import " + modules.joined(separator: ", ")], input: Data()).status) == 0
     }
 
-    public static let interopAvailable = has("pyotp", "bcrypt", "jwt", "cryptography")
+    public static let interopAvailable = has("pyotp", "bcrypt", "jwt", "cryptography", "botocore")
 
     public static func run(_ arguments: [String], input: Data) throws -> (status: Int32, output: Data, error: String) {
         let process = Process()

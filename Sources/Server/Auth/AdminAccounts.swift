@@ -27,7 +27,7 @@ public enum AdminAccounts {
         let prepared = PreparedServer(configuration: configuration, secrets: secrets, warnings: [], generatedFiles: loaded.generatedFiles)
         let database = try TradekeepDatabase(location: configuration.database)
         do {
-            let vault = makeVault(prepared, database: database, logger: logger)
+            let vault = try makeVault(prepared, database: database, logger: logger)
             try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
             let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: BackgroundJobs(logger: logger), logger: logger)
             let enrollment = try await auth.register(email: email, password: password, role: .admin, client: ClientInfo(ip: nil, userAgent: "tradekeep admin create"))

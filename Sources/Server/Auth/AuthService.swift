@@ -24,7 +24,6 @@ struct AuthService: Sendable {
     static let passwordResetLifetime: TimeInterval = 30 * 60
     /// Wrong answers accepted with one mfa, enrolment or reset token before it is spent.
     static let tokenAttempts = 5
-    static let totpPurpose = "totp"
     static let issuer = "Tradekeep"
 
     let store: AccountStore
@@ -62,12 +61,12 @@ struct AuthService: Sendable {
         let hash = try await self.hasher.hash(password)
         let user: UserRecord
         do {
-            user = try await self.store.createUser(email: email, passwordHash: hash, role: role)
+            user = try await self.store.createUser(email: email, passwordHash: hash, role: role,
+                                                   totpSecret: .random(count: TOTP.secretByteCount), envelope: self.envelope)
         } catch AccountStoreError.emailTaken {
             throw APIError.emailTaken
         }
-        let secretID = try await self.store.storeSecret(.random(count: TOTP.secretByteCount), purpose: Self.totpPurpose, ownerID: user.id, envelope: self.envelope)
-        try await self.store.replaceTOTPSecret(userID: user.id, secretID: secretID)
+        let secretID = user.totpSecretID!  // createUser always stores one
         let enrollment = try await self.issueEnrollment(for: user.id, email: email, secretID: secretID)
         try await self.sendEmailVerification(userID: user.id, email: email)
         try await self.record(.registered, user.id, client, ["role": role.rawValue])

@@ -3,6 +3,7 @@
 import Foundation
 import Logging
 import Storage
+import Vault
 
 public enum RunEnvironment: String, Sendable, CaseIterable {
     case development
@@ -43,6 +44,12 @@ public struct ServerConfiguration: Sendable {
     public var mailFrom: String
     /// bcrypt cost. Not a setting: 12 in every deployment; tests lower it to keep the suite fast.
     public var bcryptCost: UInt8 = 12
+    /// Where the key-encryption key lives (TRADEKEEP_KEK).
+    public var kek: KEKConfiguration
+    /// AWS credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, for `aws-kms`.
+    public var awsCredentials: AWSCredentials?
+    /// AWS_REGION or AWS_DEFAULT_REGION, when the KMS key does not name its region.
+    public var awsRegion: String?
     /// How long an unwrapped data key stays cached (TRADEKEEP_VAULT_CACHE_TTL; 0 disables the cache).
     public var dataKeyCacheLifetime: Duration
     /// How long a Have I Been Pwned lookup may take before registration goes on without it.
@@ -114,6 +121,19 @@ public struct ServerConfiguration: Sendable {
         }, expected: "an http(s) URL")
         self.dataKeyCacheLifetime = .seconds(try parse(.vaultCacheTTL, default: 300, { Int($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
                                                         expected: "seconds between 0 and 3600"))
+        do {
+            self.kek = try sources.value(.kek).map(KEKConfiguration.init) ?? .local
+        } catch let error as KEKConfiguration.ParseError {
+            throw ConfigurationError(Setting.kek.name, error.message)
+        }
+        self.awsCredentials = AWSCredentials.fromEnvironment(sources.environment)
+        self.awsRegion = sources.environment["AWS_REGION"] ?? sources.environment["AWS_DEFAULT_REGION"]
+        if case .awsKMS(_, let region, _) = self.kek, region == nil, self.awsRegion == nil {
+            throw ConfigurationError(Setting.kek.name, "aws-kms needs a region: ?region=<region>, an ARN, or AWS_REGION")
+        }
+        if case .awsKMS = self.kek, self.awsCredentials == nil {
+            throw ConfigurationError(Setting.kek.name, "aws-kms needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        }
         self.mailFrom = sources.value(.mailFrom) ?? "Tradekeep <tradekeep@\(self.publicURL.host ?? "localhost")>"
     }
 

@@ -32,6 +32,8 @@ public struct Setting: Hashable, Sendable {
     public static let hibpURL = Setting("TRADEKEEP_HIBP_URL")
     public static let mailFrom = Setting("TRADEKEEP_MAIL_FROM")
     public static let vaultCacheTTL = Setting("TRADEKEEP_VAULT_CACHE_TTL")
+    /// May carry a PKCS#11 PIN, hence secret.
+    public static let kek = Setting("TRADEKEEP_KEK", secret: true)
     public static let jwtSecret = Setting("TRADEKEEP_JWT_SECRET", secret: true)
     public static let auditSigningKey = Setting("TRADEKEEP_AUDIT_SIGNING_KEY", secret: true)
     public static let backupKey = Setting("TRADEKEEP_BACKUP_KEY", secret: true)
@@ -40,7 +42,7 @@ public struct Setting: Hashable, Sendable {
     public static let all: [Setting] = [
         .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
         .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
-        .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL,
+        .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
         .jwtSecret, .auditSigningKey, .backupKey, .localKEK,
     ]
 

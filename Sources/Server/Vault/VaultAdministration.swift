@@ -13,7 +13,8 @@ public struct VaultAdministration: Sendable {
     let logger: Logger
 
     /// Open the configured database and vault (creating nothing but what first start would create).
-    public static func open(_ sources: ConfigurationSources, logger: Logger) async throws -> VaultAdministration {
+    /// `migrateTo` adds the provider of a `vault migrate --to` target.
+    public static func open(_ sources: ConfigurationSources, logger: Logger, migrateTo: KEKConfiguration? = nil) async throws -> VaultAdministration {
         let configuration = try ServerConfiguration(sources)
         let production = configuration.environment == .production
         _ = try DataFolder.prepare(configuration.dataDirectory, tighten: !production)
@@ -24,7 +25,8 @@ public struct VaultAdministration: Sendable {
         }
         let prepared = PreparedServer(configuration: configuration, secrets: secrets, warnings: [], generatedFiles: loaded.generatedFiles)
         let database = try TradekeepDatabase(location: configuration.database)
-        let vault = makeVault(prepared, database: database, logger: logger)
+        let extra = try migrateTo.flatMap { try makeKEKProvider($0, configuration: configuration) }.map { [$0] } ?? []
+        let vault = try makeVault(prepared, database: database, logger: logger, extra: extra)
         do {
             try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
         } catch {
@@ -120,6 +122,25 @@ public struct VaultAdministration: Sendable {
                 total += late
             }
         }
+    }
+
+    /// Move every record to another provider (`local` → `aws-kms` is the usual upgrade): the target becomes the
+    /// current version and every data key is re-wrapped under it. Servers need the target's settings too (set
+    /// TRADEKEEP_KEK to it before migrating); they keep reading old records meanwhile.
+    public func migrate(to target: KEKConfiguration, batchSize: Int = 200, settle: Duration = .seconds(6),
+                        progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Outcome {
+        let reference = kekReference(target, keyring: (self.vault.provider("local") as? LocalKEKProvider)?.currentKeyring ?? self.prepared.secrets.keyring)
+        guard let provider = self.vault.provider(reference.provider) else { throw VaultError.providerUnavailable(reference.provider) }
+        if let kms = provider as? AWSKMSProvider { try await kms.checkKey(reference.key) }
+        let versions = try await self.store.versions()
+        if versions.references[versions.current] == reference {
+            let moved = try await self.rewrapAll(to: versions.current, batchSize: batchSize, settle: settle, progress: progress)
+            return .resumed(to: versions.current, records: moved)
+        }
+        let target = try await self.store.addVersion(reference)
+        self.logger.notice("vault migration started", metadata: ["version": .stringConvertible(target), "kek": .string(reference.description)])
+        let moved = try await self.rewrapAll(to: target, batchSize: batchSize, settle: settle, progress: progress)
+        return .rotated(to: target, records: moved)
     }
 
     // MARK: Prune

@@ -56,16 +56,26 @@ public struct AccountStore: Sendable {
         email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 
-    public func createUser(email: String, passwordHash: String, role: AccountRole, now: Date = Date()) async throws -> UserRecord {
+    /// Create a pending account with its TOTP secret. The secret is sealed first (a KMS or HSM failure stores
+    /// nothing), then the sealed secret and the user are written in one transaction.
+    public func createUser(email: String, passwordHash: String, role: AccountRole, totpSecret: SecretBytes, envelope: Envelope,
+                           now: Date = Date()) async throws -> UserRecord {
+        let userID = UUID(), secretID = UUID()
+        let sealed = try await envelope.seal(totpSecret, context: Self.secretContext(purpose: Self.totpPurpose, ownerID: userID, secretID: secretID))
         let row = UserRow(
-            id: UUID(), email: Self.normalize(email: email), emailVerifiedAt: nil, passwordHash: passwordHash,
-            status: AccountStatus.pendingTOTP.rawValue, role: role.rawValue, totpSecretId: nil, totpLastStep: nil,
+            id: userID, email: Self.normalize(email: email), emailVerifiedAt: nil, passwordHash: passwordHash,
+            status: AccountStatus.pendingTOTP.rawValue, role: role.rawValue, totpSecretId: secretID, totpLastStep: nil,
             failedLogins: 0, lockedUntil: nil, createdAt: now, updatedAt: now
         )
-        let sql = try self.sql()
         if try await self.user(email: email) != nil { throw AccountStoreError.emailTaken }
         do {
-            try await sql.insert(into: "users").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+            try await self.database.database(logger: self.logger).transaction { transaction in
+                let sql = transaction as! any SQLDatabase
+                try await sql.insert(into: "vault_secrets")
+                    .model(Self.secretRow(id: secretID, purpose: Self.totpPurpose, ownerID: userID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase)
+                    .run()
+                try await sql.insert(into: "users").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+            }
         } catch {
             // The unique index settles a race between two registrations of one address.
             if try await self.user(email: email) != nil { throw AccountStoreError.emailTaken }
@@ -152,16 +162,23 @@ public struct AccountStore: Sendable {
         SecretContext(purpose: purpose, ownerID: ownerID.uuidString.lowercased(), recordID: secretID.uuidString.lowercased())
     }
 
-    /// Seal `secret` for `ownerID` and store it; returns the new row id.
-    public func storeSecret(_ secret: SecretBytes, purpose: String, ownerID: UUID, envelope: Envelope) async throws -> UUID {
-        let id = UUID()
-        let sealed = try await envelope.seal(secret, context: Self.secretContext(purpose: purpose, ownerID: ownerID, secretID: id))
-        let row = SecretRow(
+    /// The purpose of TOTP secrets in the vault.
+    public static let totpPurpose = "totp"
+
+    static func secretRow(id: UUID, purpose: String, ownerID: UUID, sealed: SealedSecret) -> SecretRow {
+        SecretRow(
             id: id, ownerId: ownerID, purpose: purpose, ciphertext: Data(sealed.ciphertext), nonce: Data(sealed.nonce),
             wrappedKey: Data(sealed.wrappedKey), kekProvider: sealed.kekProvider, kekVersion: sealed.kekVersion,
             formatVersion: sealed.formatVersion, createdAt: Date()
         )
-        try await self.sql().insert(into: "vault_secrets").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+    }
+
+    /// Seal `secret` for `ownerID` and store it; returns the new row id.
+    public func storeSecret(_ secret: SecretBytes, purpose: String, ownerID: UUID, envelope: Envelope) async throws -> UUID {
+        let id = UUID()
+        let sealed = try await envelope.seal(secret, context: Self.secretContext(purpose: purpose, ownerID: ownerID, secretID: id))
+        try await self.sql().insert(into: "vault_secrets")
+            .model(Self.secretRow(id: id, purpose: purpose, ownerID: ownerID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase).run()
         return id
     }
 

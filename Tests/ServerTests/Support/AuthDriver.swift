@@ -31,8 +31,8 @@ struct AuthDriver: Sendable {
     static let password = "correct horse battery staple"
 
     /// An application that trusts X-Forwarded-For (as behind a TLS proxy), so each test user has its own IP.
-    static func application(_ settings: [String: String] = [:]) throws -> TestApplication {
-        try TestApplication([Setting.behindTLSProxy.name: "true"].merging(settings) { _, new in new })
+    static func application(_ settings: [String: String] = [:], environment: [String: String] = [:]) throws -> TestApplication {
+        try TestApplication([Setting.behindTLSProxy.name: "true"].merging(settings) { _, new in new }, environment: environment)
     }
 
     static func randomIP() -> String { "10.\(Int.random(in: 0...255)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))" }

@@ -20,7 +20,7 @@ struct TestApplication {
     let postgresSchema: String?
 
     /// `settings` are TRADEKEEP_* values given as flags (highest precedence).
-    init(_ settings: [String: String] = [:]) throws {
+    init(_ settings: [String: String] = [:], environment: [String: String] = [:]) throws {
         self.directory = try TemporaryDirectory()
         var flags = [Setting.dataDirectory.name: self.directory.appending("data").path]
         var schema: String?
@@ -34,7 +34,7 @@ struct TestApplication {
         if settings[Setting.databaseURL.name] != nil { schema = nil }
         flags.merge(settings) { _, new in new }
         self.postgresSchema = schema
-        self.prepared = try StartupPolicy.prepare(ConfigurationSources.load(flags: flags, environment: [:]))
+        self.prepared = try StartupPolicy.prepare(ConfigurationSources.load(flags: flags, environment: environment))
         // bcrypt at cost 12 takes ~250 ms a hash; the suite uses cost 4. `PasswordHashingTests` checks 12 is the default.
         self.prepared.configuration.bcryptCost = 4
     }

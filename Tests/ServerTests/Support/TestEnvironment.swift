@@ -15,6 +15,9 @@ enum TestEnvironment {
     /// A `sslmode=verify-full&sslrootcert=<CA>` URL of a TLS-only PostgreSQL server (scripts/dev-postgres prints it).
     static let postgresTLSURL: String? = variables["TRADEKEEP_TEST_PG_TLS_URL"].flatMap { $0.isEmpty ? nil : $0 }
 
+    /// A KMS-compatible endpoint (moto_server; scripts/dev-kms prints it).
+    static let kmsEndpoint: String? = variables["TRADEKEEP_TEST_KMS_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+
     /// Run a test when `available`, or when TRADEKEEP_REQUIRE_ALL=1 (then the test fails on its own).
     static func needs(_ available: Bool) -> Bool { available || requireAll }
 
