@@ -40,10 +40,13 @@ let package = Package(
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
     ],
     targets: [
+        // PKCS#11 types only; the module is dlopen'ed at run time.
+        .target(name: "CPKCS11"),
         // Domain modules: no Hummingbird here.
         .target(
             name: "Vault",
             dependencies: [
+                "CPKCS11",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

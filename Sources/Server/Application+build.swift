@@ -102,8 +102,12 @@ func makeKEKProvider(_ kek: KEKConfiguration, configuration: ServerConfiguration
             throw ConfigurationError(Setting.kek.name, "aws-kms needs AWS credentials and a region")
         }
         return AWSKMSProvider(region: region, endpoint: endpoint, credentials: credentials)
-    case .pkcs11:
-        throw ConfigurationError(Setting.kek.name, "pkcs11 is not available in this build")
+    case .pkcs11(let location):
+        do {
+            return try PKCS11Provider(location: location)
+        } catch let error as PKCS11Error {
+            throw ConfigurationError(Setting.kek.name, error.description)
+        }
     }
 }
 

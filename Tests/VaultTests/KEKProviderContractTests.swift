@@ -16,6 +16,7 @@ enum KEKTestProviders {
     static var available: [String] {
         var kinds = ["local"]
         if kmsEndpoint != nil || requireAll { kinds.append("aws-kms") }
+        if SoftHSM.available || requireAll { kinds.append("pkcs11") }
         return kinds
     }
 
@@ -26,6 +27,11 @@ enum KEKTestProviders {
             let endpoint = try #require(kmsEndpoint, "TRADEKEEP_TEST_KMS_ENDPOINT is not set (run scripts/dev-kms)")
             let provider = AWSKMSProvider(region: "us-east-1", endpoint: endpoint, credentials: kmsCredentials)
             return (provider, try await provider.createKey())
+        case "pkcs11":
+            try #require(SoftHSM.available, "SoftHSM2 is not installed (apt-get install softhsm2)")
+            let location = try PKCS11Location(uri: try SoftHSM.kekSetting(object: "kek-\(UUID().uuidString.prefix(8))"))
+            let provider = try PKCS11Provider(location: location)
+            return (provider, location.object)
         default:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kek-\(UUID().uuidString)")
             try SecureFile.ensureDirectory(directory)
@@ -68,7 +74,14 @@ enum KEKTestProviders {
     @Test("A key that does not exist is a clear error", arguments: KEKTestProviders.available)
     func unknownKey(kind: String) async throws {
         let (provider, _) = try await KEKTestProviders.make(kind)
-        let missing = kind == "aws-kms" ? "alias/tradekeep-does-not-exist" : "99"
+        let missing = kind == "aws-kms" ? "alias/tradekeep-does-not-exist" : kind == "pkcs11" ? "no-such-object" : "99"
+        if kind == "pkcs11" {
+            // The configured object is created on first use; any other label must already exist.
+            await #expect(throws: VaultError.unknownKEK(KEKReference(provider: "pkcs11", key: missing))) {
+                _ = try await provider.unwrap(Array(repeating: 1, count: 56), key: missing, context: Self.context)
+            }
+            return
+        }
         await #expect {
             _ = try await provider.generateDataKey(key: missing, context: Self.context)
         } throws: { error in
@@ -102,5 +115,41 @@ enum KEKTestProviders {
         var tampered = sealed
         tampered.wrappedKey[tampered.wrappedKey.count / 2] ^= 1
         await #expect(throws: (any Error).self) { _ = try await envelope.withSecret(tampered, context: Self.context) { $0.count } }
+    }
+}
+
+@Suite(.enabled(if: SoftHSM.available || KEKTestProviders.requireAll, "needs SoftHSM2 (apt-get install softhsm2)"))
+struct PKCS11SpecificTests {
+    @Test("The KEK is created in the token on first use, non-extractable and sensitive")
+    func nonExtractable() async throws {
+        let location = try PKCS11Location(uri: try SoftHSM.kekSetting(object: "kek-\(UUID().uuidString.prefix(8))"))
+        let provider = try PKCS11Provider(location: location)
+        #expect(try provider.isNonExtractable(location.object) == false, "no key before first use")
+        _ = try await provider.generateDataKey(key: location.object, context: KEKProviderContractTests.context)
+        #expect(try provider.isNonExtractable(location.object))
+    }
+
+    @Test("A wrong PIN and a missing module are clear errors")
+    func clearErrors() throws {
+        var wrongPIN = try PKCS11Location(uri: try SoftHSM.kekSetting(object: "x"))
+        wrongPIN.token = SoftHSM.untouchedToken
+        wrongPIN.pin = "0000"
+        #expect {
+            try PKCS11Provider(location: wrongPIN).openSession()
+        } throws: { "\($0)".contains("the PIN is wrong") }
+        #expect {
+            _ = try PKCS11Provider(location: PKCS11Location(token: "t", object: "o", modulePath: "/nonexistent/libpkcs11.so", pin: "1"))
+        } throws: { "\($0)".contains("cannot be loaded") }
+    }
+
+    @Test("pkcs11 URIs parse per RFC 7512, with pin-value or pin-source")
+    func uriParsing() throws {
+        let location = try PKCS11Location(uri: "pkcs11:token=My%20Token;object=tradekeep-kek;type=secret-key?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234")
+        #expect(location == PKCS11Location(token: "My Token", object: "tradekeep-kek", modulePath: "/usr/lib/softhsm/libsofthsm2.so", pin: "1234"))
+        let pinFile = FileManager.default.temporaryDirectory.appendingPathComponent("pin-\(UUID().uuidString)")
+        try "9876\n".write(to: pinFile, atomically: true, encoding: .utf8)
+        #expect(try PKCS11Location(uri: "pkcs11:token=t;object=o?module-path=/m.so&pin-source=file:\(pinFile.path)").pin == "9876")
+        #expect(throws: KEKConfiguration.ParseError.self) { try PKCS11Location(uri: "pkcs11:token=t?module-path=/m.so&pin-value=1") }
+        #expect("\(try KEKConfiguration("pkcs11:token=t;object=o?module-path=/m.so&pin-value=secretpin"))".contains("secretpin") == false)
     }
 }

@@ -145,16 +145,22 @@ public struct VaultAdministration: Sendable {
 
     // MARK: Prune
 
-    /// Remove versions no record uses (never the current one), and local keyring keys no version names.
+    /// Remove versions no record uses (never the current one), retire their keys (local: from the keyring; pkcs11:
+    /// destroyed in the token; aws-kms: left to the operator), and drop local keyring keys no version names.
     public func prune() async throws -> [Int] {
         let versions = try await self.store.versions()
         var removed: [Int] = []
+        var retired: [KEKReference] = []
         for entry in try await self.store.counts() where entry.records == 0 && entry.version != versions.current {
             try await self.store.removeVersion(entry.version)
             removed.append(entry.version)
+            if let reference = entry.reference { retired.append(reference) }
+        }
+        let remaining = try await self.store.versions()
+        for reference in Set(retired) where !remaining.references.values.contains(reference) {
+            try await self.vault.provider(reference.provider)?.retireKey(reference.key)
         }
         if let local = self.vault.provider("local") as? LocalKEKProvider {
-            let remaining = try await self.store.versions()
             let named = Set(remaining.references.values.filter { $0.provider == "local" }.map(\.key))
             for entry in local.currentKeyring.entries where !named.contains(String(entry.version)) {
                 try await local.retireKey(String(entry.version))

@@ -1,0 +1,1 @@
+/* Header-only target: see include/tradekeep_pkcs11.h. */

@@ -1,0 +1,63 @@
+// The server with TRADEKEEP_KEK=pkcs11 against SoftHSM2.
+
+import Foundation
+import InteropSupport
+import Logging
+@testable import Server
+import Storage
+import Testing
+@testable import Vault
+
+@Suite(.serialized, .enabled(if: TestEnvironment.needs(SoftHSM.available), "needs SoftHSM2 (apt-get install softhsm2)"))
+struct PKCS11Tests {
+    static func object() -> String { "tradekeep-kek-\(UUID().uuidString.prefix(8).lowercased())" }
+
+    @Test("Accounts work with the KEK in an HSM token; the key is created there, non-extractable")
+    func servesWithHSM() async throws {
+        let object = Self.object()
+        let app = try AuthDriver.application([Setting.kek.name: try SoftHSM.kekSetting(object: object)])
+        let clock = app.clock
+        try await app.run { client, inside in
+            let driver = AuthDriver(client: client, clock: clock)
+            let user = try await driver.signUp()
+            _ = try await driver.signIn(user)
+            let counts = try await VaultStore(database: inside.database, logger: Logger(label: "t")).counts()
+            #expect(counts.map(\.reference) == [KEKReference(provider: "pkcs11", key: object)])
+            let provider = try #require(inside.auth.envelope.provider("pkcs11") as? PKCS11Provider)
+            #expect(try provider.isNonExtractable(object))
+        }
+    }
+
+    @Test("rotate creates a new key object in the token; migrate moves local records into the HSM; prune destroys the unused key")
+    func rotateAndMigrate() async throws {
+        let object = Self.object()
+        let installation = try VaultRotationTests.Installation()
+        defer { installation.directory.remove() }
+        let logger = Logger(label: "pkcs11-migrate")
+        let seeding = try await installation.open()
+        let ids = try await VaultSeed.seed(60, database: seeding.database, vault: seeding.vault, logger: logger)
+        await seeding.close()
+
+        let setting = try SoftHSM.kekSetting(object: object)
+        let migrating = try await VaultAdministration.open(ConfigurationSources(flags: installation.flags, environment: installation.environment),
+                                                           logger: logger, migrateTo: try KEKConfiguration(setting))
+        #expect(try await migrating.migrate(to: try KEKConfiguration(setting), batchSize: 25, settle: .zero) == .rotated(to: 2, records: 60))
+        await migrating.close()
+
+        // From now on the HSM is configured; rotation makes a second key object.
+        let sources = ConfigurationSources(flags: installation.flags.merging([Setting.kek.name: setting]) { $1 }, environment: installation.environment)
+        let admin = try await VaultAdministration.open(sources, logger: logger)
+        #expect(try await admin.rotate(batchSize: 25, settle: .zero) == .rotated(to: 3, records: 60))
+        let counts = try await admin.status().versions
+        #expect(counts.map(\.records) == [0, 0, 60])
+        let newest = try #require(counts.last?.reference)
+        #expect(newest.provider == "pkcs11" && newest.key.hasPrefix(object + "-"))
+        #expect(try await VaultSeed.verify(ids, database: admin.database, vault: admin.vault, logger: logger) == 60)
+        #expect(try await admin.prune() == [1, 2])
+        let provider = try #require(admin.vault.provider("pkcs11") as? PKCS11Provider)
+        #expect(try provider.findKey(object) == nil, "the unused key object was destroyed")
+        #expect(try provider.findKey(newest.key) != nil)
+        #expect(try await VaultSeed.verify(ids, database: admin.database, vault: admin.vault, logger: logger) == 60)
+        await admin.close()
+    }
+}
