@@ -18,6 +18,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tradekeep", targets: ["tradekeep"]),
+        .executable(name: "tradekeep-bench", targets: ["TradekeepBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -127,6 +128,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+
+        .executableTarget(name: "TradekeepBench", dependencies: ["Vault"], path: "Benchmarks/TradekeepBench", swiftSettings: swiftSettings),
 
         .testTarget(
             name: "VaultTests",

@@ -146,24 +146,63 @@ public struct MultiFernet: Sendable {
     }
 }
 
-/// URL-safe base64 exactly as Fernet writes it: padded, `-` and `_`, nothing else accepted.
+/// URL-safe base64 exactly as Fernet writes it: padded, `-` and `_`, nothing else accepted. Table-driven on
+/// bytes (Foundation's string replacement would dominate the cost of a token).
 enum FernetBase64 {
+    static let alphabet: [UInt8] = Array(UInt8(ascii: "A")...UInt8(ascii: "Z")) + Array(UInt8(ascii: "a")...UInt8(ascii: "z"))
+        + Array(UInt8(ascii: "0")...UInt8(ascii: "9")) + [UInt8(ascii: "-"), UInt8(ascii: "_")]
+    static let reverse: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, character) in alphabet.enumerated() { table[Int(character)] = UInt8(index) }
+        return table
+    }()
+
     static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        var output = [UInt8]()
+        output.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index + 3 <= bytes.count {
+            let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            output.append(alphabet[Int(value >> 18 & 63)])
+            output.append(alphabet[Int(value >> 12 & 63)])
+            output.append(alphabet[Int(value >> 6 & 63)])
+            output.append(alphabet[Int(value & 63)])
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest > 0 {
+            let value = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+            output.append(alphabet[Int(value >> 18 & 63)])
+            output.append(alphabet[Int(value >> 12 & 63)])
+            output.append(rest == 2 ? alphabet[Int(value >> 6 & 63)] : UInt8(ascii: "="))
+            output.append(UInt8(ascii: "="))
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 
     static func decode(_ text: String) -> [UInt8]? {
-        guard !text.isEmpty, text.count % 4 == 0,
-              text.utf8.allSatisfy({ $0.isURLSafeBase64 || $0 == UInt8(ascii: "=") })
-        else { return nil }
-        let standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        return Data(base64Encoded: standard).map(Array.init)
-    }
-}
-
-extension UInt8 {
-    fileprivate var isURLSafeBase64: Bool {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || self == UInt8(ascii: "-") || self == UInt8(ascii: "_")
+        let input = Array(text.utf8)
+        guard !input.isEmpty, input.count % 4 == 0 else { return nil }
+        let padding = input.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+        guard padding <= 2 else { return nil }
+        var output = [UInt8]()
+        output.reserveCapacity(input.count / 4 * 3)
+        var index = 0
+        while index < input.count {
+            var value: UInt32 = 0
+            for offset in 0..<4 {
+                let character = input[index + offset]
+                let isPadding = character == UInt8(ascii: "=") && index + offset >= input.count - padding
+                let digit = isPadding ? 0 : reverse[Int(character)]
+                guard digit != 0xFF else { return nil }
+                value = value << 6 | UInt32(digit)
+            }
+            output.append(UInt8(value >> 16 & 0xFF))
+            output.append(UInt8(value >> 8 & 0xFF))
+            output.append(UInt8(value & 0xFF))
+            index += 4
+        }
+        output.removeLast(padding)
+        return output
     }
 }

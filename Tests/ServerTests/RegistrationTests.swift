@@ -195,11 +195,12 @@ import Vault
 }
 
 @Suite struct SecretsAtRestTests {
-    @Test("No TOTP secret reaches the database file or its WAL in plaintext (raw or base32)")
+    @Test("No TOTP secret reaches the database file, its WAL, or the log in plaintext (raw or base32)")
     func totpSecretEncryptedAtRest() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let database = directory.appending("data/tradekeep.sqlite")
+        // The test logger records every level, trace included (LogCapture).
         let app = try AuthDriver.application([Setting.dataDirectory.name: directory.appending("data").path, Setting.databaseURL.name: "sqlite:\(database.path)"])
         let secrets = try await app.test { client in
             let driver = AuthDriver(client: client, clock: app.clock)
@@ -215,9 +216,12 @@ import Vault
             files.append((try? Data(contentsOf: URL(fileURLWithPath: database.path + suffix))) ?? Data())
         }
         #expect(files.count > 10_000)
+        let log = Data(app.logs.text.utf8)
+        #expect(log.count > 1000)
         for secret in secrets {
             #expect(files.range(of: Data(secret)) == nil, "raw TOTP secret in the database files")
             #expect(files.range(of: Data(Base32.encode(secret).utf8)) == nil, "base32 TOTP secret in the database files")
+            #expect(log.range(of: Data(Base32.encode(secret).utf8)) == nil, "base32 TOTP secret in the log")
         }
     }
 }
