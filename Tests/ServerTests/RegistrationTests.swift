@@ -1,6 +1,8 @@
 // POST /register, POST /totp/confirm, GET /verify-email — success and every failure answer.
 
 import Accounts
+import Logging
+import SQLKit
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -222,6 +224,40 @@ import Vault
             #expect(files.range(of: Data(secret)) == nil, "raw TOTP secret in the database files")
             #expect(files.range(of: Data(Base32.encode(secret).utf8)) == nil, "base32 TOTP secret in the database files")
             #expect(log.range(of: Data(Base32.encode(secret).utf8)) == nil, "base32 TOTP secret in the log")
+        }
+    }
+
+    @Test("A sealed secret copied onto another user's record does not decrypt there; one flipped bit does not either")
+    func copiedCiphertextFails() async throws {
+        let app = try AuthDriver.application()
+        let clock = app.clock
+        try await app.run { client, inside in
+            let driver = AuthDriver(client: client, clock: clock)
+            let alice = try await driver.signUp(), bob = try await driver.signUp()
+            let store = inside.auth.store
+            let aliceRecord = try #require(try await store.user(id: UUID(uuidString: alice.userID)!))
+            let bobRecord = try #require(try await store.user(id: UUID(uuidString: bob.userID)!))
+            let sql = try inside.database.database(logger: Logger(label: "t")) as! any SQLDatabase
+            struct Sealed: Codable { var ciphertext: Data; var nonce: Data; var wrappedKey: Data }
+            let aliceSealed = try #require(try await sql.select().columns("ciphertext", "nonce", "wrapped_key").from("vault_secrets")
+                .where("id", .equal, aliceRecord.totpSecretID!).first(decoding: Sealed.self, keyDecodingStrategy: .convertFromSnakeCase))
+            try await sql.update("vault_secrets")
+                .set("ciphertext", to: aliceSealed.ciphertext).set("nonce", to: aliceSealed.nonce).set("wrapped_key", to: aliceSealed.wrappedKey)
+                .where("id", .equal, bobRecord.totpSecretID!).run()
+            await #expect(throws: VaultError.decryptionFailed) {
+                _ = try await store.withSecret(id: bobRecord.totpSecretID!, ownerID: bobRecord.id, envelope: inside.auth.envelope) { $0.count }
+            }
+            // Bob cannot sign in with Alice's codes (nor his own): his secret no longer opens.
+            let mfa = try await driver.mfaToken(bob)
+            let refused = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": mfa, "code": driver.code(alice)], ip: bob.ip)
+            #expect(refused.status == .internalServerError)
+
+            var flipped = aliceSealed.ciphertext
+            flipped[0] ^= 0x01
+            try await sql.update("vault_secrets").set("ciphertext", to: flipped).where("id", .equal, aliceRecord.totpSecretID!).run()
+            await #expect(throws: VaultError.decryptionFailed) {
+                _ = try await store.withSecret(id: aliceRecord.totpSecretID!, ownerID: aliceRecord.id, envelope: inside.auth.envelope) { $0.count }
+            }
         }
     }
 }
