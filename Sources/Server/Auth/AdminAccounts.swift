@@ -16,15 +16,8 @@ public enum AdminAccounts {
     /// Create an administrator in the configured database. The account is pending until its TOTP is
     /// confirmed (POST /api/v1/auth/totp/confirm with the enrolment token, or by signing in).
     public static func create(email: String, password: String, sources: ConfigurationSources, logger: Logger) async throws -> CreatedAdmin {
-        let configuration = try ServerConfiguration(sources)
-        let production = configuration.environment == .production
-        _ = try DataFolder.prepare(configuration.dataDirectory, tighten: !production)
-        let loaded = ServerSecrets.load(dataDirectory: configuration.dataDirectory, sources: sources,
-                                        generateMissing: !production, tightenPermissions: !production)
-        guard let secrets = loaded.secrets else {
-            throw StartupRefused(refusals: loaded.problems.map { Refusal(setting: $0.secret.setting.name, message: $0.description) })
-        }
-        let prepared = PreparedServer(configuration: configuration, secrets: secrets, warnings: [], generatedFiles: loaded.generatedFiles)
+        let prepared = try StartupPolicy.prepareForCommand(sources)
+        let configuration = prepared.configuration
         let database = try TradekeepDatabase(location: configuration.database)
         do {
             let vault = try makeVault(prepared, database: database, logger: logger)

@@ -66,6 +66,21 @@ public enum StartupPolicy {
         return PreparedServer(configuration: configuration, secrets: secrets, warnings: warnings, generatedFiles: loaded.generatedFiles)
     }
 
+    /// For commands that work on the data folder and database without serving (admin, vault): configuration
+    /// and secrets, generated in development as on first start, refused when missing in production; the
+    /// transport rules of `prepare` do not apply.
+    public static func prepareForCommand(_ sources: ConfigurationSources) throws -> PreparedServer {
+        let configuration = try ServerConfiguration(sources)
+        let production = configuration.environment == .production
+        _ = try DataFolder.prepare(configuration.dataDirectory, tighten: !production)
+        let loaded = ServerSecrets.load(dataDirectory: configuration.dataDirectory, sources: sources,
+                                        generateMissing: !production, tightenPermissions: !production)
+        guard let secrets = loaded.secrets else {
+            throw StartupRefused(refusals: loaded.problems.map { Refusal(setting: $0.secret.setting.name, message: $0.description) })
+        }
+        return PreparedServer(configuration: configuration, secrets: secrets, warnings: [], generatedFiles: loaded.generatedFiles)
+    }
+
     /// Transport, database and file-permission rules that only production enforces.
     static func deploymentFindings(_ configuration: ServerConfiguration, sources: ConfigurationSources) -> [Refusal] {
         var findings: [Refusal] = []

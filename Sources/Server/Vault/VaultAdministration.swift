@@ -15,15 +15,8 @@ public struct VaultAdministration: Sendable {
     /// Open the configured database and vault (creating nothing but what first start would create).
     /// `migrateTo` adds the provider of a `vault migrate --to` target.
     public static func open(_ sources: ConfigurationSources, logger: Logger, migrateTo: KEKConfiguration? = nil) async throws -> VaultAdministration {
-        let configuration = try ServerConfiguration(sources)
-        let production = configuration.environment == .production
-        _ = try DataFolder.prepare(configuration.dataDirectory, tighten: !production)
-        let loaded = ServerSecrets.load(dataDirectory: configuration.dataDirectory, sources: sources,
-                                        generateMissing: !production, tightenPermissions: !production)
-        guard let secrets = loaded.secrets else {
-            throw StartupRefused(refusals: loaded.problems.map { Refusal(setting: $0.secret.setting.name, message: $0.description) })
-        }
-        let prepared = PreparedServer(configuration: configuration, secrets: secrets, warnings: [], generatedFiles: loaded.generatedFiles)
+        let prepared = try StartupPolicy.prepareForCommand(sources)
+        let configuration = prepared.configuration
         let database = try TradekeepDatabase(location: configuration.database)
         let extra = try migrateTo.flatMap { try makeKEKProvider($0, configuration: configuration) }.map { [$0] } ?? []
         let vault = try makeVault(prepared, database: database, logger: logger, extra: extra)
