@@ -16,6 +16,9 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// `postgres` or `sqlite`: the kind recorded in backups.
+    public var kindName: String { self.isPostgres ? "postgres" : "sqlite" }
+
     public var isPostgres: Bool {
         if case .postgres = self { return true }
         return false

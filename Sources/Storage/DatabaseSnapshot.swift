@@ -10,15 +10,11 @@ import Vault
 
 public enum SnapshotError: Error, CustomStringConvertible {
     case notEmpty(String)
-    case schemaMismatch(backup: [String], binary: [String])
-    case kindMismatch(backup: String, target: String)
     case malformed(String)
 
     public var description: String {
         switch self {
         case .notEmpty(let what): "the target is not empty (\(what)); restore only into an empty data folder and database"
-        case .schemaMismatch: "the backup was made by a Tradekeep with other database migrations; restore it with the same version"
-        case .kindMismatch(let backup, let target): "the backup holds a \(backup) database but the target is \(target)"
         case .malformed(let why): "the backup's table export is malformed: \(why)"
         }
     }
@@ -31,8 +27,6 @@ extension TradekeepDatabase {
 
     /// The names of the migrations this binary applies, recorded in backups.
     public static var migrationNames: [String] { migrations.map(\.name) }
-
-    public var kindName: String { self.location.isPostgres ? "postgres" : "sqlite" }
 
     /// SQLite: a consistent copy of the database file at `file` (which must not exist).
     public func vacuumInto(_ file: URL, logger: Logger) async throws {

@@ -89,25 +89,6 @@ public struct VaultStore: Sendable {
 
     // MARK: Re-wrapping
 
-    struct SecretRow: Decodable {
-        var id: UUID
-        var ownerId: UUID
-        var purpose: String
-        var ciphertext: Data
-        var nonce: Data
-        var wrappedKey: Data
-        var kekProvider: String
-        var kekVersion: Int
-        var formatVersion: Int
-
-        var sealed: SealedSecret {
-            SealedSecret(ciphertext: Array(self.ciphertext), nonce: Array(self.nonce), wrappedKey: Array(self.wrappedKey),
-                         kekProvider: self.kekProvider, kekVersion: self.kekVersion, formatVersion: self.formatVersion)
-        }
-
-        var context: SecretContext { AccountStore.secretContext(purpose: self.purpose, ownerID: self.ownerId, secretID: self.id) }
-    }
-
     /// Re-wrap up to `limit` records not yet under `target`, in one transaction. Returns how many moved.
     /// Only the wrapped data key changes; a record is updated only if nobody changed its version meanwhile.
     public func rewrapBatch(to target: Int, limit: Int, envelope: Envelope) async throws -> Int {
@@ -136,23 +117,6 @@ public struct VaultStore: Sendable {
                 try? await sql.raw("ROLLBACK").run()
                 throw error
             }
-        }
-    }
-
-    /// Open every record once (verification after a rotation, or a backup check). Returns the count opened.
-    public func verifyAll(envelope: Envelope, batch: Int = 500) async throws -> Int {
-        var opened = 0
-        var after: UUID?
-        while true {
-            var query = try self.sql().select().column("*").from("vault_secrets").orderBy("id").limit(batch)
-            if let after { query = query.where("id", .greaterThan, after) }
-            let rows = try await query.all(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
-            for row in rows {
-                _ = try await envelope.withSecret(row.sealed, context: row.context) { $0.count }
-                opened += 1
-            }
-            guard let last = rows.last else { return opened }
-            after = last.id
         }
     }
 }

@@ -137,9 +137,8 @@ public enum Base64 {
         return Data(base64Encoded: normalized).map(Array.init)
     }
 
+    /// URL-safe, padded (the Fernet key form).
     public static func urlSafeEncode<D: ContiguousBytes>(_ bytes: D) -> String {
-        bytes.withUnsafeBytes { Data($0).base64EncodedString() }
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
+        bytes.withUnsafeBytes { FernetBase64.encode(Array($0)) }
     }
 }

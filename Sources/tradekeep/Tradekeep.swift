@@ -301,6 +301,18 @@ func openVault(_ command: some ParsableCommand, _ common: CommonOptions, migrate
     }
 }
 
+/// How `vault rotate` and `vault migrate` re-wrap records.
+struct RewrapOptions: ParsableArguments {
+    @Option(help: "Records re-wrapped per transaction.")
+    var batchSize = 200
+
+    @Option(help: "Seconds to wait at the end for running servers to switch to the new version (0 when none runs).")
+    var settle = 6
+
+    var batch: Int { max(1, self.batchSize) }
+    var settleTime: Duration { .seconds(max(0, self.settle)) }
+}
+
 /// Print progress lines while re-wrapping, then the outcome.
 func reportRewrap(_ work: (@escaping @Sendable (VaultAdministration.Progress) -> Void) async throws -> VaultAdministration.Outcome) async throws {
     let outcome = try await work { progress in
@@ -337,17 +349,13 @@ struct VaultRotate: AsyncParsableCommand {
     )
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Records re-wrapped per transaction.")
-    var batchSize = 200
-
-    @Option(help: "Seconds to wait at the end for running servers to switch to the new version (0 when none runs).")
-    var settle = 6
+    @OptionGroup var rewrap: RewrapOptions
 
     func run() async throws {
         let vault = try await openVault(self, self.common)
         do {
             try await reportRewrap { progress in
-                try await vault.rotate(batchSize: max(1, self.batchSize), settle: .seconds(max(0, self.settle)), progress: progress)
+                try await vault.rotate(batchSize: self.rewrap.batch, settle: self.rewrap.settleTime, progress: progress)
             }
         } catch {
             await vault.close()
@@ -367,18 +375,14 @@ struct VaultMigrate: AsyncParsableCommand {
     @Option(help: "The target, written as a TRADEKEEP_KEK value.")
     var to: String
 
-    @Option(help: "Records re-wrapped per transaction.")
-    var batchSize = 200
-
-    @Option(help: "Seconds to wait at the end for running servers to switch to the new version (0 when none runs).")
-    var settle = 6
+    @OptionGroup var rewrap: RewrapOptions
 
     func run() async throws {
         let vault = try await openVault(self, self.common, migrateTo: self.to)
         do {
             let target = try KEKConfiguration(self.to)
             try await reportRewrap { progress in
-                try await vault.migrate(to: target, batchSize: max(1, self.batchSize), settle: .seconds(max(0, self.settle)), progress: progress)
+                try await vault.migrate(to: target, batchSize: self.rewrap.batch, settle: self.rewrap.settleTime, progress: progress)
             }
         } catch {
             await vault.close()

@@ -160,7 +160,6 @@ struct AuthService: Sendable {
         let accessToken: String
         let expiresIn: Int
         let refreshToken: String
-        let sessionID: UUID
     }
 
     /// The second step: a TOTP code (or a backup code) with the mfa token starts a session.
@@ -206,7 +205,7 @@ struct AuthService: Sendable {
         try await self.store.addRefreshToken(sessionID: sessionID, tokenHash: OpaqueToken.hash(refresh),
                                              expiresAt: now.addingTimeInterval(Self.refreshLifetime), now: now)
         let access = try await self.accessTokens.issue(userID: userID, sessionID: sessionID)
-        return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh, sessionID: sessionID)
+        return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh)
     }
 
     /// Rotate a refresh token. Presenting a spent one ends the whole session: a copy is in someone else's hands.

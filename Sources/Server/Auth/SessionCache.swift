@@ -44,10 +44,4 @@ final class SessionCache: Sendable {
             for id in sessions { table[id] = nil }
         }
     }
-
-    func invalidate(userID: UUID) {
-        self.entries.withLockedValue { table in
-            table = table.filter { $0.value.userID != userID }
-        }
-    }
 }

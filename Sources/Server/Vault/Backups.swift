@@ -68,7 +68,7 @@ public enum Backups {
             var payload = BackupFormat.bundle(entries)
             defer { payload.resetBytes() }
             let header = BackupFormat.Header(backupID: UUID(), createdAt: Date(), tradekeepVersion: TradekeepVersion.current,
-                                             database: database.kindName, migrations: TradekeepDatabase.migrationNames)
+                                             database: configuration.database.kindName, migrations: TradekeepDatabase.migrationNames)
             let lines = try BackupFormat.encrypt(payload: payload, header: header, key: key)
             try SecureFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: out)
             await database.shutdown()
@@ -96,7 +96,7 @@ public enum Backups {
         let text = String(decoding: try SecureFile.read(file), as: UTF8.self)
         let (header, payload) = try BackupFormat.decrypt(lines: text.components(separatedBy: "\n"), key: key)
         guard header.migrations == TradekeepDatabase.migrationNames else { throw Failure.schemaMismatch }
-        guard header.database == (configuration.database.isPostgres ? "postgres" : "sqlite") else {
+        guard header.database == configuration.database.kindName else {
             throw Failure.kindMismatch(backup: header.database, target: configuration.database.description)
         }
         let entries = try BackupFormat.unbundle(payload)

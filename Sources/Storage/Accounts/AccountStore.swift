@@ -72,7 +72,7 @@ public struct AccountStore: Sendable {
             try await self.database.database(logger: self.logger).transaction { transaction in
                 let sql = transaction as! any SQLDatabase
                 try await sql.insert(into: "vault_secrets")
-                    .model(Self.secretRow(id: secretID, purpose: Self.totpPurpose, ownerID: userID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase)
+                    .model(SecretRow(id: secretID, purpose: Self.totpPurpose, ownerID: userID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase)
                     .run()
                 try await sql.insert(into: "users").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
             }
@@ -144,19 +144,6 @@ public struct AccountStore: Sendable {
 
     // MARK: Sealed secrets
 
-    struct SecretRow: Codable {
-        var id: UUID
-        var ownerId: UUID
-        var purpose: String
-        var ciphertext: Data
-        var nonce: Data
-        var wrappedKey: Data
-        var kekProvider: String
-        var kekVersion: Int
-        var formatVersion: Int
-        var createdAt: Date
-    }
-
     /// The context a secret of this row is sealed under; `recordID` is the row's own id.
     public static func secretContext(purpose: String, ownerID: UUID, secretID: UUID) -> SecretContext {
         SecretContext(purpose: purpose, ownerID: ownerID.uuidString.lowercased(), recordID: secretID.uuidString.lowercased())
@@ -165,20 +152,12 @@ public struct AccountStore: Sendable {
     /// The purpose of TOTP secrets in the vault.
     public static let totpPurpose = "totp"
 
-    static func secretRow(id: UUID, purpose: String, ownerID: UUID, sealed: SealedSecret) -> SecretRow {
-        SecretRow(
-            id: id, ownerId: ownerID, purpose: purpose, ciphertext: Data(sealed.ciphertext), nonce: Data(sealed.nonce),
-            wrappedKey: Data(sealed.wrappedKey), kekProvider: sealed.kekProvider, kekVersion: sealed.kekVersion,
-            formatVersion: sealed.formatVersion, createdAt: Date()
-        )
-    }
-
     /// Seal `secret` for `ownerID` and store it; returns the new row id.
     public func storeSecret(_ secret: SecretBytes, purpose: String, ownerID: UUID, envelope: Envelope) async throws -> UUID {
         let id = UUID()
         let sealed = try await envelope.seal(secret, context: Self.secretContext(purpose: purpose, ownerID: ownerID, secretID: id))
         try await self.sql().insert(into: "vault_secrets")
-            .model(Self.secretRow(id: id, purpose: purpose, ownerID: ownerID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase).run()
+            .model(SecretRow(id: id, purpose: purpose, ownerID: ownerID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase).run()
         return id
     }
 
@@ -188,20 +167,7 @@ public struct AccountStore: Sendable {
             .where("id", .equal, id).where("owner_id", .equal, ownerID)
             .first(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
         else { throw AccountStoreError.notFound }
-        let sealed = SealedSecret(
-            ciphertext: Array(row.ciphertext), nonce: Array(row.nonce), wrappedKey: Array(row.wrappedKey),
-            kekProvider: row.kekProvider, kekVersion: row.kekVersion, formatVersion: row.formatVersion
-        )
-        return try await envelope.withSecret(sealed, context: Self.secretContext(purpose: row.purpose, ownerID: ownerID, secretID: id), body)
-    }
-
-    /// Point the user at a new TOTP secret (enrolment), forgetting the old one and the last used step.
-    public func replaceTOTPSecret(userID: UUID, secretID: UUID) async throws {
-        let previous = try await self.user(id: userID)?.totpSecretID
-        try await self.updateUser(userID) { $0.set("totp_secret_id", to: secretID).set("totp_last_step", to: SQLLiteral.null) }
-        if let previous, previous != secretID {
-            try await self.sql().delete(from: "vault_secrets").where("id", .equal, previous).where("owner_id", .equal, userID).run()
-        }
+        return try await envelope.withSecret(row.sealed, context: row.context, body)
     }
 
     // MARK: Sessions and refresh tokens

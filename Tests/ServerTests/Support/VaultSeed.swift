@@ -28,7 +28,7 @@ enum VaultSeed {
     static func verify(_ ids: [UUID: Int], database: TradekeepDatabase, vault: Envelope, logger: Logger) async throws -> Int {
         let sql = try database.database(logger: logger) as! any SQLDatabase
         let rows = try await sql.select().column("*").from("vault_secrets")
-            .all(decoding: VaultStore.SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+            .all(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
         var matched = 0
         for row in rows {
             guard let index = ids[row.id] else { continue }
