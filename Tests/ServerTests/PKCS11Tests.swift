@@ -60,4 +60,36 @@ struct PKCS11Tests {
         #expect(try await VaultSeed.verify(ids, database: admin.database, vault: admin.vault, logger: logger) == 60)
         await admin.close()
     }
+
+    @Test("While a server serves: migrate local → pkcs11, then prune; the server keeps signing users in and seals new secrets in the HSM")
+    func migrateAndPruneWhileServing() async throws {
+        let object = Self.object()
+        let setting = try SoftHSM.kekSetting(object: object)
+        let installation = try VaultRotationTests.Installation()
+        defer { installation.directory.remove() }
+        let logger = Logger(label: "pkcs11-serving")
+        // The installation starts on the local keyring …
+        let first = try await installation.open()
+        await first.close()
+        // … and the server is given the target's settings before the migration, as the docs ask.
+        var app = try AuthDriver.application(installation.flags.merging([Setting.kek.name: setting]) { $1 }, environment: installation.environment)
+        app.prepared.configuration.database = try ServerConfiguration(ConfigurationSources(flags: installation.flags, environment: installation.environment)).database
+        let clock = app.clock
+        try await app.test { client in
+            let driver = AuthDriver(client: client, clock: clock)
+            let alice = try await driver.signUp()
+            let sources = ConfigurationSources(flags: installation.flags, environment: installation.environment)
+            let admin = try await VaultAdministration.open(sources, logger: logger, migrateTo: try KEKConfiguration(setting))
+            #expect(try await admin.status().versions.map(\.reference?.provider) == ["local"])
+            #expect(try await admin.migrate(to: try KEKConfiguration(setting), batchSize: 10, settle: .seconds(6)) == .rotated(to: 2, records: 1))
+            #expect(try await admin.prune() == [1])
+            _ = try await driver.signIn(alice)
+            _ = try await driver.signUp()
+            let counts = try await admin.status().versions
+            #expect(counts.map(\.version) == [2])
+            #expect(counts.first?.reference == KEKReference(provider: "pkcs11", key: object))
+            #expect(counts.first?.records == 2)
+            await admin.close()
+        }
+    }
 }
