@@ -80,7 +80,19 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Venues", dependencies: ["Vault"], swiftSettings: swiftSettings),
+        .target(
+            name: "Venues",
+            dependencies: [
+                "Vault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "Bots", dependencies: ["Venues"], swiftSettings: swiftSettings),
         .target(
             name: "Guard",
@@ -146,6 +158,31 @@ let package = Package(
             dependencies: ["Accounts", "Vault", "InteropSupport"],
             swiftSettings: testSwiftSettings
         ),
+        // Local stand-ins for the exchanges: they check signatures as each venue documents and answer its JSON.
+        .target(
+            name: "VenueFakes",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/VenueFakes",
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
+            name: "VenuesTests",
+            dependencies: [
+                "Venues", "Vault", "VenueFakes", "InteropSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: testSwiftSettings
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage"],
@@ -154,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Vault", "AuditLog", "Accounts", "InteropSupport",
+                "Server", "Storage", "Vault", "AuditLog", "Accounts", "InteropSupport", "Venues", "VenueFakes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "FluentKit", package: "fluent-kit"),

@@ -22,3 +22,11 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, Codable, Expres
     public static let adminLockedUser: AuditAction = "admin.user_locked"
     public static let adminUnlockedUser: AuditAction = "admin.user_unlocked"
 }
+
+extension AuditAction {
+    // Exchange keys (issue 5; stable names). `credential.rejected` carries the reason only, never key material.
+    public static let credentialAdded: AuditAction = "credential.added"
+    public static let credentialRejected: AuditAction = "credential.rejected"
+    public static let credentialRotated: AuditAction = "credential.rotated"
+    public static let credentialDeleted: AuditAction = "credential.deleted"
+}

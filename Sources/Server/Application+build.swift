@@ -12,6 +12,7 @@ import NIOPosix
 import NIOSSL
 import Storage
 import Vault
+import Venues
 
 /// Build the application from a prepared configuration. `tradekeep serve` and the tests both use this.
 public func buildApplication(_ prepared: PreparedServer, logger: Logger) async throws -> some ApplicationProtocol {
@@ -173,6 +174,11 @@ func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDataba
     try OpenAPIController().addRoutes(to: router)
     AuthController(auth: auth, publicOrigin: origin(of: configuration.publicURL)).addRoutes(to: router)
     AdminController(auth: auth).addRoutes(to: router)
+    let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets)
+    VenuesController(credentials: CredentialService(
+        auth: auth, store: CredentialStore(database: database, logger: auth.logger), directory: directory,
+        policy: KeyPolicy(egressIPs: configuration.egressIPs, ipAllowlist: configuration.ipAllowlist), logger: auth.logger
+    )).addRoutes(to: router)
     return router
 }
 

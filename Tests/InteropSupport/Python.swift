@@ -40,6 +40,7 @@ public enum Python {
 
     public struct InteropFailure: Error, CustomStringConvertible {
         let message: String
+        public init(message: String) { self.message = message }
         public var description: String { self.message }
     }
 }

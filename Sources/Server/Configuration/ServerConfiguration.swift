@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Storage
 import Vault
+import Venues
 
 public enum RunEnvironment: String, Sendable, CaseIterable {
     case development
@@ -54,6 +55,11 @@ public struct ServerConfiguration: Sendable {
     public var dataKeyCacheLifetime: Duration
     /// How long a Have I Been Pwned lookup may take before registration goes on without it.
     public var hibpTimeout: Duration = .seconds(3)
+    /// The platform's published outbound addresses, which exchange keys must be locked to.
+    public var egressIPs: [String]
+    public var ipAllowlist: KeyPolicy.IPAllowlistMode
+    public var venueBaseURLs: [VenueID: String]
+    public var venueTestnets: Set<VenueID>
 
     /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
     public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
@@ -135,6 +141,33 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError(Setting.kek.name, "aws-kms needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         }
         self.mailFrom = sources.value(.mailFrom) ?? "Tradekeep <tradekeep@\(self.publicURL.host ?? "localhost")>"
+        self.egressIPs = try parse(.egressIPs, default: [], Self.parseAddressList, expected: "a comma-separated list of IP addresses")
+        self.ipAllowlist = try parse(.ipAllowlist, default: .required, { KeyPolicy.IPAllowlistMode(rawValue: $0.lowercased()) },
+                                     expected: choices(KeyPolicy.IPAllowlistMode.allCases.map(\.rawValue)))
+        var baseURLs: [VenueID: String] = [:]
+        for venue in VenueID.allCases where venue != .paper {
+            guard let text = sources.value(.venueBaseURL(venue)) else { continue }
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.query == nil else {
+                throw ConfigurationError(Setting.venueBaseURL(venue).name, "expected an http(s) URL such as \(VenueDirectory.defaultBaseURL(venue, testnet: false) ?? "https://…"), got '\(text)'")
+            }
+            baseURLs[venue] = text
+        }
+        self.venueBaseURLs = baseURLs
+        var testnets: Set<VenueID> = []
+        for venue in VenueDirectory.testnetCapable where try parse(.venueTestnet(venue), default: false, Self.parseBool, expected: "true or false") {
+            testnets.insert(venue)
+        }
+        self.venueTestnets = testnets
+    }
+
+    /// Comma-separated IPv4/IPv6 addresses; nil if any entry is not an address.
+    static func parseAddressList(_ text: String) -> [String]? {
+        let entries = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for entry in entries {
+            var v4 = in_addr(), v6 = in6_addr()
+            guard inet_pton(AF_INET, entry, &v4) == 1 || inet_pton(AF_INET6, entry, &v6) == 1 else { return nil }
+        }
+        return entries
     }
 
     static func parseBool(_ text: String) -> Bool? {

@@ -1,5 +1,7 @@
 // Every configuration setting, with its variable name, flag, and documentation line.
 
+import Venues
+
 /// One setting. It has a single name: the environment variable `TRADEKEEP_…`, the same name in the config
 /// file, and (for most) a command-line flag. docs/CONFIGURATION.md documents each one; a test checks that.
 public struct Setting: Hashable, Sendable {
@@ -38,13 +40,21 @@ public struct Setting: Hashable, Sendable {
     public static let auditSigningKey = Setting("TRADEKEEP_AUDIT_SIGNING_KEY", secret: true)
     public static let backupKey = Setting("TRADEKEEP_BACKUP_KEY", secret: true)
     public static let localKEK = Setting("TRADEKEEP_LOCAL_KEK", secret: true)
+    public static let egressIPs = Setting("TRADEKEEP_EGRESS_IPS")
+    public static let ipAllowlist = Setting("TRADEKEEP_IP_ALLOWLIST")
+
+    /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
+    public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
+    /// TRADEKEEP_VENUE_<ID>_TESTNET: the venue's testnet (default URL, and signing where it differs).
+    public static func venueTestnet(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_TESTNET") }
+    static let venueSettings: [Setting] = VenueID.allCases.filter { $0 != .paper }.map(venueBaseURL) + VenueDirectory.testnetCapable.map(venueTestnet)
 
     public static let all: [Setting] = [
         .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
         .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
         .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
-        .jwtSecret, .auditSigningKey, .backupKey, .localKEK,
-    ]
+        .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist,
+    ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }
 }

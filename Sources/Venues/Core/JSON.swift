@@ -1,0 +1,96 @@
+// A small read-only view of venue JSON answers, whose numbers arrive as strings on some venues and numbers on others.
+
+import Foundation
+
+public struct JSON: Sendable {
+    indirect enum Value: Sendable, Decodable {
+        case null, bool(Bool), number(Decimal), string(String), array([Value]), object([String: Value])
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() { self = .null }
+            else if let bool = try? container.decode(Bool.self) { self = .bool(bool) }
+            else if let number = try? container.decode(Decimal.self) { self = .number(number) }
+            else if let string = try? container.decode(String.self) { self = .string(string) }
+            else if let array = try? container.decode([Value].self) { self = .array(array) }
+            else { self = .object(try container.decode([String: Value].self)) }
+        }
+    }
+
+    let value: Value
+
+    public init(bytes: [UInt8]) { self.value = (try? JSONDecoder().decode(Value.self, from: Data(bytes))) ?? .null }
+    init(_ value: Value) { self.value = value }
+    static let null = JSON(.null)
+
+    public subscript(key: String) -> JSON {
+        guard case .object(let members) = self.value, let member = members[key] else { return .null }
+        return JSON(member)
+    }
+
+    public subscript(index: Int) -> JSON {
+        guard case .array(let elements) = self.value, elements.indices.contains(index) else { return .null }
+        return JSON(elements[index])
+    }
+
+    public var array: [JSON]? {
+        guard case .array(let elements) = self.value else { return nil }
+        return elements.map(JSON.init)
+    }
+
+    public var object: [String: JSON]? {
+        guard case .object(let members) = self.value else { return nil }
+        return members.mapValues(JSON.init)
+    }
+
+    public var isNull: Bool {
+        if case .null = self.value { return true }
+        return false
+    }
+
+    public var string: String? {
+        switch self.value {
+        case .string(let string): string
+        case .number(let number): number.plain
+        case .bool(let bool): bool ? "true" : "false"
+        default: nil
+        }
+    }
+
+    /// Numbers, or numeric strings ("0.001"), as Decimal.
+    public var decimal: Decimal? {
+        switch self.value {
+        case .number(let number): number
+        case .string(let string): Decimal(string: string, locale: Locale(identifier: "en_US_POSIX"))
+        default: nil
+        }
+    }
+
+    public var int64: Int64? { self.decimal.map { NSDecimalNumber(decimal: $0).int64Value } }
+
+    public var bool: Bool? {
+        switch self.value {
+        case .bool(let bool): bool
+        case .number(let number): number != 0
+        case .string(let string): string == "true" ? true : string == "false" ? false : nil
+        default: nil
+        }
+    }
+}
+
+extension Decimal {
+    /// Plain decimal text as venues expect it ("0.001", never "1e-3").
+    var plain: String { NSDecimalNumber(decimal: self).stringValue }
+}
+
+/// Percent-encoded `key=value&…` in the given order (RFC 3986 unreserved characters kept).
+func formEncode(_ pairs: [(String, String)]) -> String {
+    pairs.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+}
+
+func percentEncode(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: unreservedCharacters) ?? text
+}
+
+/// ASCII letters and digits only: `CharacterSet.alphanumerics` would let non-ASCII letters through unencoded.
+private let unreservedCharacters = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
