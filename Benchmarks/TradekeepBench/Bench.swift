@@ -1,4 +1,5 @@
-// Release-mode micro-benchmarks (scripts/bench-vault runs them beside Python's cryptography Fernet).
+// Release-mode micro-benchmarks: scripts/bench-vault runs the vault ones beside Python's cryptography Fernet,
+// scripts/bench-venues (`tradekeep-bench venues [N]`) the order signing beside ccxt.
 // Prints one JSON object per line: {"operation", "payload", "ops_per_second"}.
 
 import Foundation
@@ -21,6 +22,11 @@ func measure(_ name: String, payload: Int, seconds: Double = 1.5, _ body: @Senda
 @main
 enum TradekeepBench {
     static func main() async throws {
+        if CommandLine.arguments.dropFirst().first == "venues" {
+            let iterations = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 20_000
+            try await venueSigningBench(iterations: iterations)
+            return
+        }
         let context = SecretContext(purpose: "api_secret", ownerID: UUID().uuidString, recordID: UUID().uuidString)
         for size in [64, 1024] {
             let plaintext = SecretBytes.random(count: size)

@@ -41,9 +41,7 @@ struct BinanceClient: Sendable {
         while true {
             let timestamp = try await self.clock.now(sync: self.serverTime)
             let response = try await self.transport.send(retry: retry) {
-                let query = formEncode(params + [("recvWindow", Self.recvWindow), ("timestamp", String(timestamp))])
-                let signature = BinanceSigning.signature(payload: query, secret: credentials.secret)
-                return VenueRequest(method: method, path: path, query: query + "&signature=" + signature, headers: ["X-MBX-APIKEY": credentials.apiKey])
+                Self.signedRequest(method, path, params, timestamp: timestamp, credentials: credentials)
             }
             do {
                 return try self.checked(response)
@@ -52,6 +50,14 @@ struct BinanceClient: Sendable {
                 try await self.clock.resync(self.serverTime)
             }
         }
+    }
+
+    /// The request as sent: params, recvWindow and timestamp in the query, `signature` (over exactly that query) last.
+    static func signedRequest(_ method: HTTPMethod, _ path: String, _ params: [(String, String)], timestamp: Int64,
+                              credentials: VenueCredentials) -> VenueRequest {
+        let query = formEncode(params + [("recvWindow", Self.recvWindow), ("timestamp", String(timestamp))])
+        let signature = BinanceSigning.signature(payload: query, secret: credentials.secret)
+        return VenueRequest(method: method, path: path, query: query + "&signature=" + signature, headers: ["X-MBX-APIKEY": credentials.apiKey])
     }
 
     func get(_ path: String, _ params: [(String, String)] = []) async throws -> JSON {

@@ -43,16 +43,31 @@ public struct BinanceFuturesVenue: Venue {
 
     // MARK: Trading
 
-    public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
+    /// POST /fapi/v1/order's parameters; RESULT asks for the order's state after matching (a market order's fill).
+    public static func orderParameters(_ order: OrderRequest) throws -> [(String, String)] {
         var params: [(String, String)] = [("symbol", order.symbol), ("side", order.side == .buy ? "BUY" : "SELL"),
                                           ("type", order.type == .limit ? "LIMIT" : "MARKET"), ("quantity", order.quantity.plain)]
         if order.type == .limit {
-            guard let price = order.price else { throw VenueError.rejected(self.id, code: "price_required", message: "a limit order needs a price") }
+            guard let price = order.price else { throw VenueError.rejected(.binanceUSDM, code: "price_required", message: "a limit order needs a price") }
             params += [("timeInForce", "GTC"), ("price", price.plain)]
         }
         if order.reduceOnly { params.append(("reduceOnly", "true")) }
-        params += [("newClientOrderId", order.clientOrderID), ("newOrderRespType", "RESULT")]
-        return try Self.order(from: try await self.futures.signed(.POST, "/fapi/v1/order", params, credentials: credentials))
+        return params + [("newClientOrderId", order.clientOrderID), ("newOrderRespType", "RESULT")]
+    }
+
+    /// The signed order request exactly as it would be sent (for the signing benchmark).
+    public static func signedOrderRequest(_ order: OrderRequest, timestamp: Int64, credentials: VenueCredentials) throws -> VenueRequest {
+        BinanceClient.signedRequest(.POST, "/fapi/v1/order", try Self.orderParameters(order), timestamp: timestamp, credentials: credentials)
+    }
+
+    /// Binance documents a 5xx as "execution status unknown": the order is looked up by its client id before giving up.
+    public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
+        do {
+            return try Self.order(from: try await self.futures.signed(.POST, "/fapi/v1/order", try Self.orderParameters(order), credentials: credentials))
+        } catch VenueError.unreachable(let venue, let reason) {
+            if let placed = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return placed }
+            throw VenueError.unreachable(venue, reason)
+        }
     }
 
     public func cancelOrder(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder? {

@@ -45,13 +45,7 @@ public struct BybitVenue: Venue {
         while true {
             let timestamp = String(try await self.clock.now(sync: self.serverTime))
             let response = try await self.transport.send(retry: retry) {
-                let payload = method == .GET ? queryString : bodyString
-                let signature = BybitSigning.signature(timestamp: timestamp, apiKey: credentials.apiKey, recvWindow: Self.recvWindow,
-                                                       payload: payload, secret: credentials.secret)
-                var headers: HTTPHeaders = ["X-BAPI-API-KEY": credentials.apiKey, "X-BAPI-TIMESTAMP": timestamp,
-                                            "X-BAPI-SIGN": signature, "X-BAPI-RECV-WINDOW": Self.recvWindow]
-                if method != .GET { headers.add(name: "Content-Type", value: "application/json") }
-                return VenueRequest(method: method, path: path, query: queryString, headers: headers, body: Array(bodyString.utf8))
+                Self.signedRequest(method, path, query: queryString, body: bodyString, timestamp: timestamp, credentials: credentials)
             }
             do {
                 return try self.checked(response)
@@ -60,6 +54,18 @@ public struct BybitVenue: Venue {
                 try await self.clock.resync(self.serverTime)
             }
         }
+    }
+
+    /// The request as sent: GET signs the query string, POST the JSON body, each exactly as it goes on the wire.
+    static func signedRequest(_ method: HTTPMethod, _ path: String, query: String, body: String, timestamp: String,
+                              credentials: VenueCredentials) -> VenueRequest {
+        let payload = method == .GET ? query : body
+        let signature = BybitSigning.signature(timestamp: timestamp, apiKey: credentials.apiKey, recvWindow: Self.recvWindow,
+                                               payload: payload, secret: credentials.secret)
+        var headers: HTTPHeaders = ["X-BAPI-API-KEY": credentials.apiKey, "X-BAPI-TIMESTAMP": timestamp,
+                                    "X-BAPI-SIGN": signature, "X-BAPI-RECV-WINDOW": Self.recvWindow]
+        if method != .GET { headers.add(name: "Content-Type", value: "application/json") }
+        return VenueRequest(method: method, path: path, query: query, headers: headers, body: Array(body.utf8))
     }
 
     func get(_ path: String, _ query: [(String, String)]) async throws -> (result: JSON, time: Int64?) {
@@ -141,15 +147,32 @@ public struct BybitVenue: Venue {
 
     // MARK: Trading
 
-    public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
+    /// POST /v5/order/create's body, in this key order.
+    static func orderBody(_ order: OrderRequest) throws -> [(String, Any)] {
         var body: [(String, Any)] = [("category", Self.category), ("symbol", order.symbol), ("side", order.side == .buy ? "Buy" : "Sell"),
                                      ("orderType", order.type == .limit ? "Limit" : "Market"), ("qty", order.quantity.plain)]
         if order.type == .limit {
-            guard let price = order.price else { throw VenueError.rejected(self.id, code: "price_required", message: "a limit order needs a price") }
+            guard let price = order.price else { throw VenueError.rejected(.bybit, code: "price_required", message: "a limit order needs a price") }
             body += [("price", price.plain), ("timeInForce", "GTC")]
         }
-        body += [("orderLinkId", order.clientOrderID), ("reduceOnly", order.reduceOnly)]
-        let placed = try await self.signed(.POST, "/v5/order/create", body: body, credentials: credentials)
+        return body + [("orderLinkId", order.clientOrderID), ("reduceOnly", order.reduceOnly)]
+    }
+
+    /// The signed order request exactly as it would be sent (for the signing benchmark).
+    public static func signedOrderRequest(_ order: OrderRequest, timestamp: Int64, credentials: VenueCredentials) throws -> VenueRequest {
+        Self.signedRequest(.POST, "/v5/order/create", query: "", body: Self.jsonObject(try Self.orderBody(order)), timestamp: String(timestamp),
+                           credentials: credentials)
+    }
+
+    public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
+        let placed: JSON
+        do {
+            placed = try await self.signed(.POST, "/v5/order/create", body: try Self.orderBody(order), credentials: credentials)
+        } catch VenueError.unreachable(let venue, let reason) {
+            // The outcome is unknown: the client order id tells whether the order exists.
+            if let existing = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return existing }
+            throw VenueError.unreachable(venue, reason)
+        }
         guard let orderID = placed["orderId"].string else { throw VenueError.invalidResponse(self.id, "create without orderId") }
         // The create answer carries only ids; the order's state comes from the realtime book.
         if let current = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return current }

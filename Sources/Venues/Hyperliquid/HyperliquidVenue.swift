@@ -162,15 +162,38 @@ public struct HyperliquidVenue: Venue {
         let nonces = self.nonces
         let response = try await self.transport.send(retry: true) {
             // A fresh nonce for every attempt: a nonce is spent once seen.
-            let nonce = nonces.next()
-            let signature = try key.withUnsafeBytes { raw in
-                try HyperliquidSigning.signL1Action(action: action, nonce: nonce, vaultAddress: nil, expiresAfter: nil, isMainnet: isMainnet,
-                                                    privateKey: raw, secp: secp)
-            }
-            let body = "{\"action\":\(actionJSON),\"nonce\":\(nonce),\"signature\":{\"r\":\"\(signature.rHex)\",\"s\":\"\(signature.sHex)\",\"v\":\(signature.v)},\"vaultAddress\":null}"
-            return VenueRequest(method: .POST, path: "/exchange", headers: ["Content-Type": "application/json"], body: Array(body.utf8))
+            try Self.signedExchangeRequest(action, actionJSON: actionJSON, nonce: nonces.next(), isMainnet: isMainnet, key: key, secp: secp)
         }
         return try self.checked(response)["response"]["data"]
+    }
+
+    /// POST /exchange for an L1 action: the action as JSON in its msgpack key order, the nonce, the agent's signature.
+    static func signedExchangeRequest(_ action: MessagePackValue, actionJSON: String, nonce: UInt64, isMainnet: Bool, key: SecretBytes,
+                                      secp: Secp256k1) throws -> VenueRequest {
+        let signature = try key.withUnsafeBytes { raw in
+            try HyperliquidSigning.signL1Action(action: action, nonce: nonce, vaultAddress: nil, expiresAfter: nil, isMainnet: isMainnet,
+                                                privateKey: raw, secp: secp)
+        }
+        let body = "{\"action\":\(actionJSON),\"nonce\":\(nonce),\"signature\":{\"r\":\"\(signature.rHex)\",\"s\":\"\(signature.sHex)\",\"v\":\(signature.v)},\"vaultAddress\":null}"
+        return VenueRequest(method: .POST, path: "/exchange", headers: ["Content-Type": "application/json"], body: Array(body.utf8))
+    }
+
+    /// The signed order request exactly as it would be sent (for the signing benchmark): a limit order on asset
+    /// `asset` with `szDecimals`, built into an action, msgpacked, hashed and signed.
+    public static func signedOrderRequest(_ order: OrderRequest, asset: Int, nonce: UInt64, isMainnet: Bool, credentials: VenueCredentials) throws -> VenueRequest {
+        guard let price = order.price else { throw VenueError.rejected(.hyperliquid, code: "price_required", message: "a limit order needs a price") }
+        let action = HyperliquidWire.orderAction([try Self.orderWire(order, asset: asset, limit: price)])
+        let actionJSON: String
+        do { actionJSON = try action.jsonString() } catch { throw VenueError.invalidResponse(.hyperliquid, "action not representable as JSON") }
+        return try Self.signedExchangeRequest(action, actionJSON: actionJSON, nonce: nonce, isMainnet: isMainnet,
+                                              key: try Self.privateKey(credentials), secp: try Self.secp())
+    }
+
+    static func orderWire(_ order: OrderRequest, asset: Int, limit: Decimal) throws -> MessagePackValue {
+        let request = HyperliquidWire.OrderRequest(asset: asset, isBuy: order.side == .buy, limitPrice: limit, size: order.quantity,
+                                                   reduceOnly: order.reduceOnly, orderType: .limit(order.type == .market ? .immediateOrCancel : .goodTillCancel),
+                                                   cloid: Self.cloid(order.clientOrderID))
+        do { return try HyperliquidWire.orderWire(request) } catch { throw VenueError.rejected(.hyperliquid, code: "invalid_order", message: error.message) }
     }
 
     public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
@@ -181,13 +204,14 @@ public struct HyperliquidVenue: Venue {
             price = Self.marketPrice(mid: mid, isBuy: order.side == .buy, szDecimals: decimals)
         }
         guard let limit = price else { throw VenueError.rejected(self.id, code: "price_required", message: "a limit order needs a price") }
-        let cloid = Self.cloid(order.clientOrderID)
-        let request = HyperliquidWire.OrderRequest(asset: index, isBuy: order.side == .buy, limitPrice: limit, size: order.quantity,
-                                                   reduceOnly: order.reduceOnly, orderType: .limit(order.type == .market ? .immediateOrCancel : .goodTillCancel),
-                                                   cloid: cloid)
-        let wire: MessagePackValue
-        do { wire = try HyperliquidWire.orderWire(request) } catch { throw VenueError.rejected(self.id, code: "invalid_order", message: error.message) }
-        let data = try await self.exchange(HyperliquidWire.orderAction([wire]), credentials: credentials)
+        let data: JSON
+        do {
+            data = try await self.exchange(HyperliquidWire.orderAction([try Self.orderWire(order, asset: index, limit: limit)]), credentials: credentials)
+        } catch VenueError.unreachable(let venue, let reason) {
+            // The outcome is unknown: the cloid tells whether the order exists.
+            if let existing = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return existing }
+            throw VenueError.unreachable(venue, reason)
+        }
         let status = data["statuses"][0]
         if let error = status["error"].string { throw VenueError.rejected(self.id, code: "order_rejected", message: error) }
         let filled = status["filled"]

@@ -1,0 +1,204 @@
+// Exchange keys after the check: listing, reading, rotating and deleting; the venue list; unreachable venues; warn mode.
+
+import Foundation
+import HTTPTypes
+import SQLKit
+@testable import Server
+import Storage
+import Testing
+import Vault
+import VenueFakes
+import Venues
+
+@Suite struct CredentialLifecycleTests {
+    static func okxKey(perm: String = "read_only,trade", ip: String = "198.51.100.7") -> OKXKey {
+        OKXKey(apiKey: UUID().uuidString.lowercased(), secret: VenueHarness.randomText(32), passphrase: "Pass-\(VenueHarness.randomText(8))", perm: perm, ip: ip)
+    }
+
+    static func submission(_ key: OKXKey) -> [String: Any] {
+        ["venue": "okx", "label": "okx main", "api_key": key.apiKey, "api_secret": key.secret, "passphrase": key.passphrase]
+    }
+
+    @Test("GET /venues lists all eight ids with required and forbidden scopes, IP-allow-list support and the egress IPs")
+    func venues() async throws {
+        let app = try AuthDriver.application([Setting.egressIPs.name: "198.51.100.7, 2001:db8::7"])
+        try await app.test { client in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let user = try await driver.signUp()
+            let token = try await driver.signIn(user).accessToken
+            let response = try await driver.request(.get, "/api/v1/venues", ip: user.ip, token: token)
+            #expect(response.status == .ok)
+            let venues = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [[String: Any]])
+            #expect(venues.compactMap { $0["id"] as? String } == ["paper", "binance", "binance-usdm", "bybit", "okx", "coinbase", "kraken", "hyperliquid"])
+            for venue in venues {
+                #expect(venue["egress_ips"] as? [String] == ["198.51.100.7", "2001:db8::7"])
+                #expect(venue["required_scopes"] is [String] && venue["forbidden_scopes"] is [String] && venue["supports_ip_allowlist"] is Bool)
+            }
+            let binance = try #require(venues.first { $0["id"] as? String == "binance" })
+            #expect((binance["forbidden_scopes"] as? [String])?.contains("enableWithdrawals") == true)
+            #expect(binance["supports_ip_allowlist"] as? Bool == true)
+            let unauthenticated = try await driver.request(.get, "/api/v1/venues", ip: user.ip)
+            #expect(unauthenticated.status == .unauthorized)
+        }
+    }
+
+    @Test("A bad TRADEKEEP_EGRESS_IPS or venue base URL refuses to start, naming the setting")
+    func badSettings() throws {
+        #expect(throws: ConfigurationError.self) { try AuthDriver.application([Setting.egressIPs.name: "198.51.100.7, not-an-ip"]) }
+        #expect(throws: ConfigurationError.self) { try AuthDriver.application([Setting.venueBaseURL(.bybit).name: "ftp://example.com"]) }
+        #expect(throws: ConfigurationError.self) { try AuthDriver.application([Setting.ipAllowlist.name: "sometimes"]) }
+    }
+
+    @Test("The stored key opens to exactly what was submitted; GET never shows a secret; another user sees 404; rotation re-checks and replaces the material; delete removes row and secret")
+    func lifecycle() async throws {
+        let fake = FakeOKX()
+        let first = Self.okxKey(), second = Self.okxKey(), withdrawing = Self.okxKey(perm: "read_only,trade,withdraw")
+        for key in [first, second, withdrawing] { fake.addKey(key) }
+        try await VenueHarness.live(fake.router()) { url in
+            let app = try AuthDriver.application(VenueHarness.settings(.okx, url))
+            let logs = app.logs
+            try await app.run { client, inside in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp(), other = try await driver.signUp()
+                let token = try await driver.signIn(user).accessToken, otherToken = try await driver.signIn(other).accessToken
+                let store = CredentialStore(database: inside.database, logger: .init(label: "test"))
+
+                // Step-up is checked before the venue is asked.
+                let noCode = try await driver.post("/api/v1/credentials", Self.submission(first), ip: user.ip, token: token)
+                #expect(noCode.errorCode == "step_up_required")
+                #expect(fake.log.count(path: "/api/v5/account/config") == 0)
+
+                var body = Self.submission(first)
+                body["totp_code"] = driver.code(user)
+                let created = try await driver.post("/api/v1/credentials", body, ip: user.ip, token: token)
+                #expect(created.status == .created)
+                let credential = try created.json()
+                let id = try #require(credential["id"] as? String)
+                #expect(Set(credential.keys) == ["id", "venue", "label", "key_hint", "permissions", "ip_restricted", "warnings", "created_at", "rotated_at"])
+                #expect(credential["permissions"] as? [String] == ["read_only", "trade"])
+                #expect(credential["ip_restricted"] as? Bool == true)
+
+                let uuid = try #require(UUID(uuidString: id)), userID = try #require(UUID(uuidString: user.userID))
+                let opened = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { material in
+                    [material.apiKey, material.secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) },
+                     material.passphrase?.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } ?? ""]
+                }
+                #expect(opened == [first.apiKey, first.secret, first.passphrase])
+
+                for path in ["/api/v1/credentials", "/api/v1/credentials/\(id)"] {
+                    let text = String(buffer: try await driver.request(.get, path, ip: user.ip, token: token).body)
+                    #expect(!text.contains(first.secret) && !text.contains(first.passphrase) && !text.contains(first.apiKey))
+                    #expect(text.contains(String(first.apiKey.suffix(4))))
+                }
+                #expect(try await driver.request(.get, "/api/v1/credentials/\(id)", ip: other.ip, token: otherToken).status == .notFound)
+                #expect(try await driver.post("/api/v1/credentials/\(id)/rotate", ["api_key": second.apiKey, "api_secret": second.secret,
+                        "passphrase": second.passphrase, "totp_code": driver.code(other)], ip: other.ip, token: otherToken).status == .notFound)
+                let foreignDelete = try await driver.request(.delete, "/api/v1/credentials/\(id)", ip: other.ip, token: otherToken,
+                                                             headers: [.xTOTPCode: driver.code(other)])
+                #expect(foreignDelete.status == .notFound)
+
+                // Rotating to a key that can withdraw is refused and changes nothing.
+                let refused = try await driver.post("/api/v1/credentials/\(id)/rotate", ["api_key": withdrawing.apiKey, "api_secret": withdrawing.secret,
+                                                    "passphrase": withdrawing.passphrase, "totp_code": driver.code(user)], ip: user.ip, token: token)
+                #expect(refused.errorCode == "withdrawal_permission")
+                let unchanged = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { $0.apiKey }
+                #expect(unchanged == first.apiKey)
+
+                let rotated = try await driver.post("/api/v1/credentials/\(id)/rotate", ["api_key": second.apiKey, "api_secret": second.secret,
+                                                    "passphrase": second.passphrase, "totp_code": driver.code(user)], ip: user.ip, token: token)
+                #expect(rotated.status == .ok)
+                #expect(try rotated.json()["key_hint"] as? String == String(second.apiKey.suffix(4)))
+                #expect(try rotated.json()["rotated_at"] is String)
+                let now = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { $0.apiKey }
+                #expect(now == second.apiKey)
+                let sql = try inside.database.database(logger: .init(label: "test")) as! any SQLDatabase
+                let secrets = try await sql.select().column("id").from("vault_secrets").where("purpose", .equal, CredentialStore.purpose).all()
+                #expect(secrets.count == 1)
+
+                let noDeleteCode = try await driver.request(.delete, "/api/v1/credentials/\(id)", ip: user.ip, token: token)
+                #expect(noDeleteCode.errorCode == "step_up_required")
+                let deleted = try await driver.request(.delete, "/api/v1/credentials/\(id)", ip: user.ip, token: token, headers: [.xTOTPCode: driver.code(user)])
+                #expect(deleted.status == .noContent)
+                #expect(try await driver.request(.get, "/api/v1/credentials/\(id)", ip: user.ip, token: token).status == .notFound)
+                let left = try await sql.select().column("id").from("vault_secrets").where("purpose", .equal, CredentialStore.purpose).all()
+                #expect(left.isEmpty)
+                let actions = try await sql.select().column("action").from("audit_events").where("action", .like, "credential.%")
+                    .orderBy("created_at").all().map { try $0.decode(column: "action", as: String.self) }
+                #expect(actions == ["credential.added", "credential.rejected", "credential.rotated", "credential.deleted"])
+                for key in [first, second, withdrawing] {
+                    #expect(!logs.lines.contains { $0.contains(key.secret) || $0.contains(key.apiKey) || $0.contains(key.passphrase) })
+                }
+            }
+        }
+    }
+
+    @Test("Bad input gets a clear 4xx and asks no venue: unknown venue, paper, empty key, oversized secret, missing field, bad label")
+    func badInput() async throws {
+        let fake = FakeOKX()
+        try await VenueHarness.live(fake.router()) { url in
+            let app = try AuthDriver.application(VenueHarness.settings(.okx, url))
+            try await app.test { client in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp()
+                let token = try await driver.signIn(user).accessToken
+                let cases: [([String: Any], String)] = [
+                    (["venue": "mtgox", "label": "x", "api_key": "k", "api_secret": "s"], "unknown_venue"),
+                    (["venue": "paper", "label": "x", "api_key": "k", "api_secret": "s"], "unknown_venue"),
+                    (["venue": "okx", "label": "x", "api_key": " ", "api_secret": "s"], "invalid_key_material"),
+                    (["venue": "okx", "label": "x", "api_key": "k", "api_secret": String(repeating: "s", count: 9000)], "invalid_key_material"),
+                    (["venue": "okx", "label": "", "api_key": "k", "api_secret": "s"], "invalid_label"),
+                    (["venue": "okx", "label": "two\nlines", "api_key": "k", "api_secret": "s"], "invalid_label"),
+                    (["venue": "okx", "label": "x", "api_key": "k"], "bad_request"),
+                ]
+                for (body, code) in cases {
+                    var body = body
+                    body["totp_code"] = driver.code(user)
+                    let response = try await driver.post("/api/v1/credentials", body, ip: user.ip, token: token)
+                    #expect(response.errorCode == code, "\(body)")
+                }
+                #expect(fake.log.requests.isEmpty)
+            }
+        }
+    }
+
+    @Test("A venue that is down, answers 5xx, or rate-limits the check answers 502 venue_unreachable; nothing is stored and the check is not retried")
+    func unreachable() async throws {
+        // A port nobody listens on.
+        let closed = try await VenueHarness.submit(VenueHarness.settings(.okx, "http://127.0.0.1:9"), Self.submission(Self.okxKey()).mapValues { "\($0)" })
+        #expect(closed.status == .badGateway)
+        #expect(closed.errorCode == "venue_unreachable")
+        #expect(closed.storedSecrets == 0 && closed.credentialRows == 0)
+
+        for answer in [InjectedAnswer(status: .internalServerError, body: "oops"),
+                       InjectedAnswer(status: .tooManyRequests, headers: ["Retry-After": "1"], body: #"{"code":"50011","msg":"Rate limit reached.","data":[]}"#)] {
+            let fake = FakeOKX()
+            let key = Self.okxKey()
+            fake.addKey(key)
+            fake.log.inject(path: "/api/v5/account/config", answer, answer)
+            let outcome = try await VenueHarness.live(fake.router()) { url in
+                try await VenueHarness.submit(VenueHarness.settings(.okx, url), Self.submission(key).mapValues { "\($0)" })
+            }
+            #expect(outcome.status == .badGateway)
+            #expect(outcome.errorCode == "venue_unreachable")
+            #expect(outcome.storedSecrets == 0 && outcome.credentialRows == 0)
+            #expect(fake.log.count(path: "/api/v5/account/config") == 1)
+        }
+    }
+
+    @Test("TRADEKEEP_IP_ALLOWLIST=warn stores a key without an IP allow-list, with the warning; a withdrawal key is still refused")
+    func warnMode() async throws {
+        let fake = FakeOKX()
+        let open = Self.okxKey(ip: ""), withdrawing = Self.okxKey(perm: "read_only,trade,withdraw", ip: "")
+        fake.addKey(open)
+        fake.addKey(withdrawing)
+        try await VenueHarness.live(fake.router()) { url in
+            let settings = VenueHarness.settings(.okx, url, extra: [Setting.ipAllowlist.name: "warn"])
+            let accepted = try await VenueHarness.submit(settings, Self.submission(open).mapValues { "\($0)" })
+            #expect(accepted.status == .created)
+            #expect(accepted.body["ip_restricted"].map { "\($0)" } == "0")
+            #expect("\(accepted.body["warnings"] ?? "")".contains("any IP address"))
+            let refused = try await VenueHarness.submit(settings, Self.submission(withdrawing).mapValues { "\($0)" })
+            #expect(refused.errorCode == "withdrawal_permission")
+        }
+    }
+}
