@@ -162,6 +162,7 @@ let package = Package(
         .target(
             name: "VenueFakes",
             dependencies: [
+                "Venues",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -95,10 +95,7 @@ public struct BybitVenue: Venue {
         return "{" + members.joined(separator: ",") + "}"
     }
 
-    static func quoted(_ text: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
-    }
+    static func quoted(_ text: String) -> String { jsonQuoted(text) }
 
     // MARK: Key inspection
 

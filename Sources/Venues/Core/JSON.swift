@@ -89,8 +89,38 @@ func formEncode(_ pairs: [(String, String)]) -> String {
 }
 
 func percentEncode(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: unreservedCharacters) ?? text
+    // Byte by byte: Foundation's addingPercentEncoding costs more than the HMAC it precedes.
+    let hex = Array("0123456789ABCDEF".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count)
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            out.append(byte)
+        default:
+            out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
-/// ASCII letters and digits only: `CharacterSet.alphanumerics` would let non-ASCII letters through unencoded.
-private let unreservedCharacters = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+/// `text` as a JSON string literal (quotes, backslashes and control characters escaped; other characters as UTF-8).
+func jsonQuoted(_ text: String) -> String {
+    let hex = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = [UInt8(ascii: "\"")]
+    out.reserveCapacity(text.utf8.count + 2)
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+        case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+        case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+        case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+        case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+        case 0..<0x20: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+        default: out.append(byte)
+        }
+    }
+    out.append(UInt8(ascii: "\""))
+    return String(decoding: out, as: UTF8.self)
+}
