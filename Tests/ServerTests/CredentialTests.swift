@@ -10,6 +10,99 @@ import VenueFakes
 import Venues
 
 @Suite struct CredentialTests {
+    // MARK: Binance (spot and USDⓈ-M: both inspected through /sapi on the spot host)
+
+    enum BinanceCase: String, CaseIterable, Sendable { case withdrawals, internalTransfer, universalTransfer, cannotTrade, noIPRestriction, unknownKey, accepted }
+
+    static func binanceKey(_ scenario: BinanceCase, futures: Bool) -> BinanceKey {
+        var key = BinanceKey(apiKey: VenueHarness.randomText(64), secret: VenueHarness.randomText(64),
+                             enableSpotAndMarginTrading: !futures, enableFutures: futures, ipRestrict: true)
+        switch scenario {
+        case .withdrawals: key.enableWithdrawals = true
+        case .internalTransfer: key.enableInternalTransfer = true
+        case .universalTransfer: key.permitsUniversalTransfer = true
+        case .cannotTrade: key.enableSpotAndMarginTrading = false; key.enableFutures = false
+        case .noIPRestriction: key.ipRestrict = false
+        case .unknownKey, .accepted: break
+        }
+        return key
+    }
+
+    static func expected(_ scenario: BinanceCase) -> String {
+        switch scenario {
+        case .withdrawals: "withdrawal_permission"
+        case .internalTransfer, .universalTransfer: "transfer_permission"
+        case .cannotTrade: "trade_permission_missing"
+        case .noIPRestriction: "ip_allowlist_missing"
+        case .unknownKey: "unverifiable_key"
+        case .accepted: "accepted"
+        }
+    }
+
+    func binanceCase(_ scenario: BinanceCase, venue: VenueID) async throws {
+        let fake = FakeBinance()
+        let key = Self.binanceKey(scenario, futures: venue == .binanceUSDM)
+        if scenario != .unknownKey { fake.addKey(key) }
+        let outcome = try await VenueHarness.live(fake.router()) { url in
+            try await VenueHarness.submit(VenueHarness.settings(venue, url), ["venue": venue.rawValue, "api_key": key.apiKey, "api_secret": key.secret])
+        }
+        let calls = fake.log.count(path: "/sapi/v1/account/apiRestrictions")
+        if scenario == .accepted {
+            VenueHarness.expectAccepted(outcome, keyHint: String(key.apiKey.suffix(4)), secrets: [key.apiKey, key.secret], introspections: calls)
+        } else {
+            VenueHarness.expectRefused(outcome, Self.expected(scenario), secrets: [key.apiKey, key.secret], introspections: calls)
+        }
+        if scenario == .withdrawals {
+            // The issue's example message: what to untick, and which addresses to allow.
+            let message = "\(outcome.body["message"] ?? "")"
+            #expect(message.contains("API Management → Edit restrictions → untick Enable Withdrawals"))
+            #expect(message.contains("restrict access to 198.51.100.7, 198.51.100.8"))
+        }
+    }
+
+    @Test("Binance spot: withdrawals → withdrawal_permission, internal or universal transfer → transfer_permission, no spot trading → trade_permission_missing, no IP restriction → ip_allowlist_missing, an unknown key → unverifiable_key; a trade-only IP-restricted key is stored",
+          arguments: BinanceCase.allCases)
+    func binance(_ scenario: BinanceCase) async throws {
+        try await self.binanceCase(scenario, venue: .binance)
+    }
+
+    @Test("Binance USDⓈ-M: the same refusals, with Enable Futures as the trading permission",
+          arguments: BinanceCase.allCases)
+    func binanceUSDM(_ scenario: BinanceCase) async throws {
+        try await self.binanceCase(scenario, venue: .binanceUSDM)
+    }
+
+    // MARK: Bybit
+
+    @Test("Bybit: Wallet.Withdraw → withdrawal_permission, Wallet.AccountTransfer/SubMemberTransfer → transfer_permission, read-only → trade_permission_missing, ips [*] → ip_allowlist_missing, a foreign IP → ip_allowlist_mismatch, an unknown key → unverifiable_key; a trade-only key bound to our IPs is stored",
+          arguments: [("withdrawal_permission", ["Wallet": ["Withdraw"]], 0, ["127.0.0.1"], false),
+                      ("transfer_permission", ["Wallet": ["AccountTransfer"]], 0, ["127.0.0.1"], false),
+                      ("transfer_permission", ["Wallet": ["SubMemberTransfer"]], 0, ["127.0.0.1"], false),
+                      ("trade_permission_missing", [String: [String]](), 1, ["127.0.0.1"], false),
+                      ("ip_allowlist_missing", [String: [String]](), 0, ["*"], false),
+                      ("ip_allowlist_mismatch", [String: [String]](), 0, ["127.0.0.1", "203.0.113.9"], false),
+                      ("unverifiable_key", [String: [String]](), 0, ["127.0.0.1"], true),
+                      // Bound only to another address: Bybit refuses our call (10010) before it says anything.
+                      ("unverifiable_key", [String: [String]](), 0, ["203.0.113.9"], false),
+                      ("accepted", [String: [String]](), 0, ["127.0.0.1", "198.51.100.7"], false)])
+    func bybit(expected: String, extra: [String: [String]], readOnly: Int, ips: [String], unknownKey: Bool) async throws {
+        let fake = FakeBybit()
+        let key = BybitKey(apiKey: VenueHarness.randomText(18), secret: VenueHarness.randomText(36), readOnly: readOnly,
+                           permissions: BybitKey.tradeOnlyPermissions.merging(extra) { $0 + $1 }, ips: ips)
+        if !unknownKey { fake.addKey(key) }
+        let outcome = try await VenueHarness.live(fake.router()) { url in
+            // The fake, like Bybit, refuses calls from outside a key's bound IPs: this machine (127.0.0.1) is the egress here.
+            let settings = VenueHarness.settings(.bybit, url, extra: [Setting.egressIPs.name: "127.0.0.1,198.51.100.7"])
+            return try await VenueHarness.submit(settings, ["venue": "bybit", "api_key": key.apiKey, "api_secret": key.secret])
+        }
+        let calls = fake.log.count(path: "/v5/user/query-api")
+        if expected == "accepted" {
+            VenueHarness.expectAccepted(outcome, keyHint: String(key.apiKey.suffix(4)), secrets: [key.apiKey, key.secret], introspections: calls)
+        } else {
+            VenueHarness.expectRefused(outcome, expected, secrets: [key.apiKey, key.secret], introspections: calls)
+        }
+    }
+
     // MARK: OKX
 
     @Test("OKX: withdraw → withdrawal_permission, read-only → trade_permission_missing, no IPs → ip_allowlist_missing, a foreign IP → ip_allowlist_mismatch, wrong passphrase → unverifiable_key; a trade-only IP-locked key is stored",
