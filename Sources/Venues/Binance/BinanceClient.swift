@@ -39,9 +39,8 @@ struct BinanceClient: Sendable {
     func signed(_ method: HTTPMethod, _ path: String, _ params: [(String, String)], credentials: VenueCredentials, retry: Bool = true) async throws -> JSON {
         var resynced = false
         while true {
-            let timestamp = try await self.clock.now(sync: self.serverTime)
             let response = try await self.transport.send(retry: retry) {
-                Self.signedRequest(method, path, params, timestamp: timestamp, credentials: credentials)
+                Self.signedRequest(method, path, params, timestamp: try await self.clock.now(sync: self.serverTime), credentials: credentials)
             }
             do {
                 return try self.checked(response)

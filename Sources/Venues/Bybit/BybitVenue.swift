@@ -43,9 +43,9 @@ public struct BybitVenue: Venue {
         let bodyString = method == .GET ? "" : Self.jsonObject(body)
         var resynced = false
         while true {
-            let timestamp = String(try await self.clock.now(sync: self.serverTime))
             let response = try await self.transport.send(retry: retry) {
-                Self.signedRequest(method, path, query: queryString, body: bodyString, timestamp: timestamp, credentials: credentials)
+                Self.signedRequest(method, path, query: queryString, body: bodyString, timestamp: String(try await self.clock.now(sync: self.serverTime)),
+                                   credentials: credentials)
             }
             do {
                 return try self.checked(response)

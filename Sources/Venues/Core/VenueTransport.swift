@@ -53,7 +53,7 @@ public actor VenueTransport {
     /// Longest pause we sit out inside a call; longer ones fail the call with `.rateLimited`.
     let maximumWait: Duration
     /// Reads the venue's own rate-limit signals (headers, or error codes in a 200 answer).
-    let rateLimitSignal: @Sendable (VenueResponse) -> RateLimitSignal?
+    nonisolated let rateLimitSignal: @Sendable (VenueResponse) -> RateLimitSignal?
     private var pausedUntil: ContinuousClock.Instant?
     /// Rate-limit refusals seen, for tests and metrics.
     public private(set) var refusals = 0
@@ -68,13 +68,13 @@ public actor VenueTransport {
         self.rateLimitSignal = rateLimitSignal
     }
 
-    /// Send the request `build` makes. With `retry`, a rate-limit refusal is waited out (up to `maximumWait`) and
-    /// the request rebuilt and sent again, up to three times; without it (key introspection) it is never resent.
-    public func send(retry: Bool, _ build: @Sendable () throws -> VenueRequest) async throws -> VenueResponse {
+    /// Send the request `build` makes (signed with a timestamp taken inside it, so a resent request is fresh). With
+    /// `retry`, a rate-limit refusal is waited out (up to `maximumWait`) and the request rebuilt and sent again, up to three times; without it (key introspection) it is never resent.
+    public func send(retry: Bool, _ build: @Sendable () async throws -> VenueRequest) async throws -> VenueResponse {
         var attempts = 0
         while true {
             try await self.waitOutPause()
-            let request = try build()
+            let request = try await build()
             let response = try await self.execute(request)
             switch self.rateLimitSignal(response) {
             case .refused(let retryAfter):
