@@ -202,3 +202,39 @@ import Venues
         }
     }
 }
+
+@Suite struct ExchangeKeysAtRestTests {
+    @Test("No exchange secret or passphrase reaches the database file or its WAL in plaintext")
+    func exchangeSecretsEncryptedAtRest() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let database = directory.appending("data/tradekeep.sqlite")
+        let fake = FakeOKX()
+        let keys = (0..<3).map { _ in CredentialLifecycleTests.okxKey() }
+        for key in keys { fake.addKey(key) }
+        try await VenueHarness.live(fake.router()) { url in
+            var settings = VenueHarness.settings(.okx, url)
+            settings[Setting.dataDirectory.name] = directory.appending("data").path
+            settings[Setting.databaseURL.name] = "sqlite:\(database.path)"
+            let app = try AuthDriver.application(settings)
+            try await app.test { client in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp()
+                let token = try await driver.signIn(user).accessToken
+                for key in keys {
+                    var body = CredentialLifecycleTests.submission(key)
+                    body["totp_code"] = driver.code(user)
+                    #expect(try await driver.post("/api/v1/credentials", body, ip: user.ip, token: token).status == .created)
+                }
+            }
+        }
+        var files = Data()
+        for suffix in ["", "-wal", "-shm"] { files.append((try? Data(contentsOf: URL(fileURLWithPath: database.path + suffix))) ?? Data()) }
+        #expect(files.count > 10_000)
+        for key in keys {
+            #expect(files.range(of: Data(key.secret.utf8)) == nil, "an API secret in the database files")
+            #expect(files.range(of: Data(key.passphrase.utf8)) == nil, "a passphrase in the database files")
+            #expect(files.range(of: Data(key.apiKey.utf8)) == nil, "a full API key in the database files")
+        }
+    }
+}
