@@ -6,7 +6,7 @@ import VenueFakes
 @testable import Venues
 
 @Suite struct BinanceTradingTests {
-    static func key() -> BinanceKey { BinanceKey(apiKey: VenueHarnessText.random(64), secret: VenueHarnessText.random(64)) }
+    static func key() -> BinanceKey { BinanceKey(apiKey: TestKeys.text(64), secret: TestKeys.text(64)) }
 
     @Test("Limit orders rest and are found by client order id; a reused id of an open order is refused; cancel; cancel-all clears regular and algo orders; a market order fills into a position")
     func placeCancelCancelAll() async throws {
@@ -101,7 +101,7 @@ import VenueFakes
 }
 
 @Suite struct BybitTradingTests {
-    static func key() -> BybitKey { BybitKey(apiKey: VenueHarnessText.random(18), secret: VenueHarnessText.random(36)) }
+    static func key() -> BybitKey { BybitKey(apiKey: TestKeys.text(18), secret: TestKeys.text(36)) }
 
     @Test("Place, look up, cancel; cancel-all repeats until Bybit answers an empty list (it cancels at most a batch per call); a reused orderLinkId is refused; a market order fills")
     func placeCancelCancelAllLoops() async throws {
@@ -166,12 +166,5 @@ import VenueFakes
             }
             #expect(fake.log.count(path: "/v5/order/create") == 3)
         }
-    }
-}
-
-enum VenueHarnessText {
-    static func random(_ count: Int) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<count).map { _ in alphabet.randomElement()! })
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import InteropSupport
 import Testing
 import Vault
+import VenueFakes
 @testable import Venues
 
 @Suite struct SigningTests {
@@ -51,10 +52,7 @@ import Vault
             == #"{"category":"linear","qty":"0.001","reduceOnly":false,"orderLinkId":"a\"b/c"}"#)
     }
 
-    static func randomText(_ count: Int) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<count).map { _ in alphabet.randomElement()! })
-    }
+    static func randomText(_ count: Int) -> String { TestKeys.text(count) }
 
     static let sdkModules = ["binance", "pybit", "okx", "ccxt", "jwt", "coinbase"]
 

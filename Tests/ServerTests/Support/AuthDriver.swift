@@ -112,7 +112,9 @@ struct AuthDriver: Sendable {
     static func latestMail(to email: String, in dataDirectory: URL) throws -> String? {
         let outbox = dataDirectory.appendingPathComponent("outbox")
         let files = (try? FileManager.default.contentsOfDirectory(at: outbox, includingPropertiesForKeys: [.creationDateKey])) ?? []
-        let mails = try files.map { try String(contentsOf: $0, encoding: .utf8) }.filter { $0.contains("To: \(email)\r\n") }
+        // Hidden files are mails still being written (renamed into place when complete).
+        let mails = files.filter { !$0.lastPathComponent.hasPrefix(".") }
+            .compactMap { try? String(contentsOf: $0, encoding: .utf8) }.filter { $0.contains("To: \(email)\r\n") }
         return mails.sorted().last
     }
 

@@ -102,8 +102,5 @@ enum VenueHarness {
         }
     }
 
-    static func randomText(_ count: Int) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<count).map { _ in alphabet.randomElement()! })
-    }
+    static func randomText(_ count: Int) -> String { TestKeys.text(count) }
 }
