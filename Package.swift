@@ -185,6 +185,11 @@ let package = Package(
             swiftSettings: testSwiftSettings
         ),
         .testTarget(
+            name: "AuditLogTests",
+            dependencies: ["AuditLog", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
             name: "StorageTests",
             dependencies: ["Storage"],
             swiftSettings: testSwiftSettings
