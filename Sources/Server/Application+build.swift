@@ -174,7 +174,7 @@ func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDataba
     try OpenAPIController().addRoutes(to: router)
     AuthController(auth: auth, publicOrigin: origin(of: configuration.publicURL)).addRoutes(to: router)
     AdminController(auth: auth).addRoutes(to: router)
-    let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets)
+    let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets, unverified: configuration.unverifiedVenues)
     VenuesController(credentials: CredentialService(
         auth: auth, store: CredentialStore(database: database, logger: auth.logger), directory: directory,
         policy: KeyPolicy(egressIPs: configuration.egressIPs, ipAllowlist: configuration.ipAllowlist), logger: auth.logger

@@ -238,3 +238,37 @@ import Venues
         }
     }
 }
+
+@Suite struct UnverifiedTestnetTests {
+    @Test("Binance's testnets have no key introspection: their keys are refused (unverifiable_key) without asking, unless TRADEKEEP_UNVERIFIED_VENUES allows them, and then stored with a 'Not verified' warning")
+    func binanceTestnet() async throws {
+        let fake = FakeBinance()
+        let key = BinanceKey(apiKey: TestKeys.text(64), secret: TestKeys.text(64), enableWithdrawals: true)
+        fake.addKey(key)
+        try await VenueHarness.live(fake.router()) { url in
+            let testnet = VenueHarness.settings(.binanceUSDM, url, extra: [Setting.venueTestnet(.binanceUSDM).name: "true"])
+            let submission = ["venue": "binance-usdm", "api_key": key.apiKey, "api_secret": key.secret]
+            let refused = try await VenueHarness.submit(testnet, submission)
+            #expect(refused.errorCode == "unverifiable_key")
+            #expect("\(refused.body["message"] ?? "")".contains("TRADEKEEP_UNVERIFIED_VENUES=binance-usdm"))
+            #expect(refused.storedSecrets == 0 && refused.credentialRows == 0)
+
+            var allowed = testnet
+            allowed[Setting.unverifiedVenues.name] = "binance-usdm"
+            let stored = try await VenueHarness.submit(allowed, submission)
+            #expect(stored.status == .created)
+            #expect("\(stored.body["warnings"] ?? "")".contains("Not verified"))
+            #expect(stored.auditDetails.first?.contains("false") == true)
+            #expect(fake.log.count(path: "/sapi/v1/account/apiRestrictions") == 0)
+        }
+    }
+
+    @Test("TRADEKEEP_UNVERIFIED_VENUES refuses start-up for a mainnet venue or one that has key introspection")
+    func onlyTestnets() throws {
+        #expect(throws: ConfigurationError.self) { try AuthDriver.application([Setting.unverifiedVenues.name: "binance-usdm"]) }
+        #expect(throws: ConfigurationError.self) {
+            try AuthDriver.application([Setting.unverifiedVenues.name: "bybit", Setting.venueTestnet(.bybit).name: "true"])
+        }
+        _ = try AuthDriver.application([Setting.unverifiedVenues.name: "binance", Setting.venueTestnet(.binance).name: "true"])
+    }
+}

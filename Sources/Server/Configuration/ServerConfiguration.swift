@@ -60,6 +60,7 @@ public struct ServerConfiguration: Sendable {
     public var ipAllowlist: KeyPolicy.IPAllowlistMode
     public var venueBaseURLs: [VenueID: String]
     public var venueTestnets: Set<VenueID>
+    public var unverifiedVenues: Set<VenueID>
 
     /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
     public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
@@ -158,6 +159,15 @@ public struct ServerConfiguration: Sendable {
             testnets.insert(venue)
         }
         self.venueTestnets = testnets
+        var unverified: Set<VenueID> = []
+        for name in (sources.value(.unverifiedVenues) ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            // Only testnets without key introspection qualify: a mainnet key is always checked with the venue.
+            guard let venue = VenueID(rawValue: name), VenueDirectory.noIntrospectionOnTestnet.contains(venue), testnets.contains(venue) else {
+                throw ConfigurationError(Setting.unverifiedVenues.name, "'\(name)' cannot skip key verification: only binance or binance-usdm on their testnet (TRADEKEEP_VENUE_BINANCE_TESTNET / TRADEKEEP_VENUE_BINANCE_USDM_TESTNET=true) can")
+            }
+            unverified.insert(venue)
+        }
+        self.unverifiedVenues = unverified
     }
 
     /// Comma-separated IPv4/IPv6 addresses; nil if any entry is not an address.

@@ -42,6 +42,7 @@ public struct Setting: Hashable, Sendable {
     public static let localKEK = Setting("TRADEKEEP_LOCAL_KEK", secret: true)
     public static let egressIPs = Setting("TRADEKEEP_EGRESS_IPS")
     public static let ipAllowlist = Setting("TRADEKEEP_IP_ALLOWLIST")
+    public static let unverifiedVenues = Setting("TRADEKEEP_UNVERIFIED_VENUES")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -53,7 +54,7 @@ public struct Setting: Hashable, Sendable {
         .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
         .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
         .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
-        .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist,
+        .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
     ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }

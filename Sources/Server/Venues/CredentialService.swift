@@ -40,7 +40,8 @@ struct CredentialService: Sendable {
             envelope: self.auth.envelope
         )
         try await self.auth.record(.credentialAdded, identity.userID, client,
-                                   ["credential_id": record.id.apiString, "venue": venueID.rawValue, "permissions": inspection.permissions.joined(separator: ",")])
+                                   ["credential_id": record.id.apiString, "venue": venueID.rawValue, "permissions": inspection.permissions.joined(separator: ","),
+                                    "verified": String(self.directory.hasKeyIntrospection(venueID))])
         return record
     }
 
@@ -93,6 +94,7 @@ struct CredentialService: Sendable {
     func inspect(_ venue: any Venue, _ credentials: VenueCredentials, identity: Identity, client: ClientInfo) async throws -> (KeyInspection, [KeyRejection]) {
         let rejection: KeyRejection
         do {
+            if !self.directory.hasKeyIntrospection(venue.id) { return try self.unverifiedTestnetKey(venue.id) }
             let inspection = try await venue.inspectKey(credentials)
             switch self.policy.evaluate(inspection) {
             case .accepted(let warnings): return (inspection, warnings)
@@ -113,6 +115,15 @@ struct CredentialService: Sendable {
         }
         try await self.auth.record(.credentialRejected, identity.userID, client, ["venue": venue.id.rawValue, "reason": rejection.code.rawValue])
         throw APIError(.unprocessableContent, code: rejection.code.rawValue, message: rejection.message)
+    }
+
+    /// A testnet without key introspection: refused, unless the operator allowed unverified keys there.
+    func unverifiedTestnetKey(_ venue: VenueID) throws -> (KeyInspection, [KeyRejection]) {
+        guard self.directory.unverified.contains(venue) else {
+            throw KeyRejection(.unverifiableKey, "\(venue.displayName)'s testnet cannot tell what a key can do, so Tradekeep cannot check this key. The operator can allow unverified testnet keys with TRADEKEEP_UNVERIFIED_VENUES=\(venue.rawValue).")
+        }
+        let warning = KeyRejection(.unverifiableKey, "Not verified: \(venue.displayName)'s testnet cannot tell what a key can do, and this server stores testnet keys unchecked (TRADEKEEP_UNVERIFIED_VENUES).")
+        return (KeyInspection(venue: venue, permissions: [], canTrade: true, ipRestriction: .unknown), [warning])
     }
 
     /// The venue refused our signed introspection call. Its text may quote what we signed (Bybit's "origin_string"),

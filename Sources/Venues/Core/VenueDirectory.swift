@@ -15,22 +15,32 @@ public struct VenueDescription: Sendable, Equatable {
 public struct VenueDirectory: Sendable {
     public var baseURLs: [VenueID: String]
     public var testnets: Set<VenueID>
+    /// Testnet venues without key introspection whose keys the operator lets users store unverified.
+    public var unverified: Set<VenueID>
     let client: HTTPClient
 
-    /// Venues with a testnet switch (Binance's testnets have no key introspection, so they have none).
-    public static let testnetCapable: [VenueID] = [.bybit, .okx, .hyperliquid]
+    /// Venues with a testnet switch.
+    public static let testnetCapable: [VenueID] = [.binance, .binanceUSDM, .bybit, .okx, .hyperliquid]
+    /// Binance's testnets have no /sapi, so no key introspection: keys there cannot be verified.
+    public static let noIntrospectionOnTestnet: Set<VenueID> = [.binance, .binanceUSDM]
 
-    public init(baseURLs: [VenueID: String] = [:], testnets: Set<VenueID> = [], client: HTTPClient = .shared) {
+    public init(baseURLs: [VenueID: String] = [:], testnets: Set<VenueID> = [], unverified: Set<VenueID> = [], client: HTTPClient = .shared) {
         self.baseURLs = baseURLs
         self.testnets = testnets
+        self.unverified = unverified
         self.client = client
+    }
+
+    /// Whether the venue, as configured, can be asked what a key can do.
+    public func hasKeyIntrospection(_ venue: VenueID) -> Bool {
+        !(self.testnets.contains(venue) && Self.noIntrospectionOnTestnet.contains(venue))
     }
 
     public static func defaultBaseURL(_ venue: VenueID, testnet: Bool) -> String? {
         switch venue {
         case .paper: nil
-        case .binance: "https://api.binance.com"
-        case .binanceUSDM: "https://fapi.binance.com"
+        case .binance: testnet ? "https://testnet.binance.vision" : "https://api.binance.com"
+        case .binanceUSDM: testnet ? "https://testnet.binancefuture.com" : "https://fapi.binance.com"
         case .bybit: testnet ? "https://api-testnet.bybit.com" : "https://api.bybit.com"
         case .okx: "https://www.okx.com"
         case .coinbase: "https://api.coinbase.com"
