@@ -272,3 +272,44 @@ import Venues
         _ = try AuthDriver.application([Setting.unverifiedVenues.name: "binance", Setting.venueTestnet(.binance).name: "true"])
     }
 }
+
+@Suite struct CredentialConcurrencyTests {
+    @Test("Concurrent rotations and a delete of one key leave no orphaned sealed material: one secret per remaining row")
+    func rotateAndDeleteRace() async throws {
+        let fake = FakeOKX()
+        let keys = (0..<4).map { _ in CredentialLifecycleTests.okxKey() }
+        for key in keys { fake.addKey(key) }
+        try await VenueHarness.live(fake.router()) { url in
+            let app = try AuthDriver.application(VenueHarness.settings(.okx, url))
+            try await app.run { client, inside in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp()
+                let token = try await driver.signIn(user).accessToken
+                let userID = try #require(UUID(uuidString: user.userID))
+                var body = CredentialLifecycleTests.submission(keys[0])
+                body["totp_code"] = driver.code(user)
+                let id = try #require(try await driver.post("/api/v1/credentials", body, ip: user.ip, token: token).json()["id"] as? String)
+                let uuid = try #require(UUID(uuidString: id))
+                // Straight at the store (no TOTP step between them), so the operations really overlap.
+                let store = CredentialStore(database: inside.database, logger: .init(label: "test"))
+                let envelope = inside.auth.envelope
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for key in keys.dropFirst() {
+                        group.addTask {
+                            let material = CredentialMaterial(apiKey: key.apiKey, secret: SecretBytes(copying: Array(key.secret.utf8)), passphrase: nil)
+                            _ = try? await store.rotate(id: uuid, userID: userID, keyHint: "x", permissions: [], ipRestricted: true, warnings: [],
+                                                        material: material, envelope: envelope)
+                        }
+                    }
+                    group.addTask { _ = try await store.delete(id: uuid, userID: userID) }
+                    try await group.waitForAll()
+                }
+                let sql = try inside.database.database(logger: .init(label: "test")) as! any SQLDatabase
+                let secrets = try await sql.select().column("id").from("vault_secrets").where("purpose", .equal, CredentialStore.purpose).all().count
+                let rows = try await sql.select().column("id").from("exchange_credentials").all().count
+                #expect(rows == 0)
+                #expect(secrets == rows)
+            }
+        }
+    }
+}

@@ -72,12 +72,29 @@ import Venues
         try await self.binanceCase(scenario, venue: .binanceUSDM)
     }
 
+    @Test("Binance: an answer without one of the money-moving flags is unverifiable_key, not a pass")
+    func binanceMissingFlag() async throws {
+        let fake = FakeBinance()
+        let key = Self.binanceKey(.accepted, futures: true)
+        fake.addKey(key)
+        fake.log.inject(path: "/sapi/v1/account/apiRestrictions", InjectedAnswer(status: .ok, body: #"{"ipRestrict":true,"enableReading":true,"enableFutures":true,"enableInternalTransfer":false,"permitsUniversalTransfer":false}"#))
+        let outcome = try await VenueHarness.live(fake.router()) { url in
+            try await VenueHarness.submit(VenueHarness.settings(.binanceUSDM, url), ["venue": "binance-usdm", "api_key": key.apiKey, "api_secret": key.secret])
+        }
+        VenueHarness.expectRefused(outcome, "unverifiable_key", secrets: [key.apiKey, key.secret], introspections: fake.log.count(path: "/sapi/v1/account/apiRestrictions"))
+        #expect("\(outcome.body["message"] ?? "")".contains("enableWithdrawals"))
+    }
+
     // MARK: Bybit
 
     @Test("Bybit: Wallet.Withdraw → withdrawal_permission, Wallet.AccountTransfer/SubMemberTransfer → transfer_permission, read-only → trade_permission_missing, ips [*] → ip_allowlist_missing, a foreign IP → ip_allowlist_mismatch, an unknown key → unverifiable_key; a trade-only key bound to our IPs is stored",
           arguments: [("withdrawal_permission", ["Wallet": ["Withdraw"]], 0, ["127.0.0.1"], false),
                       ("transfer_permission", ["Wallet": ["AccountTransfer"]], 0, ["127.0.0.1"], false),
                       ("transfer_permission", ["Wallet": ["SubMemberTransfer"]], 0, ["127.0.0.1"], false),
+                      ("transfer_permission", ["Wallet": ["SubMemberTransferList"]], 0, ["127.0.0.1"], false),
+                      ("withdrawal_permission", ["FiatP2P": ["FiatP2POrder"]], 0, ["127.0.0.1"], false),
+                      ("withdrawal_permission", ["FiatBitPay": ["FaitPayOrder"]], 0, ["127.0.0.1"], false),
+                      ("unverifiable_key", ["SomethingNew": ["Move"]], 0, ["127.0.0.1"], false),
                       ("trade_permission_missing", [String: [String]](), 1, ["127.0.0.1"], false),
                       ("ip_allowlist_missing", [String: [String]](), 0, ["*"], false),
                       ("ip_allowlist_mismatch", [String: [String]](), 0, ["127.0.0.1", "203.0.113.9"], false),

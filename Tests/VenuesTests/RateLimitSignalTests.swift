@@ -40,6 +40,7 @@ import Testing
         spent.add(name: "X-Bapi-Limit-Status", value: "0")
         guard case .exhausted = BybitVenue.rateLimitSignal(Self.response(.ok, spent, body: #"{"retCode":0}"#)) else { Issue.record("not exhausted"); return }
         #expect(BybitVenue.rateLimitSignal(Self.response(.ok, ["X-Bapi-Limit-Status": "9"], body: #"{"retCode":0}"#)) == nil)
-        guard case .refused = BybitVenue.rateLimitSignal(Self.response(.forbidden)) else { Issue.record("403 not a refusal"); return }
+        // 403 is the IP ban: at least ten minutes, so never waited out inside a call.
+        #expect(BybitVenue.rateLimitSignal(Self.response(.forbidden)) == .refused(retryAfter: .seconds(600)))
     }
 }

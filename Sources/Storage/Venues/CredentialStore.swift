@@ -35,7 +35,9 @@ public struct CredentialMaterial: Sendable {
     /// Length-prefixed fields (u32 big-endian each; passphrase absent = 0xFFFFFFFF), so no JSON copy of the secret
     /// lingers in memory: the buffer is zeroed once sealed.
     func encoded() -> SecretBytes {
+        // The exact size up front: a growing buffer would leave unzeroed copies of the secret behind.
         var buffer: [UInt8] = []
+        buffer.reserveCapacity(12 + self.apiKey.utf8.count + self.secret.count + (self.passphrase?.count ?? 0))
         func append(_ bytes: UnsafeRawBufferPointer?) {
             guard let bytes else { buffer += [0xFF, 0xFF, 0xFF, 0xFF]; return }
             let count = UInt32(bytes.count)
@@ -150,30 +152,38 @@ public struct CredentialStore: Sendable {
     /// Replace the key material (after the new key passed inspection); the old sealed secret is deleted in the same transaction.
     public func rotate(id: UUID, userID: UUID, keyHint: String, permissions: [String], ipRestricted: Bool?, warnings: [String],
                        material: CredentialMaterial, envelope: Envelope, now: Date = Date()) async throws -> CredentialRecord {
-        guard let old = try await self.row(id: id, userID: userID) else { throw CredentialStoreError.notFound }
         let secretID = UUID()
         let sealed = try await envelope.seal(material.encoded(), context: AccountStore.secretContext(purpose: Self.purpose, ownerID: userID, secretID: secretID))
         try await self.database.database(logger: self.logger).transaction { transaction in
             let sql = transaction as! any SQLDatabase
+            // The current secret is read under a row lock (PostgreSQL; SQLite serialises writers), so a concurrent
+            // rotate or delete cannot leave a sealed copy behind; a row deleted meanwhile rolls everything back.
+            guard let old = try await Self.lockedSecretID(sql, id: id, userID: userID) else { throw CredentialStoreError.notFound }
             try await sql.insert(into: "vault_secrets")
                 .model(SecretRow(id: secretID, purpose: Self.purpose, ownerID: userID, sealed: sealed, createdAt: now), keyEncodingStrategy: .convertToSnakeCase).run()
             try await sql.update("exchange_credentials")
                 .set("secret_id", to: secretID).set("key_hint", to: keyHint).set("permissions", to: Row.text(permissions))
                 .set("ip_restricted", to: ipRestricted).set("warnings", to: Row.text(warnings)).set("rotated_at", to: now)
                 .where("id", .equal, id).where("user_id", .equal, userID).run()
-            try await sql.delete(from: "vault_secrets").where("id", .equal, old.secretId).where("owner_id", .equal, userID).run()
+            try await sql.delete(from: "vault_secrets").where("id", .equal, old).where("owner_id", .equal, userID).run()
         }
-        return try await self.credential(id: id, userID: userID) ?? old.record
+        guard let record = try await self.credential(id: id, userID: userID) else { throw CredentialStoreError.notFound }
+        return record
+    }
+
+    static func lockedSecretID(_ sql: any SQLDatabase, id: UUID, userID: UUID) async throws -> UUID? {
+        try await sql.select().column("secret_id").from("exchange_credentials").where("id", .equal, id).where("user_id", .equal, userID)
+            .for(.update).first()?.decode(column: "secret_id", as: UUID.self)
     }
 
     /// Delete the row and its sealed secret together. False if the owner has no such credential.
     public func delete(id: UUID, userID: UUID) async throws -> Bool {
-        guard let row = try await self.row(id: id, userID: userID) else { return false }
         try await self.database.database(logger: self.logger).transaction { transaction in
             let sql = transaction as! any SQLDatabase
+            guard let secretID = try await Self.lockedSecretID(sql, id: id, userID: userID) else { return false }
             try await sql.delete(from: "exchange_credentials").where("id", .equal, id).where("user_id", .equal, userID).run()
-            try await sql.delete(from: "vault_secrets").where("id", .equal, row.secretId).where("owner_id", .equal, userID).run()
+            try await sql.delete(from: "vault_secrets").where("id", .equal, secretID).where("owner_id", .equal, userID).run()
+            return true
         }
-        return true
     }
 }

@@ -83,9 +83,14 @@ struct BinanceClient: Sendable {
         let names = ["enableReading", "enableSpotAndMarginTrading", "enableMargin", "enableFutures", "enableVanillaOptions",
                      "enablePortfolioMarginTrading", "enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"]
         let granted = names.filter { facts[$0].bool == true }
+        // A missing money-moving flag is not "false": without all three the key's powers are unknown.
+        let moneyFlags = ["enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"]
+        let missing = moneyFlags.filter { facts[$0].bool == nil }
         let tradeFlag = self.venue == .binanceUSDM ? "enableFutures" : "enableSpotAndMarginTrading"
         return KeyInspection(
-            venue: self.venue, permissions: granted, canTrade: granted.contains(tradeFlag),
+            venue: self.venue,
+            role: missing.isEmpty ? .tradingKey : .unverifiable(reason: "Binance's answer lacks \(missing.joined(separator: ", ")), so Tradekeep cannot tell whether the key can move funds."),
+            permissions: granted, canTrade: granted.contains(tradeFlag),
             withdrawalPermissions: granted.filter { $0 == "enableWithdrawals" },
             transferPermissions: granted.filter { $0 == "enableInternalTransfer" || $0 == "permitsUniversalTransfer" },
             ipRestriction: facts["ipRestrict"].bool == true ? .restrictedUnlisted : .unrestricted

@@ -21,9 +21,9 @@ public struct BybitVenue: Venue {
         let untilReset: Duration = response.headers.first(name: "X-Bapi-Limit-Reset-Timestamp").flatMap(Int64.init).map { reset in
             .milliseconds(max(0, reset - Int64(Date().timeIntervalSince1970 * 1000)))
         } ?? .seconds(1)
-        if response.status == .forbidden || response.status == .tooManyRequests {
-            return .refused(retryAfter: VenueTransport.retryAfter(response.headers) ?? untilReset)
-        }
+        // 403 "access too frequent" is Bybit's IP ban: its docs say to stop for at least 10 minutes.
+        if response.status == .forbidden { return .refused(retryAfter: .seconds(600)) }
+        if response.status == .tooManyRequests { return .refused(retryAfter: VenueTransport.retryAfter(response.headers) ?? untilReset) }
         if JSON(bytes: response.body)["retCode"].int64 == 10006 { return .refused(retryAfter: untilReset) }
         if response.headers.first(name: "X-Bapi-Limit-Status") == "0" { return .exhausted(pause: untilReset) }
         return nil
@@ -107,19 +107,31 @@ public struct BybitVenue: Venue {
             for permission in groups[group]?.array?.compactMap(\.string) ?? [] { granted.append("\(group).\(permission)") }
         }
         let readOnly = facts["readOnly"].int64 != 0
-        let wallet = groups["Wallet"]?.array?.compactMap(\.string) ?? []
-        let contract = groups["ContractTrade"]?.array?.compactMap(\.string) ?? []
-        let derivatives = groups["Derivatives"]?.array?.compactMap(\.string) ?? []
-        let spot = groups["Spot"]?.array?.compactMap(\.string) ?? []
-        let canTrade = !readOnly && (contract.contains("Order") || derivatives.contains("DerivativesTrade") || spot.contains("SpotTrade"))
+        func list(_ group: String) -> [String] { groups[group]?.array?.compactMap(\.string) ?? [] }
+        // Linear perpetuals need contract (or unified derivatives) order permission; spot alone cannot trade them.
+        let canTrade = !readOnly && (list("ContractTrade").contains("Order") || list("Derivatives").contains("DerivativesTrade"))
         let ips = facts["ips"].array?.compactMap(\.string) ?? []
+        // Groups that can send funds off the account (withdrawals, P2P, Bybit Pay, card, fiat conversion), groups that
+        // move them between accounts, and groups known to do neither; anything else is unknown and refused.
+        let withdrawal = granted.filter { entry in
+            entry == "Wallet.Withdraw" || Self.fundsOutGroups.contains(where: { entry.hasPrefix("\($0).") })
+        }
+        let transfer = granted.filter { ["Wallet.AccountTransfer", "Wallet.SubMemberTransfer", "Wallet.SubMemberTransferList"].contains($0) }
+        let unknown = groups.keys.filter { !Self.knownGroups.contains($0) && !Self.fundsOutGroups.contains($0) && !list($0).isEmpty }.sorted()
         return KeyInspection(
-            venue: self.id, permissions: (readOnly ? ["readOnly"] : []) + granted, canTrade: canTrade,
-            withdrawalPermissions: wallet.filter { $0 == "Withdraw" }.map { "Wallet.\($0)" },
-            transferPermissions: wallet.filter { $0 == "AccountTransfer" || $0 == "SubMemberTransfer" }.map { "Wallet.\($0)" },
+            venue: self.id,
+            role: unknown.isEmpty ? .tradingKey : .unverifiable(reason: "Bybit reports permission groups Tradekeep does not know (\(unknown.joined(separator: ", "))), so it cannot tell whether the key can move funds."),
+            permissions: (readOnly ? ["readOnly"] : []) + granted, canTrade: canTrade,
+            withdrawalPermissions: withdrawal, transferPermissions: transfer,
             ipRestriction: ips.isEmpty || ips.contains("*") ? .unrestricted : .addresses(ips)
         )
     }
+
+    /// Permission groups that can send funds off the account (Bybit's docs, user/apikey-info).
+    static let fundsOutGroups: Set = ["FiatP2P", "FiatBitPay", "BitCard", "FiatConvertBroker", "FiatGlobalPay"]
+    /// Groups that trade, read, or move funds only as checked above (Wallet).
+    static let knownGroups: Set = ["ContractTrade", "Spot", "Wallet", "Options", "Derivatives", "CopyTrading", "BlockTrade", "Exchange",
+                                   "NFT", "Affiliate", "Earn"]
 
     // MARK: Market data
 
@@ -188,24 +200,39 @@ public struct BybitVenue: Venue {
         return before.map { var order = $0; order.status = .cancelled; return order }
     }
 
-    /// Bybit cancels at most 500 orders per call, so call until it cancels none.
+    /// Bybit cancels at most 500 orders per call, so call until it cancels none. Cancelling is asynchronous and an
+    /// order still being cancelled may be listed twice: orders are counted once each.
     public func cancelAllOrders(symbol: String, credentials: VenueCredentials) async throws -> Int {
-        var total = 0
-        for _ in 0..<1000 {
+        var cancelled: Set<String> = []
+        for _ in 0..<20 {
             let result = try await self.signed(.POST, "/v5/order/cancel-all", body: [("category", Self.category), ("symbol", symbol)], credentials: credentials)
-            let cancelled = result["list"].array?.count ?? 0
-            total += cancelled
-            if cancelled == 0 { return total }
+            let ids = (result["list"].array ?? []).compactMap { $0["orderId"].string }
+            if ids.isEmpty { return cancelled.count }
+            cancelled.formUnion(ids)
         }
         throw VenueError.invalidResponse(self.id, "cancel-all never reached an empty book")
+    }
+
+    /// Every page of a cursor-paged list (`limit` per page, at most `pages` pages).
+    func pages(_ path: String, _ query: [(String, String)], limit: Int, credentials: VenueCredentials, pages: Int = 20) async throws -> [JSON] {
+        var entries: [JSON] = [], cursor = ""
+        for _ in 0..<pages {
+            var pageQuery = query + [("limit", String(limit))]
+            if !cursor.isEmpty { pageQuery.append(("cursor", cursor)) }
+            let result = try await self.signed(.GET, path, query: pageQuery, credentials: credentials)
+            entries += result["list"].array ?? []
+            cursor = result["nextPageCursor"].string ?? ""
+            if cursor.isEmpty || (result["list"].array ?? []).isEmpty { return entries }
+        }
+        return entries
     }
 
     public func openOrders(symbol: String?, credentials: VenueCredentials) async throws -> [VenueOrder] {
         var query = [("category", Self.category)]
         query.append(symbol.map { ("symbol", $0) } ?? ("settleCoin", "USDT"))
         query.append(("openOnly", "0"))
-        let result = try await self.signed(.GET, "/v5/order/realtime", query: query, credentials: credentials)
-        return try (result["list"].array ?? []).map(Self.order(from:)).filter { $0.status == .open || $0.status == .partiallyFilled }
+        let entries = try await self.pages("/v5/order/realtime", query, limit: 50, credentials: credentials)
+        return try entries.map(Self.order(from:)).filter { $0.status == .open || $0.status == .partiallyFilled }
     }
 
     public func order(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder {
@@ -218,8 +245,8 @@ public struct BybitVenue: Venue {
     }
 
     public func positions(credentials: VenueCredentials) async throws -> [Position] {
-        let result = try await self.signed(.GET, "/v5/position/list", query: [("category", Self.category), ("settleCoin", "USDT")], credentials: credentials)
-        return (result["list"].array ?? []).compactMap { entry in
+        let entries = try await self.pages("/v5/position/list", [("category", Self.category), ("settleCoin", "USDT")], limit: 200, credentials: credentials)
+        return entries.compactMap { entry in
             guard let symbol = entry["symbol"].string, let size = entry["size"].decimal, size != 0 else { return nil }
             return Position(symbol: symbol, quantity: entry["side"].string == "Sell" ? -size : size, entryPrice: entry["avgPrice"].decimal)
         }

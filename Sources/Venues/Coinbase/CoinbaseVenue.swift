@@ -42,7 +42,9 @@ public struct CoinbaseVenue: InspectionOnlyVenue {
         }
         let flags = ["can_view", "can_trade", "can_transfer"].filter { facts[$0].bool == true }
         let portfolio = facts["portfolio_type"].string.map { ["portfolio_type=\($0)"] } ?? []
-        return KeyInspection(venue: self.id, permissions: flags + portfolio, canTrade: canTrade,
+        return KeyInspection(venue: self.id,
+                             role: facts["can_transfer"].bool == nil ? .unverifiable(reason: "Coinbase's answer lacks can_transfer, so Tradekeep cannot tell whether the key can move funds.") : .tradingKey,
+                             permissions: flags + portfolio, canTrade: canTrade,
                              withdrawalPermissions: flags.filter { $0 == "can_transfer" }, ipRestriction: .unknown)
     }
 }

@@ -50,14 +50,10 @@ public struct KeyPolicy: Sendable {
     public func evaluate(_ inspection: KeyInspection) -> KeyDecision {
         let venue = inspection.venue
         let guide = KeyGuide(venue: venue)
-        switch inspection.role {
-        case .masterWallet:
+        if inspection.role == .masterWallet {
             return .rejected(KeyRejection(.masterWalletKey, "This is the private key of a \(venue.displayName) master wallet, which can withdraw everything. \(guide.masterWallet)"))
-        case .unverifiable(let reason):
-            return .rejected(KeyRejection(.unverifiableKey, "\(reason) The key was not stored."))
-        case .tradingKey:
-            break
         }
+        // What the venue did say is reported first, even when other parts of its answer are not understood.
         if !inspection.withdrawalPermissions.isEmpty {
             let names = inspection.withdrawalPermissions.joined(separator: ", ")
             return .rejected(KeyRejection(.withdrawalPermission, "This key can withdraw funds (\(names)). Tradekeep never stores such a key. \(guide.removeWithdrawal) \(self.restrictHint(guide))"))
@@ -65,6 +61,9 @@ public struct KeyPolicy: Sendable {
         if !inspection.transferPermissions.isEmpty {
             let names = inspection.transferPermissions.joined(separator: ", ")
             return .rejected(KeyRejection(.transferPermission, "This key can move funds between accounts (\(names)). Tradekeep never stores such a key. \(guide.removeTransfer)"))
+        }
+        if case .unverifiable(let reason) = inspection.role {
+            return .rejected(KeyRejection(.unverifiableKey, "\(reason) The key was not stored."))
         }
         if !inspection.canTrade {
             return .rejected(KeyRejection(.tradePermissionMissing, "This key cannot trade, so a bot could not use it. \(guide.enableTrading)"))
@@ -89,9 +88,9 @@ public struct KeyPolicy: Sendable {
         case .notOffered:
             return nil
         case .restrictedUnlisted:
-            // Binance says "restricted" without revealing the list; our own signed call came from an egress IP and
-            // was answered, so the list includes it.
-            return nil
+            // Binance says "restricted" without revealing the list: our answered call shows it includes this server,
+            // not that it includes nothing else. Stored, with what to check.
+            return (KeyRejection(.ipAllowlistMismatch, "\(guide.venue.displayName) does not reveal which addresses this key allows; make sure they are only \(self.egressIPs.isEmpty ? "this server's" : self.egressIPs.joined(separator: ", "))."), false)
         case .unknown:
             // The venue offers no way to tell, so even `required` can only warn (SPEC §4 issue notes: Coinbase).
             return (KeyRejection(.ipAllowlistMissing, "\(guide.venue.displayName) does not report whether this key is locked to IP addresses; make sure it is."), false)

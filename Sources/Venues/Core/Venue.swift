@@ -9,7 +9,9 @@ public enum OrderStatus: String, Sendable, Codable {
     case open, partiallyFilled = "partially_filled", filled, cancelled, rejected
 }
 
-/// An order to place. `clientOrderID` makes placing idempotent: a venue refuses a second order with the same id.
+/// An order to place. `clientOrderID` names the order at the venue. Venues refuse a second order with the id of an
+/// open one (Bybit and Hyperliquid any earlier one; Binance only open ones), so after an error or timeout callers look
+/// the order up by client id (which finds filled and cancelled orders too) before ever placing it again.
 public struct OrderRequest: Sendable, Equatable {
     public var symbol: String
     public var side: OrderSide

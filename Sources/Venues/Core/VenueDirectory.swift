@@ -12,12 +12,14 @@ public struct VenueDescription: Sendable, Equatable {
     public var supportsIPAllowlist: Bool
 }
 
+/// One adapter per venue, built once: their transports keep rate-limit pauses and clock offsets, and their nonce
+/// sources stay unique, across requests.
 public struct VenueDirectory: Sendable {
-    public var baseURLs: [VenueID: String]
-    public var testnets: Set<VenueID>
+    public let baseURLs: [VenueID: String]
+    public let testnets: Set<VenueID>
     /// Testnet venues without key introspection whose keys the operator lets users store unverified.
-    public var unverified: Set<VenueID>
-    let client: HTTPClient
+    public let unverified: Set<VenueID>
+    private let adapters: [VenueID: any Venue]
 
     /// Venues with a testnet switch.
     public static let testnetCapable: [VenueID] = [.binance, .binanceUSDM, .bybit, .okx, .hyperliquid]
@@ -28,7 +30,22 @@ public struct VenueDirectory: Sendable {
         self.baseURLs = baseURLs
         self.testnets = testnets
         self.unverified = unverified
-        self.client = client
+        var adapters: [VenueID: any Venue] = [:]
+        func url(_ venue: VenueID) -> String? { baseURLs[venue] ?? Self.defaultBaseURL(venue, testnet: testnets.contains(venue)) }
+        for id in VenueID.allCases {
+            guard let base = url(id) else { continue }
+            adapters[id] = switch id {
+            case .paper: nil
+            case .binance: BinanceSpotVenue(baseURL: base, client: client)
+            case .binanceUSDM: BinanceFuturesVenue(spotBaseURL: url(.binance) ?? base, futuresBaseURL: base, client: client)
+            case .bybit: BybitVenue(baseURL: base, client: client)
+            case .okx: OKXVenue(baseURL: base, simulated: testnets.contains(.okx), client: client)
+            case .coinbase: CoinbaseVenue(baseURL: base, client: client)
+            case .kraken: KrakenVenue(baseURL: base, client: client)
+            case .hyperliquid: HyperliquidVenue(baseURL: base, isMainnet: !testnets.contains(.hyperliquid), client: client)
+            }
+        }
+        self.adapters = adapters
     }
 
     /// Whether the venue, as configured, can be asked what a key can do.
@@ -54,20 +71,7 @@ public struct VenueDirectory: Sendable {
     }
 
     /// The adapter for `venue`; nil for the paper venue, which is not an exchange.
-    public func venue(_ id: VenueID) -> (any Venue)? {
-        guard let url = self.baseURL(id) else { return nil }
-        switch id {
-        case .paper: return nil
-        case .binance: return BinanceSpotVenue(baseURL: url, client: self.client)
-        case .binanceUSDM:
-            return BinanceFuturesVenue(spotBaseURL: self.baseURL(.binance) ?? url, futuresBaseURL: url, client: self.client)
-        case .bybit: return BybitVenue(baseURL: url, client: self.client)
-        case .okx: return OKXVenue(baseURL: url, simulated: self.testnets.contains(.okx), client: self.client)
-        case .coinbase: return CoinbaseVenue(baseURL: url, client: self.client)
-        case .kraken: return KrakenVenue(baseURL: url, client: self.client)
-        case .hyperliquid: return HyperliquidVenue(baseURL: url, isMainnet: !self.testnets.contains(.hyperliquid), client: self.client)
-        }
-    }
+    public func venue(_ id: VenueID) -> (any Venue)? { self.adapters[id] }
 
     public static func describe(_ id: VenueID) -> VenueDescription {
         let binanceForbidden = ["enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"]
@@ -75,7 +79,9 @@ public struct VenueDirectory: Sendable {
         case .paper: ([], [])
         case .binance: (["enableReading", "enableSpotAndMarginTrading"], binanceForbidden)
         case .binanceUSDM: (["enableReading", "enableFutures"], binanceForbidden)
-        case .bybit: (["ContractTrade.Order", "ContractTrade.Position"], ["Wallet.Withdraw", "Wallet.AccountTransfer", "Wallet.SubMemberTransfer"])
+        case .bybit: (["ContractTrade.Order", "ContractTrade.Position"],
+                      ["Wallet.Withdraw", "Wallet.AccountTransfer", "Wallet.SubMemberTransfer", "Wallet.SubMemberTransferList"]
+                        + BybitVenue.fundsOutGroups.sorted().map { "\($0).*" })
         case .okx: (["read_only", "trade"], ["withdraw"])
         case .coinbase: (["can_view", "can_trade"], ["can_transfer"])
         case .kraken: (["query-funds", "query-open-trades", "modify-trades", "close-trades"], Array(KrakenVenue.withdrawal).sorted())

@@ -98,11 +98,13 @@ public actor VenueTransport {
     }
 
     private func waitOutPause() async throws {
-        guard let until = self.pausedUntil else { return }
-        let remaining = until - ContinuousClock.now
-        if remaining <= .zero { self.pausedUntil = nil; return }
-        guard remaining <= self.maximumWait else { throw VenueError.rateLimited(self.venue, retryAfter: remaining) }
-        try await Task.sleep(until: until, clock: .continuous)
+        // Checked again after each sleep: another call may have lengthened the pause meanwhile.
+        while let until = self.pausedUntil {
+            let remaining = until - ContinuousClock.now
+            if remaining <= .zero { self.pausedUntil = nil; return }
+            guard remaining <= self.maximumWait else { throw VenueError.rateLimited(self.venue, retryAfter: remaining) }
+            try await Task.sleep(until: until, clock: .continuous)
+        }
     }
 
     private func execute(_ request: VenueRequest) async throws -> VenueResponse {

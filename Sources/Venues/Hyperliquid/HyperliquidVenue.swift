@@ -22,9 +22,9 @@ public struct HyperliquidVenue: Venue {
 
     // MARK: Requests
 
-    func info(_ request: MessagePackValue) async throws -> JSON {
+    func info(_ request: MessagePackValue, retry: Bool = true) async throws -> JSON {
         let body = try self.jsonText(request)
-        let response = try await self.transport.send(retry: true) {
+        let response = try await self.transport.send(retry: retry) {
             VenueRequest(method: .POST, path: "/info", headers: ["Content-Type": "application/json"], body: Array(body.utf8))
         }
         return try self.checked(response)
@@ -93,7 +93,7 @@ public struct HyperliquidVenue: Venue {
         let secp = try Self.secp()
         let signer: EthereumAddress
         do { signer = try key.withUnsafeBytes { try secp.address(privateKey: $0) } } catch { throw Self.badPrivateKey }
-        let role = try await self.info(["type": "userRole", "user": .string(signer.hex)])
+        let role = try await self.info(["type": "userRole", "user": .string(signer.hex)], retry: false)
         switch role["role"].string {
         case "agent":
             guard let owner = role["data"]["user"].string.flatMap(EthereumAddress.init), owner == master else {
@@ -200,7 +200,7 @@ public struct HyperliquidVenue: Venue {
         let (coin, index, decimals) = try await self.asset(order.symbol)
         var price = order.price
         if order.type == .market && price == nil {
-            guard let mid = try await self.info(["type": "allMids"])[coin].decimal else { throw VenueError.invalidResponse(self.id, "no mid for \(coin)") }
+            guard let mid = try await self.info(["type": "allMids"])[coin].decimal, mid > 0 else { throw VenueError.invalidResponse(self.id, "no mid for \(coin)") }
             price = Self.marketPrice(mid: mid, isBuy: order.side == .buy, szDecimals: decimals)
         }
         guard let limit = price else { throw VenueError.rejected(self.id, code: "price_required", message: "a limit order needs a price") }
@@ -273,9 +273,9 @@ public struct HyperliquidVenue: Venue {
         let entry = answer["order"]["order"]
         let original = entry["origSz"].decimal ?? 0, remaining = entry["sz"].decimal ?? 0
         let status: OrderStatus = switch answer["order"]["status"].string {
-        case "open": remaining < original ? .partiallyFilled : .open
+        case "open", "triggered": remaining < original ? .partiallyFilled : .open
         case "filled": .filled
-        case "rejected", "marginCanceled": .rejected
+        case let other? where other.hasSuffix("Rejected") || other == "rejected": .rejected
         default: .cancelled
         }
         return VenueOrder(venueOrderID: entry["oid"].string ?? "", clientOrderID: clientOrderID, symbol: entry["coin"].string ?? symbol,
