@@ -39,14 +39,15 @@ func buildApplicationParts(
     let jobs = BackgroundJobs(logger: logger)
     let vault = try makeVault(prepared, database: database, logger: logger)
     let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
-    let router = try buildRouter(configuration, database: database, auth: auth)
+    let paper = PaperTrading(configuration: configuration, database: database, logger: logger)
+    let router = try buildRouter(configuration, database: database, auth: auth, paper: paper.venue)
     extraRoutes(router)
 
     var app = Application(
         router: router,
         server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-        services: [database.databases, jobs],
+        services: [database.databases, jobs, paper],
         onServerRunning: { channel in
             logger.info("listening", metadata: [
                 "address": .string(channel.localAddress?.description ?? "unknown"),
@@ -58,6 +59,7 @@ func buildApplicationParts(
     )
     app.beforeServerStarts {
         try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
+        try await paper.restore()
     }
     return ApplicationParts(application: app, router: router, database: database, auth: auth)
 }
@@ -155,7 +157,7 @@ func makeAuthService(
     )
 }
 
-func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDatabase, auth: AuthService) throws -> Router<AppRequestContext> {
+func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDatabase, auth: AuthService, paper: PaperVenue) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Middleware applies only to routes added after it, and to the not-found responder: add it first.
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: configuration.servesHTTPS))
@@ -175,7 +177,7 @@ func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDataba
     AuthController(auth: auth, publicOrigin: origin(of: configuration.publicURL)).addRoutes(to: router)
     AdminController(auth: auth).addRoutes(to: router)
     let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets, unverified: configuration.unverifiedVenues)
-    VenuesController(credentials: CredentialService(
+    VenuesController(paper: paper, credentials: CredentialService(
         auth: auth, store: CredentialStore(database: database, logger: auth.logger), directory: directory,
         policy: KeyPolicy(egressIPs: configuration.egressIPs, ipAllowlist: configuration.ipAllowlist), logger: auth.logger
     )).addRoutes(to: router)

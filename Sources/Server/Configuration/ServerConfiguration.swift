@@ -61,6 +61,12 @@ public struct ServerConfiguration: Sendable {
     public var venueBaseURLs: [VenueID: String]
     public var venueTestnets: Set<VenueID>
     public var unverifiedVenues: Set<VenueID>
+    public enum PaperFeed: Sendable, Equatable { case random, csv(path: String) }
+    public var paperFeed: PaperFeed
+    /// Per-step volatility of the random walk (standard deviation of the log return).
+    public var paperVolatility: Double
+    public var paperTick: Duration
+    public var paper: PaperConfiguration
 
     /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
     public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
@@ -168,6 +174,28 @@ public struct ServerConfiguration: Sendable {
             unverified.insert(venue)
         }
         self.unverifiedVenues = unverified
+        let feed = sources.value(.paperFeed) ?? "random"
+        if feed == "random" {
+            self.paperFeed = .random
+        } else if feed.hasPrefix("csv:") {
+            let path = String(feed.dropFirst(4))
+            do { _ = try CSVFeed(path: path) } catch { throw ConfigurationError(Setting.paperFeed.name, "\(error)") }
+            self.paperFeed = .csv(path: path)
+        } else {
+            throw ConfigurationError(Setting.paperFeed.name, "expected random or csv:<path of an OHLCV file>, got '\(feed)'")
+        }
+        self.paperVolatility = try parse(.paperVolatility, default: 0.001, { Double($0).flatMap { (0...0.2).contains($0) ? $0 : nil } },
+                                         expected: "a per-step volatility between 0 and 0.2")
+        self.paperTick = .milliseconds(Int64(1000 * (try parse(.paperTick, default: 1.0, { Double($0).flatMap { (0.05...60).contains($0) ? $0 : nil } },
+                                                                 expected: "seconds between 0.05 and 60"))))
+        var paper = PaperConfiguration()
+        let decimal = { (range: ClosedRange<Decimal>) in { (text: String) -> Decimal? in
+            Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")).flatMap { range.contains($0) ? $0 : nil }
+        } }
+        paper.startingQuote = try parse(.paperStartingBalance, default: 10_000, decimal(1...1_000_000_000), expected: "a USDT amount between 1 and 1e9")
+        paper.makerFee = try parse(.paperMakerFee, default: Decimal(string: "0.001")!, decimal(0...Decimal(string: "0.01")!), expected: "a fee rate between 0 and 0.01")
+        paper.takerFee = try parse(.paperTakerFee, default: Decimal(string: "0.001")!, decimal(0...Decimal(string: "0.01")!), expected: "a fee rate between 0 and 0.01")
+        self.paper = paper
     }
 
     /// Comma-separated IPv4/IPv6 addresses; nil if any entry is not an address.

@@ -43,6 +43,12 @@ public struct Setting: Hashable, Sendable {
     public static let egressIPs = Setting("TRADEKEEP_EGRESS_IPS")
     public static let ipAllowlist = Setting("TRADEKEEP_IP_ALLOWLIST")
     public static let unverifiedVenues = Setting("TRADEKEEP_UNVERIFIED_VENUES")
+    public static let paperFeed = Setting("TRADEKEEP_PAPER_FEED")
+    public static let paperVolatility = Setting("TRADEKEEP_PAPER_VOLATILITY")
+    public static let paperTick = Setting("TRADEKEEP_PAPER_TICK")
+    public static let paperStartingBalance = Setting("TRADEKEEP_PAPER_STARTING_BALANCE")
+    public static let paperMakerFee = Setting("TRADEKEEP_PAPER_MAKER_FEE")
+    public static let paperTakerFee = Setting("TRADEKEEP_PAPER_TAKER_FEE")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -55,6 +61,7 @@ public struct Setting: Hashable, Sendable {
         .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
         .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
         .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
+        .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee,
     ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }

@@ -7,6 +7,7 @@ import Storage
 import Venues
 
 struct VenuesController {
+    let paper: PaperVenue
     let credentials: CredentialService
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -17,6 +18,31 @@ struct VenuesController {
         api.get("/credentials/:id", use: self.show)
         api.post("/credentials/:id/rotate", use: self.rotate)
         api.delete("/credentials/:id", use: self.delete)
+        api.get("/markets/:venue/:symbol", use: self.market)
+    }
+
+    struct Market: ResponseEncodable { let symbol: String; let price: Decimal; let bid: Decimal?; let ask: Decimal?; let time: Date }
+
+    /// The venue's ticker, through its adapter (the paper venue's engine for `paper`).
+    @Sendable func market(_ request: Request, context: AuthenticatedContext) async throws -> Market {
+        guard let id = context.parameters.get("venue").flatMap(VenueID.init(rawValue:)) else {
+            throw APIError.notFound("No venue has this id: see GET /api/v1/venues.")
+        }
+        let symbol = (context.parameters.get("symbol") ?? "").uppercased()
+        guard !symbol.isEmpty, symbol.count <= 40, symbol.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw APIError.notFound("No market has this symbol.")
+        }
+        let venue: any Venues.Venue = id == .paper ? self.paper : try self.credentials.directory.venue(id).orThrow(APIError.notFound())
+        do {
+            let ticker = try await venue.ticker(symbol: symbol)
+            return Market(symbol: ticker.symbol, price: ticker.price, bid: ticker.bid, ask: ticker.ask, time: ticker.time)
+        } catch VenueError.rejected(_, let code, _) where code == "unknown_symbol" || code == "-1121" || code == "10001" {
+            throw APIError.notFound("\(id.displayName) has no market \(symbol).")
+        } catch VenueError.notSupported(_, let what) {
+            throw APIError(.unprocessableContent, code: "not_supported", message: "\(what) on \(id.displayName) is not supported yet.")
+        } catch let error as VenueError {
+            throw APIError(.badGateway, code: "venue_unreachable", message: error.description)
+        }
     }
 
     struct Venue: ResponseEncodable {
@@ -110,5 +136,12 @@ struct VenuesController {
     static func id(_ context: AuthenticatedContext) throws -> UUID {
         guard let id = context.parameters.get("id", as: UUID.self) else { throw CredentialService.notFound }
         return id
+    }
+}
+
+extension Optional {
+    func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
+        guard let value = self else { throw error() }
+        return value
     }
 }

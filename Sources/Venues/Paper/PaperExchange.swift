@@ -128,6 +128,16 @@ public actor PaperExchange {
         self.time = snapshot?.time ?? now
     }
 
+    /// Continue from a persisted snapshot (after start-up has read it), with the feed resumed where it was.
+    public func restore(_ snapshot: PaperSnapshot, feed: any PriceFeed) {
+        for (symbol, price) in snapshot.prices where self.markets[symbol] != nil { self.markets[symbol]!.price = price }
+        self.accounts = snapshot.accounts
+        self.orders = snapshot.orders
+        self.nextOrderID = snapshot.nextOrderID
+        self.time = snapshot.time
+        self.feed = feed
+    }
+
     public func snapshot() -> PaperSnapshot {
         PaperSnapshot(prices: self.markets.mapValues(\.price), accounts: self.accounts, orders: self.orders, nextOrderID: self.nextOrderID,
                       feedPosition: self.feed.position, time: self.time)
