@@ -185,6 +185,11 @@ let package = Package(
             swiftSettings: testSwiftSettings
         ),
         .testTarget(
+            name: "BotsTests",
+            dependencies: ["Bots", "Venues"],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
             name: "AuditLogTests",
             dependencies: ["AuditLog", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: testSwiftSettings
