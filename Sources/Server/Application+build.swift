@@ -6,6 +6,7 @@ import HummingbirdCore
 import HummingbirdHTTP2
 import HummingbirdTLS
 import Accounts
+import Bots
 import Guard
 import Logging
 import NIOPosix
@@ -40,14 +41,17 @@ func buildApplicationParts(
     let vault = try makeVault(prepared, database: database, logger: logger)
     let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
     let paper = PaperTrading(configuration: configuration, database: database, logger: logger)
-    let router = try buildRouter(configuration, database: database, auth: auth, paper: paper.venue)
+    let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets, unverified: configuration.unverifiedVenues)
+    let engine = BotEngine(store: BotStore(database: database, logger: logger), credentials: CredentialStore(database: database, logger: logger),
+                           envelope: vault, directory: directory, paper: paper.venue, auth: auth, interval: configuration.botInterval, logger: logger)
+    let router = try buildRouter(configuration, database: database, auth: auth, directory: directory, engine: engine)
     extraRoutes(router)
 
     var app = Application(
         router: router,
         server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-        services: [database.databases, jobs, paper],
+        services: [database.databases, jobs, paper, engine],
         onServerRunning: { channel in
             logger.info("listening", metadata: [
                 "address": .string(channel.localAddress?.description ?? "unknown"),
@@ -157,7 +161,8 @@ func makeAuthService(
     )
 }
 
-func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDatabase, auth: AuthService, paper: PaperVenue) throws -> Router<AppRequestContext> {
+func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDatabase, auth: AuthService, directory: VenueDirectory,
+                 engine: BotEngine) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Middleware applies only to routes added after it, and to the not-found responder: add it first.
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: configuration.servesHTTPS))
@@ -166,7 +171,7 @@ func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDataba
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(auth: auth))
     router.add(middleware: RateLimitMiddleware(store: InMemoryRateLimitStore()))
-    router.add(middleware: APIAccessGate(publicRoutes: AuthController.publicRoutes))
+    router.add(middleware: APIAccessGate(publicRoutes: AuthController.publicRoutes.union(BotsController.publicRoutes)))
 
     HealthController(database: database).addRoutes(to: router)
     WellKnownController(
@@ -176,11 +181,11 @@ func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDataba
     try OpenAPIController().addRoutes(to: router)
     AuthController(auth: auth, publicOrigin: origin(of: configuration.publicURL)).addRoutes(to: router)
     AdminController(auth: auth).addRoutes(to: router)
-    let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets, unverified: configuration.unverifiedVenues)
-    VenuesController(paper: paper, credentials: CredentialService(
+    VenuesController(paper: engine.paper, credentials: CredentialService(
         auth: auth, store: CredentialStore(database: database, logger: auth.logger), directory: directory,
         policy: KeyPolicy(egressIPs: configuration.egressIPs, ipAllowlist: configuration.ipAllowlist), logger: auth.logger
     )).addRoutes(to: router)
+    BotsController(engine: engine).addRoutes(to: router)
     return router
 }
 

@@ -119,7 +119,7 @@ public struct TradekeepDatabase: Sendable {
     static let migrationLockKey: Int64 = 0x7472_6164_656B_6565
 
     static var migrations: [any Migration] {
-        [CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState()]
+        [CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState(), CreateBots()]
     }
 
     private static func runMigrations(on database: any Database) async throws {

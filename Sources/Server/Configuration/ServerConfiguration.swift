@@ -67,6 +67,8 @@ public struct ServerConfiguration: Sendable {
     public var paperVolatility: Double
     public var paperTick: Duration
     public var paper: PaperConfiguration
+    /// How often the engine steps every running bot.
+    public var botInterval: Duration
 
     /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
     public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
@@ -196,6 +198,8 @@ public struct ServerConfiguration: Sendable {
         paper.makerFee = try parse(.paperMakerFee, default: Decimal(string: "0.001")!, decimal(0...Decimal(string: "0.01")!), expected: "a fee rate between 0 and 0.01")
         paper.takerFee = try parse(.paperTakerFee, default: Decimal(string: "0.001")!, decimal(0...Decimal(string: "0.01")!), expected: "a fee rate between 0 and 0.01")
         self.paper = paper
+        self.botInterval = .milliseconds(Int64(1000 * (try parse(.botInterval, default: 1.0, { Double($0).flatMap { (0.05...60).contains($0) ? $0 : nil } },
+                                                                  expected: "seconds between 0.05 and 60"))))
     }
 
     /// Comma-separated IPv4/IPv6 addresses; nil if any entry is not an address.

@@ -49,6 +49,7 @@ public struct Setting: Hashable, Sendable {
     public static let paperStartingBalance = Setting("TRADEKEEP_PAPER_STARTING_BALANCE")
     public static let paperMakerFee = Setting("TRADEKEEP_PAPER_MAKER_FEE")
     public static let paperTakerFee = Setting("TRADEKEEP_PAPER_TAKER_FEE")
+    public static let botInterval = Setting("TRADEKEEP_BOT_INTERVAL")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -61,7 +62,7 @@ public struct Setting: Hashable, Sendable {
         .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
         .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
         .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
-        .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee,
+        .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
     ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }
