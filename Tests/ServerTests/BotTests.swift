@@ -165,8 +165,8 @@ import Testing
             _ = try await session.post("/api/v1/bots/\(id)/start")
             #expect(try await session.eventually { try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "risk_stopped" })
             #expect((try await session.get("/api/v1/bots/\(id)").json()["status_reason"] as? String)?.contains("orders in a minute") == true)
-            #expect(try await Self.auditActions(inside).contains("bot.risk_stop"))
-            #expect(try await session.array("/api/v1/orders?status=open").isEmpty)
+            #expect(try await session.eventually { try await Self.auditActions(inside).contains("bot.risk_stop") })
+            #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").isEmpty })
         }
     }
 
@@ -202,6 +202,38 @@ import Testing
             #expect(patched.status == .ok)
             #expect(try await session.driver.request(.delete, "/api/v1/bots/\(id)", ip: session.user.ip, token: session.token).status == .noContent)
             #expect(try await session.get("/api/v1/bots/\(id)").status == .notFound)
+        }
+    }
+}
+
+@Suite struct TradingHaltTests {
+    @Test("The admin halt stops every running bot on the server and cancels their orders; starts and signals are refused until resumed; users cannot halt")
+    func adminHalt() async throws {
+        let app = try AuthDriver.application(BotTests.settings)
+        try await app.run { client, inside in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let user = try await driver.signUp()
+            let session = BotTests.Session(driver: driver, user: user, token: try await driver.signIn(user).accessToken)
+            let created = try await session.post("/api/v1/bots", ["name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                                                                  "params": ["range_pct": 5, "levels": 5, "quantity": 0.001]])
+            let id = try #require(try created.json()["id"] as? String)
+            _ = try await session.post("/api/v1/bots/\(id)/start")
+            #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").count >= 2 })
+
+            let refused = try await session.post("/api/v1/admin/halt", ["totp_code": driver.code(user)])
+            #expect(refused.status == .forbidden)
+            let admin = try await AdminTests.admin(driver, inside: inside)
+            let adminToken = try await driver.signIn(admin).accessToken
+            let halted = try await driver.post("/api/v1/admin/halt", ["totp_code": driver.code(admin)], ip: admin.ip, token: adminToken)
+            #expect(halted.status == .ok)
+            #expect(try halted.json()["stopped_bots"] as? Int == 1)
+            #expect(try await session.array("/api/v1/orders?status=open").isEmpty)
+            #expect(try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "stopped")
+            #expect(try await session.post("/api/v1/bots/\(id)/start").errorCode == "trading_halted")
+            let resumed = try await driver.post("/api/v1/admin/resume", ["totp_code": driver.code(admin)], ip: admin.ip, token: adminToken)
+            #expect(resumed.status == .ok)
+            #expect(try await session.post("/api/v1/bots/\(id)/start").status == .ok)
+            #expect(try await BotTests.auditActions(inside).contains("admin.trading_halted"))
         }
     }
 }

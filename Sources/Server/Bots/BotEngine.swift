@@ -75,7 +75,8 @@ final class BotEngine: Service, Sendable {
     }
 
     func stepAll() async {
-        guard let bots = try? await self.store.running() else { return }
+        // Halted: nothing trades (the halt stopped every bot; this guards against a bot started meanwhile).
+        guard (try? await self.store.isHalted()) == false, let bots = try? await self.store.running() else { return }
         await withTaskGroup(of: Void.self) { group in
             for bot in bots { group.addTask { await self.supervisedStep(bot) } }
         }
@@ -98,8 +99,8 @@ final class BotEngine: Service, Sendable {
     func stop(_ bot: BotRecord, status: String, reason: String, action: AuditAction) async {
         self.logger.warning("bot stopped", metadata: ["bot": .string(bot.id.uuidString), "status": .string(status), "reason": .string(reason)])
         try? await self.store.setStatus(id: bot.id, status, reason: reason)
-        _ = try? await self.cancelOpenOrders(bot)
         try? await self.auth.record(action, bot.userId, ClientInfo(ip: nil, userAgent: "engine"), ["bot_id": bot.id.apiString, "reason": reason])
+        _ = try? await self.cancelOpenOrders(bot)
     }
 
     // MARK: One step
@@ -289,6 +290,23 @@ final class BotEngine: Service, Sendable {
         try await self.place(intent, bot: bot, sequence: &sequence, venue: venue, credentials: keys, limits: parameters.risk)
     }
 
+    /// The administrators' halt: every running bot stopped and its orders cancelled; the halt persists until resumed.
+    func haltAll(by admin: UUID, client: ClientInfo) async throws -> (bots: Int, cancelled: Int) {
+        try await self.store.setHalted(true, by: admin)
+        let bots = try await self.store.running()
+        let counts = await withTaskGroup(of: Int.self) { group in
+            for bot in bots {
+                group.addTask {
+                    try? await self.store.setStatus(id: bot.id, "stopped", reason: "trading halted by an administrator")
+                    return (try? await self.cancelOpenOrders(bot))?.cancelled ?? 0
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        try await self.auth.record(.tradingHalted, admin, client, ["bots": String(bots.count), "cancelled_orders": String(counts)])
+        return (bots.count, counts)
+    }
+
     // MARK: Kill switch
 
     /// Cancel every open order of the bot, all at once; each cancel is tried up to three times and failures are
@@ -365,4 +383,6 @@ extension AuditAction {
     static let orderFilled: AuditAction = "order.filled"
     static let accountKillSwitch: AuditAction = "account.kill_switch"
     static let signalReceived: AuditAction = "signal.received"
+    static let tradingHalted: AuditAction = "admin.trading_halted"
+    static let tradingResumed: AuditAction = "admin.trading_resumed"
 }

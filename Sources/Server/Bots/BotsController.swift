@@ -29,7 +29,33 @@ struct BotsController {
         api.get("/orders", use: self.allOrders)
         api.post("/kill-switch", use: self.killSwitch)
         router.post("/api/v1/signals/:bot_id", use: self.signal)
+        let admin = router.group("/api/v1/admin", context: AuthenticatedContext.self)
+        admin.post("/halt", use: self.halt)
+        admin.post("/resume", use: self.resume)
     }
+
+    struct Halt: ResponseEncodable { let halted: Bool; let stoppedBots: Int; let cancelledOrders: Int }
+    struct StepUpBody: Decodable { let totpCode: String? }
+
+    /// Administrators only, with a fresh TOTP code: stop all trading on the server.
+    @Sendable func halt(_ request: Request, context: AuthenticatedContext) async throws -> Halt {
+        let client = AuthController.client(request, context.clientIP)
+        let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
+        try await self.engine.auth.requireAdmin(context.identity, totpCode: body?.totpCode ?? request.headers[.xTOTPCode], client: client)
+        let (bots, cancelled) = try await self.engine.haltAll(by: context.identity.userID, client: client)
+        return Halt(halted: true, stoppedBots: bots, cancelledOrders: cancelled)
+    }
+
+    @Sendable func resume(_ request: Request, context: AuthenticatedContext) async throws -> Halt {
+        let client = AuthController.client(request, context.clientIP)
+        let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
+        try await self.engine.auth.requireAdmin(context.identity, totpCode: body?.totpCode ?? request.headers[.xTOTPCode], client: client)
+        try await self.store.setHalted(false, by: context.identity.userID)
+        try await self.engine.auth.record(.tradingResumed, context.identity.userID, client)
+        return Halt(halted: false, stoppedBots: 0, cancelledOrders: 0)
+    }
+
+    static let halted = APIError(.conflict, code: "trading_halted", message: "An administrator has halted all trading on this server.")
 
     // MARK: Bodies
 
@@ -171,6 +197,7 @@ struct BotsController {
 
     @Sendable func start(_ request: Request, context: AuthenticatedContext) async throws -> Bot {
         let bot = try await self.owned(context)
+        guard try await !self.store.isHalted() else { throw Self.halted }
         if bot.status != "running" {
             try await self.store.setStatus(id: bot.id, "running", reason: nil)
             try await self.engine.auth.record(.botStarted, bot.userId, AuthController.client(request, context.clientIP), ["bot_id": bot.id.apiString])
@@ -262,6 +289,7 @@ struct BotsController {
         }
         try await self.engine.auth.record(.signalReceived, bot.userId, AuthController.client(request, context.clientIP),
                                           ["bot_id": bot.id.apiString, "signal_id": body.id, "action": action.rawValue])
+        guard try await !self.store.isHalted() else { throw Self.halted }
         guard bot.status == "running" else { throw APIError(.conflict, code: "bot_not_running", message: "Start the bot to act on signals.") }
         try await self.engine.act(on: Signal(id: body.id, action: action, quantity: body.quantity), bot: bot)
         return EditedResponse(status: .accepted, response: Accepted())

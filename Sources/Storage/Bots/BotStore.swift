@@ -185,6 +185,18 @@ public struct BotStore: Sendable {
         try await self.sql().update("bot_orders").set("reported", to: true).where("client_order_id", .in, clientOrderIDs).run()
     }
 
+    // MARK: Global halt
+
+    public func isHalted() async throws -> Bool {
+        try await self.sql().select().column("halted").from("trading_halt").where("id", .equal, 1).first()?.decode(column: "halted", as: Bool.self) ?? false
+    }
+
+    public func setHalted(_ halted: Bool, by userID: UUID, now: Date = Date()) async throws {
+        try await self.sql().insert(into: "trading_halt").columns("id", "halted", "changed_by", "changed_at")
+            .values(SQLBind(1), SQLBind(halted), SQLBind(userID), SQLBind(now))
+            .onConflict(with: "id") { $0.set("halted", to: halted).set("changed_by", to: userID).set("changed_at", to: now) }.run()
+    }
+
     // MARK: Signals
 
     /// Record a signal id for the bot; false if it was seen before (the unique index settles races).

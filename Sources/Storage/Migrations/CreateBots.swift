@@ -49,6 +49,14 @@ struct CreateBots: AsyncMigration {
             .unique(on: "bot_id", "signal_id")
             .create()
 
+        // The administrators' global trading halt (one row), kept across restarts.
+        try await database.schema("trading_halt")
+            .field("id", .int, .identifier(auto: false))
+            .field("halted", .bool, .required)
+            .field("changed_by", .uuid)
+            .field("changed_at", .datetime, .required)
+            .create()
+
         if let sql = database as? any SQLDatabase {
             try await sql.raw("CREATE INDEX bots_user ON bots (user_id)").run()
             try await sql.raw("CREATE INDEX bot_orders_bot ON bot_orders (bot_id, status)").run()
@@ -56,6 +64,7 @@ struct CreateBots: AsyncMigration {
     }
 
     func revert(on database: any Database) async throws {
+        try await database.schema("trading_halt").delete()
         try await database.schema("bot_signals").delete()
         try await database.schema("bot_orders").delete()
         try await database.schema("bots").delete()
