@@ -141,7 +141,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .executableTarget(name: "TradekeepBench", dependencies: ["Vault", "Venues", .product(name: "Crypto", package: "swift-crypto")], path: "Benchmarks/TradekeepBench", swiftSettings: swiftSettings),
+        .executableTarget(name: "TradekeepBench", dependencies: ["Vault", "Venues", "Bots", .product(name: "Crypto", package: "swift-crypto")], path: "Benchmarks/TradekeepBench", swiftSettings: swiftSettings),
 
         .testTarget(
             name: "VaultTests",

@@ -1,5 +1,6 @@
 // Release-mode micro-benchmarks: scripts/bench-vault runs the vault ones beside Python's cryptography Fernet,
-// scripts/bench-venues (`tradekeep-bench venues [N]`) the order signing beside ccxt.
+// scripts/bench-venues (`tradekeep-bench venues [N]`) the order signing beside ccxt, `tradekeep-bench bots [N] [ticks]`
+// N paper grid bots.
 // Prints one JSON object per line: {"operation", "payload", "ops_per_second"}.
 
 import Foundation
@@ -22,6 +23,11 @@ func measure(_ name: String, payload: Int, seconds: Double = 1.5, _ body: @Senda
 @main
 enum TradekeepBench {
     static func main() async throws {
+        if CommandLine.arguments.dropFirst().first == "bots" {
+            let count = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 1_000
+            try await botsBench(bots: count, ticks: CommandLine.arguments.dropFirst(3).first.flatMap(Int.init) ?? 20)
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "venues" {
             let iterations = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 20_000
             try await venueSigningBench(iterations: iterations)
