@@ -40,10 +40,11 @@ func buildApplicationParts(
     let jobs = BackgroundJobs(logger: logger)
     let vault = try makeVault(prepared, database: database, logger: logger)
     let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
-    let paper = PaperTrading(configuration: configuration, database: database, logger: logger)
+    let startup = StartupComplete()
+    let paper = PaperTrading(configuration: configuration, database: database, logger: logger, startup: startup)
     let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets, unverified: configuration.unverifiedVenues)
     let engine = BotEngine(store: BotStore(database: database, logger: logger), credentials: CredentialStore(database: database, logger: logger),
-                           envelope: vault, directory: directory, paper: paper.venue, auth: auth, interval: configuration.botInterval, logger: logger)
+                           envelope: vault, directory: directory, paper: paper.venue, auth: auth, interval: configuration.botInterval, logger: logger, startup: startup)
     let router = try buildRouter(configuration, database: database, auth: auth, directory: directory, engine: engine)
     extraRoutes(router)
 
@@ -64,6 +65,7 @@ func buildApplicationParts(
     app.beforeServerStarts {
         try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
         try await paper.restore()
+        startup.complete()
     }
     return ApplicationParts(application: app, router: router, database: database, auth: auth)
 }

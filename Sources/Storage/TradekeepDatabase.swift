@@ -42,8 +42,14 @@ public struct TradekeepDatabase: Sendable {
         threadPool: NIOThreadPool = .singleton
     ) throws {
         self.location = location
-        self.eventLoopGroup = eventLoopGroup
-        self.databases = Databases(threadPool: threadPool, on: eventLoopGroup)
+        // SQLite allows one writer. With a connection per event loop, a background write (the paper venue, the bot
+        // engine) waiting on another connection's transaction holds a thread-pool thread in SQLite's busy loop, and
+        // enough of them starve the transaction they wait for (in-memory databases fail with SQLITE_LOCKED instead).
+        // One event loop, so one connection per process, serialises every statement. PostgreSQL keeps its pool.
+        let isSQLite = if case .postgres = location { false } else { true }
+        let group: any EventLoopGroup = isSQLite ? eventLoopGroup.next() : eventLoopGroup
+        self.eventLoopGroup = group
+        self.databases = Databases(threadPool: threadPool, on: group)
         switch location {
         case .sqliteMemory:
             self.databases.use(.sqlite(.memory, sqlLogLevel: .trace), as: .sqlite)

@@ -38,9 +38,11 @@ final class BotEngine: Service, Sendable {
     let auth: AuthService
     let interval: Duration
     let logger: Logger
+    let startup: StartupComplete
 
     init(store: BotStore, credentials: CredentialStore, envelope: Envelope, directory: VenueDirectory, paper: PaperVenue, auth: AuthService,
-         interval: Duration, logger: Logger) {
+         interval: Duration, logger: Logger, startup: StartupComplete) {
+        self.startup = startup
         self.store = store
         self.credentials = credentials
         self.envelope = envelope
@@ -68,7 +70,7 @@ final class BotEngine: Service, Sendable {
             try await cancelWhenGracefulShutdown {
                 while true {
                     try await Task.sleep(for: self.interval)
-                    await self.stepAll()
+                    if self.startup.isComplete { await self.stepAll() }
                 }
             }
         } catch is CancellationError {}
@@ -76,7 +78,7 @@ final class BotEngine: Service, Sendable {
 
     func stepAll() async {
         // Halted: nothing trades (the halt stopped every bot; this guards against a bot started meanwhile).
-        guard (try? await self.store.isHalted()) == false, let bots = try? await self.store.running() else { return }
+        guard let bots = try? await self.store.running(), !bots.isEmpty, (try? await self.store.isHalted()) == false else { return }
         await withTaskGroup(of: Void.self) { group in
             for bot in bots { group.addTask { await self.supervisedStep(bot) } }
         }
