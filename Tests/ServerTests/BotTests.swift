@@ -120,6 +120,11 @@ import Testing
             #expect(close.status == .accepted)
             #expect(try await session.array("/api/v1/bots/\(id)/orders").filter { $0["side"] as? String == "sell" }.count == 1)
             #expect(try await Self.auditActions(inside).filter { $0 == "signal.received" }.count >= 3)
+            // A new secret (step-up) replaces the old one at once.
+            let regenerated = try await session.post("/api/v1/bots/\(id)/webhook-secret", ["totp_code": session.driver.code(session.user)])
+            let newSecret = try #require(try regenerated.json()["webhook_secret"] as? String)
+            #expect(try await anonymous("/api/v1/signals/\(id)", ["action": "buy", "secret": secret, "id": "s5"]).status == .notFound)
+            #expect(try await anonymous("/api/v1/signals/\(id)", ["action": "buy", "secret": newSecret, "id": "s6"]).status == .accepted)
         }
     }
 
@@ -153,6 +158,20 @@ import Testing
             #expect(try await session.array("/api/v1/bots").allSatisfy { $0["status"] as? String == "killed" })
             let actions = try await Self.auditActions(inside)
             #expect(actions.contains("bot.killed") && actions.contains("account.kill_switch"))
+            #expect(actions.filter { $0 == "order.cancelled" }.count >= 54)
+        }
+    }
+
+    @Test("A position above max_position stops the bot (DCA: its first market buy already exceeds it)")
+    func maxPosition() async throws {
+        try await Self.withSession { session, _ in
+            let created = try await session.post("/api/v1/bots", ["name": "big", "strategy": "dca", "venue": "paper", "symbol": "ETHUSDT",
+                                                                  "params": ["quote_amount": 100, "interval_seconds": 3600, "take_profit_pct": 2,
+                                                                             "risk": ["max_position": 0.001]]])
+            let id = try #require(try created.json()["id"] as? String)
+            _ = try await session.post("/api/v1/bots/\(id)/start")
+            #expect(try await session.eventually { try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "risk_stopped" })
+            #expect((try await session.get("/api/v1/bots/\(id)").json()["status_reason"] as? String)?.contains("position") == true)
         }
     }
 

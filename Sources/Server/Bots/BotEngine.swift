@@ -157,6 +157,7 @@ final class BotEngine: Service, Sendable {
             if let cancelled = try? await venue.cancelOrder(symbol: bot.symbol, clientOrderID: order.clientOrderID, credentials: keys) {
                 try await self.store.updateOrder(clientOrderID: order.clientOrderID, filled: cancelled.filledQuantity.description,
                                                  averagePrice: cancelled.averagePrice?.description, status: cancelled.status.rawValue)
+                try await self.recordCancel(bot, clientOrderID: order.clientOrderID, reason: "strategy")
             }
         }
         for intent in decision.place {
@@ -342,9 +343,17 @@ final class BotEngine: Service, Sendable {
             let status = order?.status.rawValue ?? "cancelled"
             try await self.store.updateOrder(clientOrderID: clientOrderID, filled: order?.filledQuantity.description ?? "0",
                                              averagePrice: order?.averagePrice?.description, status: status)
-            if order?.status == .cancelled { cancelled += 1 }
+            if order?.status == .cancelled {
+                cancelled += 1
+                try await self.recordCancel(bot, clientOrderID: clientOrderID, reason: "kill")
+            }
         }
         return (cancelled, failed)
+    }
+
+    func recordCancel(_ bot: BotRecord, clientOrderID: String, reason: String) async throws {
+        try await self.auth.record(.orderCancelled, bot.userId, ClientInfo(ip: nil, userAgent: "engine"),
+                                   ["bot_id": bot.id.apiString, "client_order_id": clientOrderID, "reason": reason])
     }
 
     /// Stop the bot, cancel its orders, optionally sell what it bought (reduce-only market order); audited.

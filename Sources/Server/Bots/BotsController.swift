@@ -26,6 +26,7 @@ struct BotsController {
         api.post("/bots/:id/kill", use: self.kill)
         api.delete("/bots/:id", use: self.delete)
         api.get("/bots/:id/orders", use: self.orders)
+        api.post("/bots/:id/webhook-secret", use: self.regenerateSecret)
         api.get("/orders", use: self.allOrders)
         api.post("/kill-switch", use: self.killSwitch)
         router.post("/api/v1/signals/:bot_id", use: self.signal)
@@ -265,6 +266,21 @@ struct BotsController {
     }
 
     // MARK: Signals
+
+    struct WebhookSecret: ResponseEncodable { let webhookSecret: String }
+
+    /// A new webhook secret for a signal bot (step-up); the old one stops working at once.
+    @Sendable func regenerateSecret(_ request: Request, context: AuthenticatedContext) async throws -> WebhookSecret {
+        let bot = try await self.owned(context)
+        let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
+        try await self.engine.auth.stepUp(context.identity, code: body?.totpCode ?? request.headers[.xTOTPCode], client: AuthController.client(request, context.clientIP))
+        guard bot.strategy == Strategy.signal.rawValue else {
+            throw APIError(.unprocessableContent, code: "not_a_signal_bot", message: "Only signal bots have a webhook secret.")
+        }
+        let secret = Self.newWebhookSecret()
+        try await self.store.setWebhookSecret(id: bot.id, hash: Self.hash(secret))
+        return WebhookSecret(webhookSecret: secret)
+    }
 
     static func newWebhookSecret() -> String {
         Data(SecretBytes.random(count: 32).withUnsafeBytes(Array.init)).base64EncodedString()
