@@ -318,37 +318,31 @@ final class BotEngine: Service, Sendable {
         let venue = try self.venue(for: bot)
         let keys = try await self.credentials(for: bot)
         let open = try await self.store.orders(botID: bot.id, openOnly: true)
-        let results = await withTaskGroup(of: (String, VenueOrder?, Bool).self) { group in
+        // Each order's cancel, its row and its audit entry in its own task: nothing waits on another order.
+        let results = try await withThrowingTaskGroup(of: (String, OrderStatus?).self) { group in
             for order in open {
                 group.addTask {
                     for attempt in 0..<3 {
                         do {
                             let result = try await venue.cancelOrder(symbol: bot.symbol, clientOrderID: order.clientOrderId, credentials: keys)
-                            return (order.clientOrderId, result, true)
+                            // nil: the venue no longer has it open (filled or gone); its final state is reconciled later.
+                            try await self.store.updateOrder(clientOrderID: order.clientOrderId, filled: result?.filledQuantity.description ?? "0",
+                                                             averagePrice: result?.averagePrice?.description, status: result?.status.rawValue ?? "cancelled")
+                            if result?.status == .cancelled { try await self.recordCancel(bot, clientOrderID: order.clientOrderId, reason: "kill") }
+                            return (order.clientOrderId, result?.status ?? .cancelled)
                         } catch {
                             if attempt < 2 { try? await Task.sleep(for: .milliseconds(100 * (attempt + 1))) }
                         }
                     }
-                    return (order.clientOrderId, nil, false)
+                    return (order.clientOrderId, nil)
                 }
             }
-            var collected: [(String, VenueOrder?, Bool)] = []
-            for await result in group { collected.append(result) }
+            var collected: [(String, OrderStatus?)] = []
+            for try await result in group { collected.append(result) }
             return collected
         }
-        var cancelled = 0, failed: [String] = []
-        for (clientOrderID, order, ok) in results {
-            guard ok else { failed.append(clientOrderID); continue }
-            // nil: the venue no longer has it open (filled or gone): reconcile its final state.
-            let status = order?.status.rawValue ?? "cancelled"
-            try await self.store.updateOrder(clientOrderID: clientOrderID, filled: order?.filledQuantity.description ?? "0",
-                                             averagePrice: order?.averagePrice?.description, status: status)
-            if order?.status == .cancelled {
-                cancelled += 1
-                try await self.recordCancel(bot, clientOrderID: clientOrderID, reason: "kill")
-            }
-        }
-        return (cancelled, failed)
+        let failed = results.filter { $0.1 == nil }.map(\.0)
+        return (results.filter { $0.1 == .cancelled }.count, failed)
     }
 
     func recordCancel(_ bot: BotRecord, clientOrderID: String, reason: String) async throws {
