@@ -174,7 +174,7 @@ final class BotEngine: Service, Sendable {
         }
         sequence += 1
         let clientOrderID = Self.clientOrderID(bot: bot.id, sequence: sequence)
-        try await self.store.save(id: bot.id, state: (try await self.store.bot(id: bot.id))?.state ?? bot.state, sequence: sequence)
+        try await self.store.saveSequence(id: bot.id, sequence)
         let now = Date()
         try await self.store.insert(BotOrderRecord(
             id: UUID(), botId: bot.id, userId: bot.userId, clientOrderId: clientOrderID, key: intent.key, side: intent.side.rawValue,

@@ -61,14 +61,14 @@ struct BotsController {
     // MARK: Bodies
 
     struct CreateBody: Decodable {
-        let name: String; let strategy: String; let venue: String; let credentialId: UUID?; let symbol: String; let params: JSONValue
+        let name: String; let strategy: String; let venue: String; let credentialId: UUID?; let symbol: String; let params: JSON.Value
     }
-    struct UpdateBody: Decodable { let params: JSONValue }
+    struct UpdateBody: Decodable { let params: JSON.Value }
     struct KillBody: Decodable { let closePositions: Bool? }
     struct SignalBody: Decodable { let action: String; let secret: String; let id: String; let quantity: Decimal? }
 
     struct Bot: ResponseEncodable {
-        let id: String; let name: String; let strategy: String; let venue: String; let symbol: String; let params: JSONValue
+        let id: String; let name: String; let strategy: String; let venue: String; let symbol: String; let params: JSON.Value
         let status: String; let statusReason: String?; let createdAt: Date; let pnl: Decimal; let webhookSecret: String?
     }
     struct Order: ResponseEncodable {
@@ -114,7 +114,7 @@ struct BotsController {
     }
 
     /// The parameters as stored (snake_case JSON) and a fresh strategy state, or a 422 naming the problem.
-    func validated(_ strategy: Strategy, _ raw: JSONValue, bot: BotRecord) async throws -> (String, String) {
+    func validated(_ strategy: Strategy, _ raw: JSON.Value, bot: BotRecord) async throws -> (String, String) {
         let venue = try self.engine.venue(for: bot)
         let rules: SymbolRules, price: Decimal
         do {
@@ -157,9 +157,9 @@ struct BotsController {
     func describe(_ bot: BotRecord, webhookSecret: String? = nil) async throws -> Bot {
         let stored = try BotEngine.coder.1.decode(BotParameters.self, from: Data(bot.params.utf8))
         let params: any Encodable = stored.grid.map { $0 as any Encodable } ?? stored.dca.map { $0 as any Encodable } ?? stored.signal.map { $0 as any Encodable } ?? [String: String]()
-        var json = try JSONDecoder().decode(JSONValue.self, from: try BotEngine.coder.0.encode(params))
+        var json = try JSONDecoder().decode(JSON.Value.self, from: try BotEngine.coder.0.encode(params))
         if case .object(var members) = json, stored.risk != .init() {
-            members["risk"] = try JSONDecoder().decode(JSONValue.self, from: try BotEngine.coder.0.encode(stored.risk))
+            members["risk"] = try JSONDecoder().decode(JSON.Value.self, from: try BotEngine.coder.0.encode(stored.risk))
             json = .object(members)
         }
         let orders = try await self.store.orders(botID: bot.id)
@@ -294,7 +294,8 @@ struct BotsController {
     /// TradingView cannot set headers, so the secret is in the body. Unknown bot and wrong secret answer the same 404.
     @Sendable func signal(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<Accepted> {
         let body = try await request.decodeJSON(as: SignalBody.self, context: context)
-        let bot = try await context.parameters.get("bot_id", as: UUID.self).asyncFlatMap { try await self.store.bot(id: $0) }
+        var bot: BotRecord?
+        if let id = context.parameters.get("bot_id", as: UUID.self) { bot = try await self.store.bot(id: id) }
         let stored = bot?.webhookSecretHash ?? Self.decoyHash
         let matches = ConstantTime.equals(Self.hash(body.secret), stored)
         guard let bot, matches, bot.strategy == Strategy.signal.rawValue else { throw APIError.notFound("No bot takes signals with this id and secret.") }
@@ -309,39 +310,5 @@ struct BotsController {
         guard bot.status == "running" else { throw APIError(.conflict, code: "bot_not_running", message: "Start the bot to act on signals.") }
         try await self.engine.act(on: Signal(id: body.id, action: action, quantity: body.quantity), bot: bot)
         return EditedResponse(status: .accepted, response: Accepted())
-    }
-}
-
-/// Any JSON value, to carry strategy parameters through unchanged.
-indirect enum JSONValue: Codable, Sendable, Equatable {
-    case null, bool(Bool), number(Decimal), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let bool = try? container.decode(Bool.self) { self = .bool(bool) }
-        else if let number = try? container.decode(Decimal.self) { self = .number(number) }
-        else if let string = try? container.decode(String.self) { self = .string(string) }
-        else if let array = try? container.decode([JSONValue].self) { self = .array(array) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-}
-
-extension Optional {
-    func asyncFlatMap<T>(_ transform: (Wrapped) async throws -> T?) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }

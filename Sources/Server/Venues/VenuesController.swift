@@ -32,7 +32,7 @@ struct VenuesController {
         guard !symbol.isEmpty, symbol.count <= 40, symbol.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw APIError.notFound("No market has this symbol.")
         }
-        let venue: any Venues.Venue = id == .paper ? self.paper : try self.credentials.directory.venue(id).orThrow(APIError.notFound())
+        guard let venue: any Venues.Venue = id == .paper ? self.paper : self.credentials.directory.venue(id) else { throw APIError.notFound() }
         do {
             let ticker = try await venue.ticker(symbol: symbol)
             return Market(symbol: ticker.symbol, price: ticker.price, bid: ticker.bid, ask: ticker.ask, time: ticker.time)
@@ -136,12 +136,5 @@ struct VenuesController {
     static func id(_ context: AuthenticatedContext) throws -> UUID {
         guard let id = context.parameters.get("id", as: UUID.self) else { throw CredentialService.notFound }
         return id
-    }
-}
-
-extension Optional {
-    func orThrow(_ error: @autoclosure () -> any Error) throws -> Wrapped {
-        guard let value = self else { throw error() }
-        return value
     }
 }

@@ -133,6 +133,11 @@ public struct BotStore: Sendable {
             .where("id", .equal, id).run()
     }
 
+    /// The client-order sequence alone, saved before each order goes out.
+    public func saveSequence(id: UUID, _ sequence: Int64, now: Date = Date()) async throws {
+        try await self.sql().update("bots").set("sequence", to: sequence).set("updated_at", to: now).where("id", .equal, id).run()
+    }
+
     public func update(id: UUID, userID: UUID, params: String, state: String, now: Date = Date()) async throws {
         try await self.sql().update("bots").set("params", to: params).set("state", to: state).set("updated_at", to: now)
             .where("id", .equal, id).where("user_id", .equal, userID).run()

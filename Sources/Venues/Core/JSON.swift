@@ -3,10 +3,11 @@
 import Foundation
 
 public struct JSON: Sendable {
-    indirect enum Value: Sendable, Decodable {
+    /// Any JSON value; also used to carry caller-given JSON (bot parameters) through unchanged.
+    public indirect enum Value: Sendable, Codable, Equatable {
         case null, bool(Bool), number(Decimal), string(String), array([Value]), object([String: Value])
 
-        init(from decoder: any Decoder) throws {
+        public init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if container.decodeNil() { self = .null }
             else if let bool = try? container.decode(Bool.self) { self = .bool(bool) }
@@ -14,6 +15,18 @@ public struct JSON: Sendable {
             else if let string = try? container.decode(String.self) { self = .string(string) }
             else if let array = try? container.decode([Value].self) { self = .array(array) }
             else { self = .object(try container.decode([String: Value].self)) }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .null: try container.encodeNil()
+            case .bool(let value): try container.encode(value)
+            case .number(let value): try container.encode(value)
+            case .string(let value): try container.encode(value)
+            case .array(let value): try container.encode(value)
+            case .object(let value): try container.encode(value)
+            }
         }
     }
 

@@ -66,10 +66,6 @@ public struct VenueDirectory: Sendable {
         }
     }
 
-    public func baseURL(_ venue: VenueID) -> String? {
-        self.baseURLs[venue] ?? Self.defaultBaseURL(venue, testnet: self.testnets.contains(venue))
-    }
-
     /// The adapter for `venue`; nil for the paper venue, which is not an exchange.
     public func venue(_ id: VenueID) -> (any Venue)? { self.adapters[id] }
 

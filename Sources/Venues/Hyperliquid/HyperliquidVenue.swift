@@ -254,7 +254,8 @@ public struct HyperliquidVenue: Venue {
 
     public func openOrders(symbol: String?, credentials: VenueCredentials) async throws -> [VenueOrder] {
         let master = try Self.master(credentials)
-        let coin = try await symbol.asyncMap { try await self.asset($0).coin }
+        var coin: String?
+        if let symbol { coin = try await self.asset(symbol).coin }
         let orders = try await self.info(["type": "openOrders", "user": .string(master.hex)]).array ?? []
         return orders.compactMap { entry -> VenueOrder? in
             guard let name = entry["coin"].string, coin == nil || name == coin, let oid = entry["oid"].string else { return nil }
@@ -309,12 +310,5 @@ final class HyperliquidNonce: Sendable {
             last = max(last + 1, now)
             return last
         }
-    }
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }
