@@ -10,7 +10,7 @@ let swiftSettings: [SwiftSetting] = [
 
 // Tests read more naturally without member-import visibility (every matcher's module would need importing).
 let testSwiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -141,7 +141,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .executableTarget(name: "TradekeepBench", dependencies: ["Vault", "Venues", "Bots", .product(name: "Crypto", package: "swift-crypto")], path: "Benchmarks/TradekeepBench", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "TradekeepBench",
+            dependencies: ["Vault", "Venues", "Bots", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Benchmarks/TradekeepBench",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(
             name: "VaultTests",

@@ -38,19 +38,28 @@ enum TradekeepBench {
             let plaintext = SecretBytes.random(count: size)
             let bytes = plaintext.withUnsafeBytes(Array.init)
 
-            let cached = Envelope(providers: [LocalKEKProvider(keyring: .generate())],
-                                  versions: KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]),
-                                  versionSource: { KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]) },
-                                  refreshInterval: .seconds(3600))
-            let uncached = Envelope(providers: [LocalKEKProvider(keyring: .generate())],
-                                    versions: KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]),
-                                    versionSource: { KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]) },
-                                    refreshInterval: .seconds(3600), cacheLifetime: .zero)
+            let cached = Envelope(
+                providers: [LocalKEKProvider(keyring: .generate())],
+                versions: KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]),
+                versionSource: { KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]) },
+                refreshInterval: .seconds(3600)
+            )
+            let uncached = Envelope(
+                providers: [LocalKEKProvider(keyring: .generate())],
+                versions: KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]),
+                versionSource: { KEKVersions(current: 1, references: [1: KEKReference(provider: "local", key: "1")]) },
+                refreshInterval: .seconds(3600),
+                cacheLifetime: .zero
+            )
             try await measure("envelope_encrypt", payload: size) { _ = try await cached.seal(plaintext, context: context) }
             let sealedCached = try await cached.seal(plaintext, context: context)
             let sealedUncached = try await uncached.seal(plaintext, context: context)
-            try await measure("envelope_decrypt_cached_data_key", payload: size) { _ = try await cached.withSecret(sealedCached, context: context) { $0.count } }
-            try await measure("envelope_decrypt_unwrap_each_time", payload: size) { _ = try await uncached.withSecret(sealedUncached, context: context) { $0.count } }
+            try await measure("envelope_decrypt_cached_data_key", payload: size) {
+                _ = try await cached.withSecret(sealedCached, context: context) { $0.count }
+            }
+            try await measure("envelope_decrypt_unwrap_each_time", payload: size) {
+                _ = try await uncached.withSecret(sealedUncached, context: context) { $0.count }
+            }
 
             let fernet = Fernet(key: .generate())
             try await measure("fernet_encrypt", payload: size) { _ = try fernet.encrypt(bytes) }

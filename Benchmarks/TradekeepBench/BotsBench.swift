@@ -33,20 +33,42 @@ func botsBench(bots count: Int, ticks: Int) async throws {
             let balances = await exchange.balances(account: account)
             let open = await exchange.openOrders(account: account, symbol: "BTCUSDT")
             var orders = open.map { order in
-                BotOrder(key: keys[bot][order.clientOrderID!] ?? "", clientOrderID: order.clientOrderID!, side: order.side, type: order.type,
-                         price: order.price, quantity: order.quantity, filled: order.filledQuantity, status: order.status)
+                BotOrder(
+                    key: keys[bot][order.clientOrderID!] ?? "",
+                    clientOrderID: order.clientOrderID!,
+                    side: order.side,
+                    type: order.type,
+                    price: order.price,
+                    quantity: order.quantity,
+                    filled: order.filledQuantity,
+                    status: order.status
+                )
             }
             // Orders that filled since the last step, each reported once.
             for (clientOrderID, key) in keys[bot] where !open.contains(where: { $0.clientOrderID == clientOrderID }) {
                 if let done = try? await exchange.order(account: account, clientOrderID: clientOrderID), done.status == .filled {
-                    orders.append(BotOrder(key: key, clientOrderID: clientOrderID, side: done.side, type: done.type, price: done.price,
-                                           quantity: done.quantity, filled: done.filledQuantity, status: .filled))
+                    orders.append(
+                        BotOrder(
+                            key: key,
+                            clientOrderID: clientOrderID,
+                            side: done.side,
+                            type: done.type,
+                            price: done.price,
+                            quantity: done.quantity,
+                            filled: done.filledQuantity,
+                            status: .filled
+                        )
+                    )
                 }
                 keys[bot][clientOrderID] = nil
             }
-            let market = MarketState(price: price, rules: rules, time: Date(),
-                                     quoteAvailable: balances.first { $0.asset == "USDT" }?.available ?? 0,
-                                     baseAvailable: balances.first { $0.asset == "BTC" }?.available ?? 0)
+            let market = MarketState(
+                price: price,
+                rules: rules,
+                time: Date(),
+                quoteAvailable: balances.first { $0.asset == "USDT" }?.available ?? 0,
+                baseAvailable: balances.first { $0.asset == "BTC" }?.available ?? 0
+            )
             let decideStart = ContinuousClock.now
             let decision = GridStrategy.decide(parameters, state: &states[bot], market: market, orders: orders)
             decideTime += ContinuousClock.now - decideStart
@@ -60,8 +82,17 @@ func botsBench(bots count: Int, ticks: Int) async throws {
                 sequence += 1
                 let clientOrderID = "b\(bot)-\(sequence)"
                 keys[bot][clientOrderID] = intent.key
-                _ = try? await exchange.place(account: account, OrderRequest(symbol: "BTCUSDT", side: intent.side, type: intent.type,
-                                                                             quantity: intent.quantity, price: intent.price, clientOrderID: clientOrderID))
+                _ = try? await exchange.place(
+                    account: account,
+                    OrderRequest(
+                        symbol: "BTCUSDT",
+                        side: intent.side,
+                        type: intent.type,
+                        quantity: intent.quantity,
+                        price: intent.price,
+                        clientOrderID: clientOrderID
+                    )
+                )
                 let latency = ContinuousClock.now - tickStart
                 latencies.append(Double(latency.components.seconds) * 1e3 + Double(latency.components.attoseconds) / 1e15)
             }
@@ -70,10 +101,23 @@ func botsBench(bots count: Int, ticks: Int) async throws {
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     latencies.sort()
-    let p50 = latencies.isEmpty ? 0 : latencies[latencies.count / 2], p99 = latencies.isEmpty ? 0 : latencies[latencies.count * 99 / 100]
+    let p50 = latencies.isEmpty ? 0 : latencies[latencies.count / 2]
+    let p99 = latencies.isEmpty ? 0 : latencies[latencies.count * 99 / 100]
     let decideSeconds = Double(decideTime.components.seconds) + Double(decideTime.components.attoseconds) / 1e18
     let memoryPerBot = (residentBytes() - memoryBefore) / count
     let orders = await exchange.snapshot().orders.count
-    print(String(format: #"{"bench":"bots","bots":%d,"ticks":%d,"orders":%d,"decisions_per_second":%.0f,"strategy_decisions_per_second":%.0f,"tick_to_order_ms_p50":%.2f,"tick_to_order_ms_p99":%.2f,"memory_per_bot_bytes":%d}"#,
-                 count, ticks, orders, Double(decisions) / seconds, Double(decisions) / decideSeconds, p50, p99, memoryPerBot))
+    print(
+        String(
+            format:
+                #"{"bench":"bots","bots":%d,"ticks":%d,"orders":%d,"decisions_per_second":%.0f,"strategy_decisions_per_second":%.0f,"tick_to_order_ms_p50":%.2f,"tick_to_order_ms_p99":%.2f,"memory_per_bot_bytes":%d}"#,
+            count,
+            ticks,
+            orders,
+            Double(decisions) / seconds,
+            Double(decisions) / decideSeconds,
+            p50,
+            p99,
+            memoryPerBot
+        )
+    )
 }

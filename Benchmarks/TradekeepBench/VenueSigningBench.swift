@@ -18,18 +18,34 @@ func measureLatency(venue: String, iterations: Int, _ body: () async throws -> V
     }
     samples.sort()
     let mean = samples.reduce(0, +) / Double(samples.count)
-    let p50 = samples[samples.count / 2], p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
-    let row = String(format: #"{"implementation":"tradekeep","venue":"%@","iterations":%d,"mean_us":%.2f,"p50_us":%.2f,"p99_us":%.2f}"#,
-                     venue, iterations, mean, p50, p99)
+    let p50 = samples[samples.count / 2]
+    let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
+    let row = String(
+        format: #"{"implementation":"tradekeep","venue":"%@","iterations":%d,"mean_us":%.2f,"p50_us":%.2f,"p99_us":%.2f}"#,
+        venue,
+        iterations,
+        mean,
+        p50,
+        p99
+    )
     print(row)
 }
 
 /// The same order everywhere: BTCUSDT buy 0.001 @ 50000, client order id tk-bench-1.
 func venueSigningBench(iterations: Int) async throws {
-    let order = OrderRequest(symbol: "BTCUSDT", side: .buy, type: .limit, quantity: Decimal(string: "0.001")!, price: 50_000, clientOrderID: "tk-bench-1")
+    let order = OrderRequest(
+        symbol: "BTCUSDT",
+        side: .buy,
+        type: .limit,
+        quantity: Decimal(string: "0.001")!,
+        price: 50_000,
+        clientOrderID: "tk-bench-1"
+    )
     func text(_ string: String) -> SecretBytes { SecretBytes(copying: Array(string.utf8)) }
-    let hmacKey = VenueCredentials(apiKey: "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
-                                   secret: text("NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"))
+    let hmacKey = VenueCredentials(
+        apiKey: "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+        secret: text("NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j")
+    )
     let now = { Int64(Date().timeIntervalSince1970 * 1000) }
 
     try await measureLatency(venue: "binance-usdm", iterations: iterations) {
@@ -53,13 +69,28 @@ func venueSigningBench(iterations: Int) async throws {
     }
     let coinbaseKey = text(P256.Signing.PrivateKey().pemRepresentation)
     try await measureLatency(venue: "coinbase", iterations: iterations) {
-        _ = try await CoinbaseAuth.token(keyName: "organizations/bench/apiKeys/bench", secret: coinbaseKey, method: "POST", host: "api.coinbase.com",
-                                         path: "/api/v3/brokerage/orders", now: Date())
+        _ = try await CoinbaseAuth.token(
+            keyName: "organizations/bench/apiKeys/bench",
+            secret: coinbaseKey,
+            method: "POST",
+            host: "api.coinbase.com",
+            path: "/api/v3/brokerage/orders",
+            now: Date()
+        )
     }
     if Secp256k1.isAvailable {
-        let agent = VenueCredentials(apiKey: "0x0000000000000000000000000000000000000001",
-                                     secret: text("0x0123456789012345678901234567890123456789012345678901234567890123"))
-        let btc = OrderRequest(symbol: "BTC", side: .buy, type: .limit, quantity: Decimal(string: "0.001")!, price: 50_000, clientOrderID: "tk-bench-1")
+        let agent = VenueCredentials(
+            apiKey: "0x0000000000000000000000000000000000000001",
+            secret: text("0x0123456789012345678901234567890123456789012345678901234567890123")
+        )
+        let btc = OrderRequest(
+            symbol: "BTC",
+            side: .buy,
+            type: .limit,
+            quantity: Decimal(string: "0.001")!,
+            price: 50_000,
+            clientOrderID: "tk-bench-1"
+        )
         try await measureLatency(venue: "hyperliquid", iterations: iterations) {
             _ = try HyperliquidVenue.signedOrderRequest(btc, asset: 0, nonce: UInt64(now()), isMainnet: true, credentials: agent)
         }

@@ -66,7 +66,7 @@ public struct AccessTokens: Sendable {
     public func verify(_ token: String) async throws -> AccessClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64.decode(String(parts[0])),
-              let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any]
+            let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any]
         else { throw Rejection.malformed }
         guard let algorithm = header["alg"] as? String, algorithm == "HS256" else {
             throw Rejection.algorithm(String(describing: header["alg"] ?? "missing"))

@@ -46,8 +46,15 @@ public enum GCRA {
         if now < allowAt {
             let retry = allowAt.timeIntervalSince(now)
             let remaining = 0
-            return (RateLimitDecision(allowed: false, limit: limit.limit, remaining: remaining, retryAfter: retry,
-                                      resetAfter: current.timeIntervalSince(now)), nil)
+            return (
+                RateLimitDecision(
+                    allowed: false,
+                    limit: limit.limit,
+                    remaining: remaining,
+                    retryAfter: retry,
+                    resetAfter: current.timeIntervalSince(now)
+                ), nil
+            )
         }
         let newTAT = current.addingTimeInterval(interval)
         let used = newTAT.timeIntervalSince(now)

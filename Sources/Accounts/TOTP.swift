@@ -50,7 +50,8 @@ public struct TOTP: Sendable {
         case .sha512: mac = Array(HMAC<SHA512>.authenticationCode(for: message, using: secret.symmetricKey))
         }
         let offset = Int(mac[mac.count - 1] & 0x0F)
-        let binary = (UInt32(mac[offset] & 0x7F) << 24) | (UInt32(mac[offset + 1]) << 16)
+        let binary =
+            (UInt32(mac[offset] & 0x7F) << 24) | (UInt32(mac[offset + 1]) << 16)
             | (UInt32(mac[offset + 2]) << 8) | UInt32(mac[offset + 3])
         var modulus: UInt64 = 1
         for _ in 0..<digits { modulus *= 10 }

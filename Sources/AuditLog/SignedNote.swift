@@ -27,9 +27,9 @@ public struct NoteVerifierKey: Sendable, Equatable {
         // Base64 may itself contain "+": the name and hash never do, so split twice only.
         let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, Self.isValidName(parts[0]), parts[1].count == 8,
-              let hashBytes = Self.hexBytes(parts[1]), let encoded = Data(base64Encoded: String(parts[2])),
-              encoded.count == 33, encoded.first == Self.ed25519,
-              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: encoded.dropFirst())
+            let hashBytes = Self.hexBytes(parts[1]), let encoded = Data(base64Encoded: String(parts[2])),
+            encoded.count == 33, encoded.first == Self.ed25519,
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: encoded.dropFirst())
         else { return nil }
         self.init(name: String(parts[0]), publicKey: key)
         guard self.keyHash == hashBytes else { return nil }

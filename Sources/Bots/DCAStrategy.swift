@@ -30,7 +30,9 @@ public struct DCAParameters: Sendable, Codable, Equatable {
         guard self.takeProfitPct > 0, self.takeProfitPct <= 1_000 else { throw InvalidParameters("take_profit_pct must be above 0 and at most 1000") }
         guard (0...20).contains(self.safetyOrders ?? 0) else { throw InvalidParameters("safety_orders must be between 0 and 20") }
         let step = self.safetyStepPct ?? 1
-        guard step > 0, step * Decimal(self.safetyOrders ?? 0) < 100 else { throw InvalidParameters("safety_step_pct × safety_orders must stay below 100") }
+        guard step > 0, step * Decimal(self.safetyOrders ?? 0) < 100 else {
+            throw InvalidParameters("safety_step_pct × safety_orders must stay below 100")
+        }
     }
 }
 

@@ -33,8 +33,17 @@ public struct BotOrder: Sendable, Codable, Equatable {
     public var averagePrice: Decimal?
     public var status: OrderStatus
 
-    public init(key: String, clientOrderID: String, side: OrderSide, type: OrderType, price: Decimal?, quantity: Decimal,
-                filled: Decimal = 0, averagePrice: Decimal? = nil, status: OrderStatus = .open) {
+    public init(
+        key: String,
+        clientOrderID: String,
+        side: OrderSide,
+        type: OrderType,
+        price: Decimal?,
+        quantity: Decimal,
+        filled: Decimal = 0,
+        averagePrice: Decimal? = nil,
+        status: OrderStatus = .open
+    ) {
         self.key = key
         self.clientOrderID = clientOrderID
         self.side = side

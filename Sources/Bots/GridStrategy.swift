@@ -78,11 +78,15 @@ public enum GridStrategy {
         }
         let open = Dictionary(orders.filter(\.isOpen).map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         var wanted: [OrderIntent] = []
-        var base = market.baseAvailable, quote = market.quoteAvailable
+        var base = market.baseAvailable
+        var quote = market.quoteAvailable
         // Sells first: they use the base the grid already bought.
         for level in state.holding.sorted() where level + 1 < state.levels.count {
             let key = Self.sellKey(level)
-            if open[key] != nil { wanted.append(OrderIntent(key: key, side: .sell, type: .limit, quantity: parameters.quantity, price: state.levels[level + 1])); continue }
+            if open[key] != nil {
+                wanted.append(OrderIntent(key: key, side: .sell, type: .limit, quantity: parameters.quantity, price: state.levels[level + 1]))
+                continue
+            }
             guard base >= parameters.quantity else { continue }
             base -= parameters.quantity
             wanted.append(OrderIntent(key: key, side: .sell, type: .limit, quantity: parameters.quantity, price: state.levels[level + 1]))
@@ -90,8 +94,12 @@ public enum GridStrategy {
         // Buys below the price, nearest first, while the free quote lasts (insufficient balance: the rest wait).
         // A resting buy stays whatever the price does: it fills when the price comes down to it.
         for level in (0..<(state.levels.count - 1)).reversed() where !state.holding.contains(level) {
-            let key = Self.buyKey(level), price = state.levels[level]
-            if open[key] != nil { wanted.append(OrderIntent(key: key, side: .buy, type: .limit, quantity: parameters.quantity, price: price)); continue }
+            let key = Self.buyKey(level)
+            let price = state.levels[level]
+            if open[key] != nil {
+                wanted.append(OrderIntent(key: key, side: .buy, type: .limit, quantity: parameters.quantity, price: price))
+                continue
+            }
             guard price < market.price else { continue }
             let cost = price * parameters.quantity * Decimal(string: "1.002")!
             guard quote >= cost, rules.accepts(quantity: parameters.quantity, price: price) else { continue }

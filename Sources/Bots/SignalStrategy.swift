@@ -10,7 +10,9 @@ public struct SignalParameters: Sendable, Codable, Equatable {
 
     public func validate(rules: SymbolRules, price: Decimal) throws(InvalidParameters) {
         guard self.quantity > 0, self.quantity == rules.roundQuantity(self.quantity), rules.accepts(quantity: self.quantity, price: price) else {
-            throw InvalidParameters("quantity must be a multiple of \(rules.stepSize), at least \(rules.minQuantity), worth at least \(rules.minNotional)")
+            throw InvalidParameters(
+                "quantity must be a multiple of \(rules.stepSize), at least \(rules.minQuantity), worth at least \(rules.minNotional)"
+            )
         }
     }
 }
@@ -22,13 +24,16 @@ public enum SignalStrategy {
         switch signal.action {
         case .buy:
             let quantity = market.rules.roundQuantity(signal.quantity ?? parameters.quantity)
-            return market.rules.accepts(quantity: quantity, price: market.price) ? OrderIntent(key: key, side: .buy, type: .market, quantity: quantity) : nil
+            return market.rules.accepts(quantity: quantity, price: market.price)
+                ? OrderIntent(key: key, side: .buy, type: .market, quantity: quantity) : nil
         case .sell:
             let quantity = market.rules.roundQuantity(min(signal.quantity ?? parameters.quantity, market.baseAvailable))
-            return market.rules.accepts(quantity: quantity, price: market.price) ? OrderIntent(key: key, side: .sell, type: .market, quantity: quantity) : nil
+            return market.rules.accepts(quantity: quantity, price: market.price)
+                ? OrderIntent(key: key, side: .sell, type: .market, quantity: quantity) : nil
         case .close:
             let quantity = market.rules.roundQuantity(market.baseAvailable)
-            return market.rules.accepts(quantity: quantity, price: market.price) ? OrderIntent(key: key, side: .sell, type: .market, quantity: quantity) : nil
+            return market.rules.accepts(quantity: quantity, price: market.price)
+                ? OrderIntent(key: key, side: .sell, type: .market, quantity: quantity) : nil
         }
     }
 }

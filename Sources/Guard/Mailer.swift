@@ -36,7 +36,9 @@ public struct OutboxMailer: Mailer {
     public func send(_ message: MailMessage) async throws {
         try SecureFile.ensureDirectory(self.directory)
         let now = Date()
-        let stamp = now.formatted(.iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted))
+        let stamp = now.formatted(
+            .iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted)
+        )
         let file = self.directory.appendingPathComponent("\(stamp)-\(UUID().uuidString.lowercased().prefix(8)).eml")
         let text = Self.render(message, from: self.sender, date: now)
         try SecureFile.write(Array(text.utf8), to: file)
@@ -46,17 +48,18 @@ public struct OutboxMailer: Mailer {
     /// RFC 5322 with CRLF line ends; header values are stripped of line breaks (no header injection).
     static func render(_ message: MailMessage, from sender: String, date: Date) -> String {
         func header(_ value: String) -> String { value.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ") }
-        let lines = [
-            "From: \(header(sender))",
-            "To: \(header(message.to))",
-            "Subject: \(header(message.subject))",
-            "Date: \(rfc5322Date(date))",
-            "Message-ID: <\(UUID().uuidString.lowercased())@tradekeep>",
-            "MIME-Version: 1.0",
-            "Content-Type: text/plain; charset=utf-8",
-            "Content-Transfer-Encoding: 8bit",
-            "",
-        ] + message.body.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lines =
+            [
+                "From: \(header(sender))",
+                "To: \(header(message.to))",
+                "Subject: \(header(message.subject))",
+                "Date: \(rfc5322Date(date))",
+                "Message-ID: <\(UUID().uuidString.lowercased())@tradekeep>",
+                "MIME-Version: 1.0",
+                "Content-Type: text/plain; charset=utf-8",
+                "Content-Transfer-Encoding: 8bit",
+                "",
+            ] + message.body.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         return lines.joined(separator: "\r\n") + "\r\n"
     }
 

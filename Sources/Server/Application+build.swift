@@ -1,13 +1,13 @@
 // Assembles the Tradekeep application: database, middleware, controllers, server channel.
 
+import Accounts
+import Bots
 import Foundation
+import Guard
 import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
 import HummingbirdTLS
-import Accounts
-import Bots
-import Guard
 import Logging
 import NIOPosix
 import NIOSSL
@@ -42,9 +42,22 @@ func buildApplicationParts(
     let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
     let startup = StartupComplete()
     let paper = PaperTrading(configuration: configuration, database: database, logger: logger, startup: startup)
-    let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets, unverified: configuration.unverifiedVenues)
-    let engine = BotEngine(store: BotStore(database: database, logger: logger), credentials: CredentialStore(database: database, logger: logger),
-                           envelope: vault, directory: directory, paper: paper.venue, auth: auth, interval: configuration.botInterval, logger: logger, startup: startup)
+    let directory = VenueDirectory(
+        baseURLs: configuration.venueBaseURLs,
+        testnets: configuration.venueTestnets,
+        unverified: configuration.unverifiedVenues
+    )
+    let engine = BotEngine(
+        store: BotStore(database: database, logger: logger),
+        credentials: CredentialStore(database: database, logger: logger),
+        envelope: vault,
+        directory: directory,
+        paper: paper.venue,
+        auth: auth,
+        interval: configuration.botInterval,
+        logger: logger,
+        startup: startup
+    )
     let router = try buildRouter(configuration, database: database, auth: auth, directory: directory, engine: engine)
     extraRoutes(router)
 
@@ -54,11 +67,14 @@ func buildApplicationParts(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         services: [database.databases, jobs, paper, engine],
         onServerRunning: { channel in
-            logger.info("listening", metadata: [
-                "address": .string(channel.localAddress?.description ?? "unknown"),
-                "port": .stringConvertible(channel.localAddress?.port ?? 0),
-                "tls": .stringConvertible(configuration.tls != nil),
-            ])
+            logger.info(
+                "listening",
+                metadata: [
+                    "address": .string(channel.localAddress?.description ?? "unknown"),
+                    "port": .stringConvertible(channel.localAddress?.port ?? 0),
+                    "tls": .stringConvertible(configuration.tls != nil),
+                ]
+            )
         },
         logger: logger
     )
@@ -82,9 +98,14 @@ func prepareDatabase(_ prepared: PreparedServer, database: TradekeepDatabase, va
     let versions = try await VaultStore(database: database, logger: logger).ensureInitialVersion(configuredKEK(prepared))
     _ = try await vault.currentVersions(refresh: true)
     if let current = versions.references[versions.current], current.provider != configuredKEK(prepared).provider {
-        logger.warning("vault", metadata: ["finding": .string(
-            "TRADEKEEP_KEK names \(configuredKEK(prepared).provider) but the vault's current KEK is \(current); run `tradekeep vault migrate --to` to move"
-        )])
+        logger.warning(
+            "vault",
+            metadata: [
+                "finding": .string(
+                    "TRADEKEEP_KEK names \(configuredKEK(prepared).provider) but the vault's current KEK is \(current); run `tradekeep vault migrate --to` to move"
+                )
+            ]
+        )
     }
 }
 
@@ -121,7 +142,8 @@ func makeKEKProvider(_ kek: KEKConfiguration, configuration: ServerConfiguration
 }
 
 /// The vault: the local keyring, the configured KEK provider, and the version table as source of truth.
-func makeVault(_ prepared: PreparedServer, database: TradekeepDatabase, logger: Logger, extra: [any KeyEncryptionKeyProvider] = []) throws -> Envelope {
+func makeVault(_ prepared: PreparedServer, database: TradekeepDatabase, logger: Logger, extra: [any KeyEncryptionKeyProvider] = []) throws -> Envelope
+{
     let store = VaultStore(database: database, logger: logger)
     var providers: [any KeyEncryptionKeyProvider] = [LocalKEKProvider(keyring: prepared.secrets.keyring, file: prepared.secrets.keyringFile)]
     if let configured = try makeKEKProvider(prepared.configuration.kek, configuration: prepared.configuration) { providers.append(configured) }
@@ -151,8 +173,13 @@ func makeAuthService(
         accessTokens: await AccessTokens(key: prepared.secrets.jwtKey, lifetime: configuration.accessTokenTTL, clock: clock),
         commonPasswords: try CommonPasswords.bundled(),
         pwned: configuration.hibpEnabled
-            ? PwnedPasswords(baseURL: configuration.hibpURL, timeout: .nanoseconds(configuration.hibpTimeout.components.seconds * 1_000_000_000
-                + configuration.hibpTimeout.components.attoseconds / 1_000_000_000))
+            ? PwnedPasswords(
+                baseURL: configuration.hibpURL,
+                timeout: .nanoseconds(
+                    configuration.hibpTimeout.components.seconds * 1_000_000_000
+                        + configuration.hibpTimeout.components.attoseconds / 1_000_000_000
+                )
+            )
             : nil,
         mailer: OutboxMailer(directory: configuration.dataDirectory.appendingPathComponent("outbox"), sender: configuration.mailFrom, logger: logger),
         jobs: jobs,
@@ -163,8 +190,13 @@ func makeAuthService(
     )
 }
 
-func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDatabase, auth: AuthService, directory: VenueDirectory,
-                 engine: BotEngine) throws -> Router<AppRequestContext> {
+func buildRouter(
+    _ configuration: ServerConfiguration,
+    database: TradekeepDatabase,
+    auth: AuthService,
+    directory: VenueDirectory,
+    engine: BotEngine
+) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Middleware applies only to routes added after it, and to the not-found responder: add it first.
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: configuration.servesHTTPS))
@@ -183,10 +215,16 @@ func buildRouter(_ configuration: ServerConfiguration, database: TradekeepDataba
     try OpenAPIController().addRoutes(to: router)
     AuthController(auth: auth, publicOrigin: origin(of: configuration.publicURL)).addRoutes(to: router)
     AdminController(auth: auth).addRoutes(to: router)
-    VenuesController(paper: engine.paper, credentials: CredentialService(
-        auth: auth, store: CredentialStore(database: database, logger: auth.logger), directory: directory,
-        policy: KeyPolicy(egressIPs: configuration.egressIPs, ipAllowlist: configuration.ipAllowlist), logger: auth.logger
-    )).addRoutes(to: router)
+    VenuesController(
+        paper: engine.paper,
+        credentials: CredentialService(
+            auth: auth,
+            store: CredentialStore(database: database, logger: auth.logger),
+            directory: directory,
+            policy: KeyPolicy(egressIPs: configuration.egressIPs, ipAllowlist: configuration.ipAllowlist),
+            logger: auth.logger
+        )
+    ).addRoutes(to: router)
     BotsController(engine: engine).addRoutes(to: router)
     return router
 }

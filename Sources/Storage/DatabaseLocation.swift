@@ -79,7 +79,7 @@ extension DatabaseLocation {
             return
         }
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-              scheme == "postgres" || scheme == "postgresql"
+            scheme == "postgres" || scheme == "postgresql"
         else {
             throw DatabaseURLError(message: "expected sqlite:<path>, sqlite::memory: or postgres://user:password@host:port/database")
         }

@@ -22,8 +22,11 @@ public enum SnapshotError: Error, CustomStringConvertible {
 
 extension TradekeepDatabase {
     /// Tradekeep's tables in an order that satisfies foreign keys on insert.
-    static let tablesInDependencyOrder = ["tradekeep_instance", "kek_versions", "vault_secrets", "users", "sessions",
-                                          "refresh_tokens", "backup_codes", "one_time_tokens", "audit_events", "exchange_credentials", "paper_state", "bots", "bot_orders", "bot_signals", "trading_halt"]
+    static let tablesInDependencyOrder = [
+        "tradekeep_instance", "kek_versions", "vault_secrets", "users", "sessions",
+        "refresh_tokens", "backup_codes", "one_time_tokens", "audit_events", "exchange_credentials", "paper_state", "bots", "bot_orders",
+        "bot_signals", "trading_halt",
+    ]
 
     /// The names of the migrations this binary applies, recorded in backups.
     public static var migrationNames: [String] { migrations.map(\.name) }

@@ -29,8 +29,14 @@ struct SecretRow: Codable {
     }
 
     var sealed: SealedSecret {
-        SealedSecret(ciphertext: Array(self.ciphertext), nonce: Array(self.nonce), wrappedKey: Array(self.wrappedKey),
-                     kekProvider: self.kekProvider, kekVersion: self.kekVersion, formatVersion: self.formatVersion)
+        SealedSecret(
+            ciphertext: Array(self.ciphertext),
+            nonce: Array(self.nonce),
+            wrappedKey: Array(self.wrappedKey),
+            kekProvider: self.kekProvider,
+            kekVersion: self.kekVersion,
+            formatVersion: self.formatVersion
+        )
     }
 
     /// The context the secret is sealed under; its record id is the row's own id.

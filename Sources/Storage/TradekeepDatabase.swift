@@ -1,7 +1,6 @@
 // Opens the configured database (SQLite or PostgreSQL), applies migrations and answers readiness checks.
 
 import FluentKit
-import SQLKit
 import FluentPostgresDriver
 import FluentSQLiteDriver
 import Foundation
@@ -9,6 +8,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SQLKit
 import Vault
 
 public enum StorageError: Error, CustomStringConvertible {
@@ -158,7 +158,12 @@ public struct TradekeepDatabase: Sendable {
             tls = .require(try NIOSSLContext(configuration: config))
         }
         var configuration = SQLPostgresConfiguration(
-            hostname: pg.host, port: pg.port, username: pg.username, password: pg.password, database: pg.database, tls: tls
+            hostname: pg.host,
+            port: pg.port,
+            username: pg.username,
+            password: pg.password,
+            database: pg.database,
+            tls: tls
         )
         if let schema = pg.schema { configuration.searchPath = [schema] }
         return configuration

@@ -49,7 +49,10 @@ public struct VaultStore: Sendable {
     public func addVersion(_ reference: KEKReference, now: Date = Date()) async throws -> Int {
         let next = (try await self.versions().current) + 1
         try await self.sql().insert(into: "kek_versions")
-            .model(VersionRow(version: next, provider: reference.provider, keyRef: reference.key, createdAt: now), keyEncodingStrategy: .convertToSnakeCase)
+            .model(
+                VersionRow(version: next, provider: reference.provider, keyRef: reference.key, createdAt: now),
+                keyEncodingStrategy: .convertToSnakeCase
+            )
             .run()
         return next
     }
@@ -66,7 +69,10 @@ public struct VaultStore: Sendable {
 
     /// Records per KEK version, including versions no record uses (count 0).
     public func counts() async throws -> [VersionCount] {
-        struct Row: Decodable { var kekVersion: Int; var n: Int }
+        struct Row: Decodable {
+            var kekVersion: Int
+            var n: Int
+        }
         let rows = try await self.sql().select().column("kek_version").column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
             .from("vault_secrets").groupBy("kek_version")
             .all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
@@ -107,7 +113,10 @@ public struct VaultStore: Sendable {
                 for row in rows {
                     let moved = try await envelope.rewrap(row.sealed, context: row.context, to: target)
                     try await sql.update("vault_secrets")
-                        .set("wrapped_key", to: Data(moved.wrappedKey)).set("kek_provider", to: moved.kekProvider).set("kek_version", to: moved.kekVersion)
+                        .set("wrapped_key", to: Data(moved.wrappedKey)).set("kek_provider", to: moved.kekProvider).set(
+                            "kek_version",
+                            to: moved.kekVersion
+                        )
                         .where("id", .equal, row.id).where("kek_version", .equal, row.kekVersion)
                         .run()
                 }

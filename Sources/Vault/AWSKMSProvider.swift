@@ -16,7 +16,8 @@ public struct KMSError: Error, Equatable, CustomStringConvertible {
         switch self.type {
         case "NotFoundException": "the KMS key \(self.key) does not exist (\(self.message))"
         case "DisabledException", "KMSInvalidStateException": "the KMS key \(self.key) cannot be used: \(self.message)"
-        case "InvalidCiphertextException": "KMS refused to decrypt: the data key does not belong to this record (wrong encryption context) or is damaged"
+        case "InvalidCiphertextException":
+            "KMS refused to decrypt: the data key does not belong to this record (wrong encryption context) or is damaged"
         case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException":
             "KMS refused the credentials (\(self.type)): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the key policy"
         case "unreachable": "the KMS endpoint cannot be reached: \(self.message)"
@@ -47,11 +48,15 @@ public final class AWSKMSProvider: KeyEncryptionKeyProvider {
     }
 
     public func generateDataKey(key: String, context: SecretContext) async throws -> (dataKey: SecretBytes, wrapped: [UInt8]) {
-        let answer = try await self.call("GenerateDataKey", key: key, [
-            "KeyId": key, "KeySpec": "AES_256", "EncryptionContext": Self.encryptionContext(context),
-        ])
+        let answer = try await self.call(
+            "GenerateDataKey",
+            key: key,
+            [
+                "KeyId": key, "KeySpec": "AES_256", "EncryptionContext": Self.encryptionContext(context),
+            ]
+        )
         guard var plaintext = (answer["Plaintext"] as? String).flatMap(Base64.decode), plaintext.count == 32,
-              let blob = (answer["CiphertextBlob"] as? String).flatMap(Base64.decode)
+            let blob = (answer["CiphertextBlob"] as? String).flatMap(Base64.decode)
         else { throw KMSError(type: "MalformedResponse", message: "GenerateDataKey answered without a 32-byte data key", key: key) }
         defer { plaintext.resetBytes() }
         return (SecretBytes(copying: plaintext), blob)
@@ -59,7 +64,11 @@ public final class AWSKMSProvider: KeyEncryptionKeyProvider {
 
     public func wrap(_ dataKey: SecretBytes, key: String, context: SecretContext) async throws -> [UInt8] {
         let plaintext = dataKey.withUnsafeBytes { Data($0).base64EncodedString() }
-        let answer = try await self.call("Encrypt", key: key, ["KeyId": key, "Plaintext": plaintext, "EncryptionContext": Self.encryptionContext(context)])
+        let answer = try await self.call(
+            "Encrypt",
+            key: key,
+            ["KeyId": key, "Plaintext": plaintext, "EncryptionContext": Self.encryptionContext(context)]
+        )
         guard let blob = (answer["CiphertextBlob"] as? String).flatMap(Base64.decode) else {
             throw KMSError(type: "MalformedResponse", message: "Encrypt answered without a ciphertext", key: key)
         }
@@ -67,9 +76,13 @@ public final class AWSKMSProvider: KeyEncryptionKeyProvider {
     }
 
     public func unwrap(_ wrapped: [UInt8], key: String, context: SecretContext) async throws -> SecretBytes {
-        let answer = try await self.call("Decrypt", key: key, [
-            "KeyId": key, "CiphertextBlob": Data(wrapped).base64EncodedString(), "EncryptionContext": Self.encryptionContext(context),
-        ])
+        let answer = try await self.call(
+            "Decrypt",
+            key: key,
+            [
+                "KeyId": key, "CiphertextBlob": Data(wrapped).base64EncodedString(), "EncryptionContext": Self.encryptionContext(context),
+            ]
+        )
         guard var plaintext = (answer["Plaintext"] as? String).flatMap(Base64.decode) else {
             throw KMSError(type: "MalformedResponse", message: "Decrypt answered without a plaintext", key: key)
         }
@@ -80,9 +93,13 @@ public final class AWSKMSProvider: KeyEncryptionKeyProvider {
     /// `vault rotate`: a new symmetric KMS key (needs kms:CreateKey; otherwise create one yourself and use
     /// `vault migrate --to aws-kms:<key>`).
     public func createKey() async throws -> String {
-        let answer = try await self.call("CreateKey", key: "(new)", [
-            "Description": "Tradekeep key-encryption key", "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
-        ])
+        let answer = try await self.call(
+            "CreateKey",
+            key: "(new)",
+            [
+                "Description": "Tradekeep key-encryption key", "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
+            ]
+        )
         guard let metadata = answer["KeyMetadata"] as? [String: Any], let id = (metadata["Arn"] as? String) ?? (metadata["KeyId"] as? String) else {
             throw KMSError(type: "MalformedResponse", message: "CreateKey answered without a key id", key: "(new)")
         }
@@ -104,9 +121,14 @@ public final class AWSKMSProvider: KeyEncryptionKeyProvider {
         let payload = Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))
         let host = self.endpoint.host.map { host in self.endpoint.port.map { "\(host):\($0)" } ?? host } ?? ""
         let signed = SigV4.sign(
-            method: "POST", path: self.endpoint.path.isEmpty ? "/" : self.endpoint.path,
+            method: "POST",
+            path: self.endpoint.path.isEmpty ? "/" : self.endpoint.path,
             headers: [("Host", host), ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "TrentService.\(action)")],
-            body: payload, credentials: self.credentials, region: self.region, service: "kms", date: Date()
+            body: payload,
+            credentials: self.credentials,
+            region: self.region,
+            service: "kms",
+            date: Date()
         )
         var request = HTTPClientRequest(url: self.endpoint.absoluteString)
         request.method = .POST

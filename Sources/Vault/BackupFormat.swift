@@ -92,7 +92,7 @@ public enum BackupFormat {
         while index < bytes.count {
             let nameLength = Int(try take(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
             guard nameLength <= 1024, let name = String(bytes: try take(nameLength), encoding: .utf8),
-                  !name.isEmpty, !name.contains("/"), name != ".", name != ".."
+                !name.isEmpty, !name.contains("/"), name != ".", name != ".."
             else { throw Failure.malformedBundle }
             let length = try take(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             guard length <= UInt64(Int.max) else { throw Failure.malformedBundle }
@@ -116,8 +116,12 @@ public enum BackupFormat {
             chunks += 1
             offset = end
         }
-        let trailer = Trailer(backup_id: header.backup_id, chunks: chunks, bytes: payload.count,
-                              sha256: SHA256.hash(data: payload).map { String(format: "%02x", $0) }.joined())
+        let trailer = Trailer(
+            backup_id: header.backup_id,
+            chunks: chunks,
+            bytes: payload.count,
+            sha256: SHA256.hash(data: payload).map { String(format: "%02x", $0) }.joined()
+        )
         lines.append(try fernet.encrypt(try JSONEncoder.sortedKeys.encode(trailer)))
         return lines
     }

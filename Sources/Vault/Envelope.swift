@@ -72,12 +72,20 @@ public final class Envelope: Sendable {
         }
         let nonce = AES.GCM.Nonce()
         let box = try plaintext.withUnsafeBytes { bytes in
-            try AES.GCM.seal(bytes, using: dataKey.symmetricKey, nonce: nonce,
-                             authenticating: context.associatedData(label: "tradekeep/secret", formatVersion: Self.formatVersion))
+            try AES.GCM.seal(
+                bytes,
+                using: dataKey.symmetricKey,
+                nonce: nonce,
+                authenticating: context.associatedData(label: "tradekeep/secret", formatVersion: Self.formatVersion)
+            )
         }
         return SealedSecret(
-            ciphertext: Array(box.ciphertext) + Array(box.tag), nonce: Array(nonce), wrappedKey: wrapped,
-            kekProvider: reference.provider, kekVersion: versions.current, formatVersion: Self.formatVersion
+            ciphertext: Array(box.ciphertext) + Array(box.tag),
+            nonce: Array(nonce),
+            wrappedKey: wrapped,
+            kekProvider: reference.provider,
+            kekVersion: versions.current,
+            formatVersion: Self.formatVersion
         )
     }
 
@@ -113,8 +121,11 @@ public final class Envelope: Sendable {
                 ciphertext: sealed.ciphertext.dropLast(16),
                 tag: sealed.ciphertext.suffix(16)
             )
-            var plain = try AES.GCM.open(box, using: dataKey.symmetricKey,
-                                         authenticating: context.associatedData(label: "tradekeep/secret", formatVersion: sealed.formatVersion))
+            var plain = try AES.GCM.open(
+                box,
+                using: dataKey.symmetricKey,
+                authenticating: context.associatedData(label: "tradekeep/secret", formatVersion: sealed.formatVersion)
+            )
             defer { plain.resetBytes(in: 0..<plain.count) }
             return SecretBytes(copying: plain)
         } catch {
@@ -161,7 +172,13 @@ public final class Envelope: Sendable {
     }
 
     private func count(hit: Bool) {
-        self.counts.withLockedValue { hit ? ($0.cacheHits += 1) : ($0.cacheMisses += 1) }
+        self.counts.withLockedValue { counts in
+            if hit {
+                counts.cacheHits += 1
+            } else {
+                counts.cacheMisses += 1
+            }
+        }
         Counter(label: "tradekeep_vault_data_key_cache_total", dimensions: [("result", hit ? "hit" : "miss")]).increment()
     }
 }

@@ -149,7 +149,8 @@ public struct MultiFernet: Sendable {
 /// URL-safe base64 exactly as Fernet writes it: padded, `-` and `_`, nothing else accepted. Table-driven on
 /// bytes (Foundation's string replacement would dominate the cost of a token).
 enum FernetBase64 {
-    static let alphabet: [UInt8] = Array(UInt8(ascii: "A")...UInt8(ascii: "Z")) + Array(UInt8(ascii: "a")...UInt8(ascii: "z"))
+    static let alphabet: [UInt8] =
+        Array(UInt8(ascii: "A")...UInt8(ascii: "Z")) + Array(UInt8(ascii: "a")...UInt8(ascii: "z"))
         + Array(UInt8(ascii: "0")...UInt8(ascii: "9")) + [UInt8(ascii: "-"), UInt8(ascii: "_")]
     static let reverse: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)

@@ -22,8 +22,11 @@ public enum KEKConfiguration: Sendable, Equatable, CustomStringConvertible {
         } else if text.hasPrefix("aws-kms:") {
             let rest = String(text.dropFirst("aws-kms:".count))
             let (key, query) = Self.split(rest, at: "?")
-            guard !key.isEmpty else { throw ParseError(message: "aws-kms: needs a key id, alias or ARN, e.g. aws-kms:alias/tradekeep?region=eu-west-1") }
-            var region: String?, endpoint: URL?
+            guard !key.isEmpty else {
+                throw ParseError(message: "aws-kms: needs a key id, alias or ARN, e.g. aws-kms:alias/tradekeep?region=eu-west-1")
+            }
+            var region: String?
+            var endpoint: URL?
             for (name, value) in try Self.pairs(query, separator: "&") {
                 switch name {
                 case "region": region = value
@@ -60,7 +63,8 @@ public enum KEKConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .local: "local"
-        case .awsKMS(let key, let region, let endpoint): "aws-kms:\(key) (region \(region ?? "from AWS_REGION"), endpoint \(endpoint?.absoluteString ?? "AWS"))"
+        case .awsKMS(let key, let region, let endpoint):
+            "aws-kms:\(key) (region \(region ?? "from AWS_REGION"), endpoint \(endpoint?.absoluteString ?? "AWS"))"
         case .pkcs11(let location): "pkcs11:token=\(location.token);object=\(location.object) (module \(location.modulePath))"
         }
     }
@@ -99,7 +103,10 @@ public struct PKCS11Location: Sendable, Equatable {
     public init(uri: String) throws {
         let body = String(uri.dropFirst("pkcs11:".count))
         let (path, query) = KEKConfiguration.split(body, at: "?")
-        var token: String?, object: String?, module: String?, pin: String?
+        var token: String?
+        var object: String?
+        var module: String?
+        var pin: String?
         for (name, value) in try KEKConfiguration.pairs(path, separator: ";") {
             switch name {
             case "token": token = value
@@ -122,7 +129,9 @@ public struct PKCS11Location: Sendable, Equatable {
         }
         guard let token, !token.isEmpty else { throw KEKConfiguration.ParseError(message: "pkcs11: needs token=<label>") }
         guard let object, !object.isEmpty else { throw KEKConfiguration.ParseError(message: "pkcs11: needs object=<label>") }
-        guard let module, !module.isEmpty else { throw KEKConfiguration.ParseError(message: "pkcs11: needs ?module-path=<path to the PKCS#11 library>") }
+        guard let module, !module.isEmpty else {
+            throw KEKConfiguration.ParseError(message: "pkcs11: needs ?module-path=<path to the PKCS#11 library>")
+        }
         guard let pin else { throw KEKConfiguration.ParseError(message: "pkcs11: needs pin-value=<pin> or pin-source=<file>") }
         self.init(token: token, object: object, modulePath: module, pin: pin)
     }

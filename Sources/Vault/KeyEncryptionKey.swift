@@ -66,7 +66,11 @@ public final class LocalKEKProvider: KeyEncryptionKeyProvider {
         let kek = try self.key(named: key)
         do {
             let box = try AES.GCM.SealedBox(combined: wrapped)
-            var plain = try AES.GCM.open(box, using: kek.symmetricKey, authenticating: context.associatedData(label: "tradekeep/kek-wrap", formatVersion: 1))
+            var plain = try AES.GCM.open(
+                box,
+                using: kek.symmetricKey,
+                authenticating: context.associatedData(label: "tradekeep/kek-wrap", formatVersion: 1)
+            )
             defer { plain.resetBytes(in: 0..<plain.count) }
             return SecretBytes(copying: plain)
         } catch {
@@ -95,7 +99,9 @@ public final class LocalKEKProvider: KeyEncryptionKeyProvider {
 
     /// Add a key to the keyring file (atomically replaced) and return its version.
     public func createKey() async throws -> String {
-        guard let file = self.file else { throw VaultError.rotationUnavailable("the local KEK comes from TRADEKEEP_LOCAL_KEK; rotate it by adding a keyring file") }
+        guard let file = self.file else {
+            throw VaultError.rotationUnavailable("the local KEK comes from TRADEKEEP_LOCAL_KEK; rotate it by adding a keyring file")
+        }
         try self.reload()
         let updated = self.currentKeyring.adding(.random(count: LocalKeyring.keyByteCount))
         var bytes = updated.serialized()

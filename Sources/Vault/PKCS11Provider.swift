@@ -56,7 +56,11 @@ final class PKCS11Module: Sendable {
             if let module = modules[path] { return module }
             guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
                 let reason = dlerror().map { String(cString: $0) } ?? "unknown reason"
-                throw PKCS11Error("load", 0, detail: "the module \(path) cannot be loaded (\(reason)); install it (SoftHSM2: apt-get install softhsm2) or fix module-path")
+                throw PKCS11Error(
+                    "load",
+                    0,
+                    detail: "the module \(path) cannot be loaded (\(reason)); install it (SoftHSM2: apt-get install softhsm2) or fix module-path"
+                )
             }
             guard let symbol = dlsym(handle, "C_GetFunctionList") else {
                 throw PKCS11Error("load", 0, detail: "\(path) is not a PKCS#11 module (no C_GetFunctionList)")
@@ -65,8 +69,14 @@ final class PKCS11Module: Sendable {
             var list: UnsafeMutablePointer<CK_FUNCTION_LIST>?
             let rv = getFunctionList(&list)
             guard rv == TK_CKR_OK, let list else { throw PKCS11Error("C_GetFunctionList", rv) }
-            var args = CK_C_INITIALIZE_ARGS(CreateMutex: nil, DestroyMutex: nil, LockMutex: nil, UnlockMutex: nil,
-                                            flags: TK_CKF_OS_LOCKING_OK, pReserved: nil)
+            var args = CK_C_INITIALIZE_ARGS(
+                CreateMutex: nil,
+                DestroyMutex: nil,
+                LockMutex: nil,
+                UnlockMutex: nil,
+                flags: TK_CKF_OS_LOCKING_OK,
+                pReserved: nil
+            )
             let initialized = list.pointee.C_Initialize(&args)
             guard initialized == TK_CKR_OK || initialized == TK_CKR_CRYPTOKI_ALREADY_INITIALIZED else {
                 throw PKCS11Error("C_Initialize", initialized)
@@ -203,7 +213,9 @@ public final class PKCS11Provider: KeyEncryptionKeyProvider {
 
     /// A new non-extractable key next to the configured one, named `<object>-<date>-<random>`.
     public func createKey() async throws -> String {
-        let stamp = Date().formatted(.iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted))
+        let stamp = Date().formatted(
+            .iso8601.year().month().day().dateSeparator(.omitted).time(includingFractionalSeconds: false).timeSeparator(.omitted)
+        )
         let label = "\(self.location.object)-\(stamp)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         _ = try self.key(labelled: label, create: true)
         return label
@@ -224,8 +236,12 @@ public final class PKCS11Provider: KeyEncryptionKeyProvider {
     static let tagLength = 16
 
     static func tag(_ dataKey: SecretBytes, _ context: SecretContext) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: context.associatedData(label: "tradekeep/pkcs11-wrap", formatVersion: 1),
-                                             using: dataKey.symmetricKey).prefix(self.tagLength))
+        Array(
+            HMAC<SHA256>.authenticationCode(
+                for: context.associatedData(label: "tradekeep/pkcs11-wrap", formatVersion: 1),
+                using: dataKey.symmetricKey
+            ).prefix(self.tagLength)
+        )
     }
 
     func openSession() throws -> CK_SESSION_HANDLE {
@@ -242,7 +258,10 @@ public final class PKCS11Provider: KeyEncryptionKeyProvider {
                 var info = CK_TOKEN_INFO()
                 guard f.C_GetTokenInfo(slot, &info) == TK_CKR_OK else { continue }
                 let label = withUnsafeBytes(of: info.label) { String(decoding: $0, as: UTF8.self) }.trimmingCharacters(in: .whitespaces)
-                if label == self.location.token { chosen = slot; break }
+                if label == self.location.token {
+                    chosen = slot
+                    break
+                }
             }
             guard let slot = chosen else { throw PKCS11Error("find token", 0, detail: "no token labelled \(self.location.token)") }
             var session: CK_SESSION_HANDLE = 0

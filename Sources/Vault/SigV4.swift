@@ -17,9 +17,13 @@ public struct AWSCredentials: Sendable, CustomStringConvertible {
     /// From AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
     public static func fromEnvironment(_ environment: [String: String]) -> AWSCredentials? {
         guard let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty,
-              let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty
+            let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty
         else { return nil }
-        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
+        return AWSCredentials(
+            accessKeyID: id,
+            secretAccessKey: secret,
+            sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        )
     }
 
     public var description: String { "AWSCredentials(\(self.accessKeyID), secret redacted)" }
@@ -71,8 +75,15 @@ public enum SigV4 {
 
     /// Sign a request. `headers` must include `host`; header names are matched case-insensitively.
     public static func sign(
-        method: String, path: String, query: [(String, String)] = [], headers: [(String, String)], body: [UInt8],
-        credentials: AWSCredentials, region: String, service: String, date: Date
+        method: String,
+        path: String,
+        query: [(String, String)] = [],
+        headers: [(String, String)],
+        body: [UInt8],
+        credentials: AWSCredentials,
+        region: String,
+        service: String,
+        date: Date
     ) -> Signed {
         let (amzDate, day) = self.timestamp(date)
         var all = headers + [("X-Amz-Date", amzDate)]
@@ -86,8 +97,11 @@ public enum SigV4 {
         }
         let names = canonical.keys.sorted()
         let signedHeaders = names.joined(separator: ";")
-        let canonicalPath = path.isEmpty ? "/" : path.split(separator: "/", omittingEmptySubsequences: false)
-            .map { self.encode(String($0)) }.joined(separator: "/")
+        let canonicalPath =
+            path.isEmpty
+            ? "/"
+            : path.split(separator: "/", omittingEmptySubsequences: false)
+                .map { self.encode(String($0)) }.joined(separator: "/")
         let canonicalQuery = query.map { (self.encode($0.0), self.encode($0.1)) }.sorted { $0 < $1 }.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
         let canonicalRequest = [
             method.uppercased(), canonicalPath, canonicalQuery,
@@ -99,7 +113,12 @@ public enum SigV4 {
         let key = self.signingKey(secret: credentials.secretAccessKey, day: day, region: region, service: service)
         let signature = self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
         let authorization = "\(self.algorithm) Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
-        return Signed(canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature,
-                      authorization: authorization, headers: all + [("Authorization", authorization)])
+        return Signed(
+            canonicalRequest: canonicalRequest,
+            stringToSign: stringToSign,
+            signature: signature,
+            authorization: authorization,
+            headers: all + [("Authorization", authorization)]
+        )
     }
 }

@@ -143,12 +143,15 @@ struct Serve: AsyncParsableCommand {
         for warning in prepared.warnings {
             logger.warning("configuration", metadata: ["finding": .string(warning)])
         }
-        logger.info("starting", metadata: [
-            "version": .string(TradekeepVersion.current),
-            "env": .string(configuration.environment.rawValue),
-            "data_dir": .string(configuration.dataDirectory.path),
-            "database": .string(configuration.database.description),
-        ])
+        logger.info(
+            "starting",
+            metadata: [
+                "version": .string(TradekeepVersion.current),
+                "env": .string(configuration.environment.rawValue),
+                "data_dir": .string(configuration.dataDirectory.path),
+                "database": .string(configuration.database.description),
+            ]
+        )
         try await app.runService()
         logger.info("stopped")
     }
@@ -234,7 +237,8 @@ struct CreateAdmin: AsyncParsableCommand {
             bootstrapLogging(level: .warning, format: .text)
             return try await AdminAccounts.create(email: self.email, password: password, sources: sources, logger: Logger(label: "tradekeep"))
         }
-        print("""
+        print(
+            """
             Administrator \(self.email) created (id \(created.userID.uuidString.lowercased())).
 
             Add this to your authenticator app now; it is shown only once:
@@ -244,7 +248,8 @@ struct CreateAdmin: AsyncParsableCommand {
               curl -X POST <server>/api/v1/auth/totp/confirm -H 'Content-Type: application/json' \\
                 -d '{"enrollment_token": "\(created.enrollmentToken)", "code": "<6 digits>"}'
             (Signing in before confirming also starts the enrolment again.)
-            """)
+            """
+        )
     }
 
     /// From standard input when it is not a terminal (scripts); otherwise a no-echo prompt, twice.
@@ -419,7 +424,9 @@ struct Backup: AsyncParsableCommand {
             bootstrapLogging(level: .warning, format: .text)
             return try await Backups.create(sources: sources, out: URL(fileURLWithPath: self.out), logger: Logger(label: "tradekeep"))
         }
-        print("backup \(summary.backupID) written to \(self.out): \(summary.database) database and \(summary.files.count - 1) data-folder files, \(summary.bytes) bytes before encryption")
+        print(
+            "backup \(summary.backupID) written to \(self.out): \(summary.database) database and \(summary.files.count - 1) data-folder files, \(summary.bytes) bytes before encryption"
+        )
         print("It is encrypted with backup.key: keep a copy of that key off this machine, or the backup cannot be restored.")
     }
 }
@@ -438,8 +445,12 @@ struct Restore: AsyncParsableCommand {
         let summary = try await self.exitingOnConfigurationError {
             let sources = try loadSources(self.common.flags)
             bootstrapLogging(level: .warning, format: .text)
-            return try await Backups.restore(file: URL(fileURLWithPath: self.file), sources: sources,
-                                             keyFile: self.keyFile.map { URL(fileURLWithPath: $0) }, logger: Logger(label: "tradekeep"))
+            return try await Backups.restore(
+                file: URL(fileURLWithPath: self.file),
+                sources: sources,
+                keyFile: self.keyFile.map { URL(fileURLWithPath: $0) },
+                logger: Logger(label: "tradekeep")
+            )
         }
         print("restored backup \(summary.backupID) (\(summary.database)): \(summary.files.joined(separator: ", "))")
     }

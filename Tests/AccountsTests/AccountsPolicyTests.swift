@@ -1,10 +1,11 @@
 // Passwords, backup codes, opaque tokens, rate limiting and lockout policy.
 
-@testable import Accounts
 import Foundation
 import NIOPosix
 import Testing
 import Vault
+
+@testable import Accounts
 
 @Suite struct PasswordPolicyTests {
     @Test("12 to 256 characters counted as typed (Unicode scalars), no composition rules")

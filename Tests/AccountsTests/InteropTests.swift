@@ -1,18 +1,27 @@
 // Interop with independent implementations (interop/*.py): pyotp, pyca bcrypt, PyJWT.
 
-@testable import Accounts
 import Foundation
 import InteropSupport
 import NIOPosix
 import Testing
 import Vault
 
-@Suite(.enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with pyotp, bcrypt, PyJWT and cryptography (pip install -r interop/requirements.txt)"))
+@testable import Accounts
+
+@Suite(
+    .enabled(
+        if: Python.interopAvailable || Python.requireAll,
+        "needs python3 with pyotp, bcrypt, PyJWT and cryptography (pip install -r interop/requirements.txt)"
+    )
+)
 struct InteropTests {
     @Test("TOTP: our codes verify with pyotp, pyotp's codes verify with ours, our otpauth URI parses in pyotp")
     func totp() throws {
         let totp = TOTP.standard
-        var verify: [[String: Any]] = [], generate: [[String: Any]] = [], secrets: [SecretBytes] = [], times: [Int] = []
+        var verify: [[String: Any]] = []
+        var generate: [[String: Any]] = []
+        var secrets: [SecretBytes] = []
+        var times: [Int] = []
         for _ in 0..<40 {
             let secret = SecretBytes.random(count: 20)
             let time = Int.random(in: 0...4_000_000_000)
@@ -59,7 +68,8 @@ struct InteropTests {
     func jwt() async throws {
         let key = SecretBytes.random(count: 64)
         let tokens = await AccessTokens(key: key)
-        let userID = UUID(), sessionID = UUID()
+        let userID = UUID()
+        let sessionID = UUID()
         let ours = try await tokens.issue(userID: userID, sessionID: sessionID)
         let keyText = key.withUnsafeBytes { Data($0).base64EncodedString() }
         let claims = ["sub": userID.uuidString.lowercased(), "sid": sessionID.uuidString.lowercased()]

@@ -1,9 +1,10 @@
 // RFC 6238 / RFC 4226 on the official vectors (../shared/vectors/otp.json), base32, verification rules.
 
-@testable import Accounts
 import Foundation
 import Testing
 import Vault
+
+@testable import Accounts
 
 @Suite struct TOTPTests {
     struct Vectors: Decodable {
@@ -38,7 +39,12 @@ import Vault
         let totp = TOTP(algorithm: algorithm, digits: 8, period: 30)
         let secret = SecretBytes(copying: Array(Self.vectors.totp_seeds_ascii[algorithm.rawValue]!.utf8))
         for vector in Self.vectors.totp {
-            let expected = switch algorithm { case .sha1: vector.SHA1; case .sha256: vector.SHA256; case .sha512: vector.SHA512 }
+            let expected =
+                switch algorithm {
+                case .sha1: vector.SHA1
+                case .sha256: vector.SHA256
+                case .sha512: vector.SHA512
+                }
             #expect(totp.code(secret: secret, at: Date(timeIntervalSince1970: TimeInterval(vector.time))) == expected, "t=\(vector.time)")
         }
     }
@@ -50,7 +56,10 @@ import Vault
         let now = Date(timeIntervalSince1970: 1_800_000_015)
         let step = totp.step(at: now)
         for offset: Int64 in [-1, 0, 1] {
-            #expect(totp.verify(totp.code(secret: secret, step: step + offset), secret: secret, at: now, lastUsedStep: nil) == .accepted(step: step + offset))
+            #expect(
+                totp.verify(totp.code(secret: secret, step: step + offset), secret: secret, at: now, lastUsedStep: nil)
+                    == .accepted(step: step + offset)
+            )
         }
         for offset: Int64 in [-2, 2] {
             #expect(totp.verify(totp.code(secret: secret, step: step + offset), secret: secret, at: now, lastUsedStep: nil) == .invalid)
@@ -69,7 +78,10 @@ import Vault
     func provisioningURI() {
         let secret = SecretBytes(copying: Array("12345678901234567890".utf8))
         let uri = TOTP.standard.provisioningURI(secret: secret, account: "a+b@example.com", issuer: "Tradekeep")
-        #expect(uri == "otpauth://totp/Tradekeep:a%2Bb%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Tradekeep&algorithm=SHA1&digits=6&period=30")
+        #expect(
+            uri
+                == "otpauth://totp/Tradekeep:a%2Bb%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Tradekeep&algorithm=SHA1&digits=6&period=30"
+        )
     }
 
     @Test("Base32 matches RFC 4648 §10 and round-trips random bytes")

@@ -3,6 +3,7 @@
 import Crypto
 import Foundation
 import Testing
+
 @testable import AuditLog
 
 @Suite struct SignedNoteTests {
@@ -20,11 +21,14 @@ import Testing
         let key = try #require(NoteVerifierKey(vkey))
         #expect(key.name == "example.com/foo")
         #expect(key.text == vector["vkey"])
-        let text = try #require(vector["note_text"]), signatureLine = try #require(vector["signature_line"])
+        let text = try #require(vector["note_text"])
+        let signatureLine = try #require(vector["signature_line"])
         let note = text + "\n" + signatureLine + "\n"
         #expect(try SignedNote.open(note, verifiedBy: key) == vector["note_text"])
         // One changed character in the text, or another key, and it does not verify.
-        #expect(throws: SignedNote.Failure.badSignature) { try SignedNote.open(note.replacingOccurrences(of: "example message", with: "example massage"), verifiedBy: key) }
+        #expect(throws: SignedNote.Failure.badSignature) {
+            try SignedNote.open(note.replacingOccurrences(of: "example message", with: "example massage"), verifiedBy: key)
+        }
         let other = NoteVerifierKey(name: "example.com/foo", publicKey: Curve25519.Signing.PrivateKey().publicKey)
         #expect(throws: SignedNote.Failure.noSignatureByKey) { try SignedNote.open(note, verifiedBy: other) }
         var tampered = vkey

@@ -2,12 +2,18 @@
 
 import Foundation
 import Testing
+
 @testable import Bots
 @testable import Venues
 
 @Suite struct GridStrategyTests {
-    static let rules = SymbolRules(symbol: "BTCUSDT", tickSize: Decimal(string: "0.01")!, stepSize: Decimal(string: "0.0001")!,
-                                   minQuantity: Decimal(string: "0.0001")!, minNotional: 5)
+    static let rules = SymbolRules(
+        symbol: "BTCUSDT",
+        tickSize: Decimal(string: "0.01")!,
+        stepSize: Decimal(string: "0.0001")!,
+        minQuantity: Decimal(string: "0.0001")!,
+        minNotional: 5
+    )
     static let parameters = GridParameters(lower: 45_000, upper: 55_000, levels: 11, quantity: Decimal(string: "0.01")!)
 
     static func market(_ price: Decimal, quote: Decimal = 10_000, base: Decimal = 0) -> MarketState {
@@ -35,7 +41,12 @@ import Testing
         let buyIndex = orders.firstIndex { $0.key == "grid-buy-5" }!
         orders[buyIndex].status = .filled
         orders[buyIndex].filled = orders[buyIndex].quantity
-        let afterBuy = GridStrategy.decide(Self.parameters, state: &state, market: Self.market(49_900, base: Decimal(string: "0.01")!), orders: orders)
+        let afterBuy = GridStrategy.decide(
+            Self.parameters,
+            state: &state,
+            market: Self.market(49_900, base: Decimal(string: "0.01")!),
+            orders: orders
+        )
         #expect(afterBuy.place == [OrderIntent(key: "grid-sell-5", side: .sell, type: .limit, quantity: Decimal(string: "0.01")!, price: 51_000)])
         #expect(state.holding == [5])
 
@@ -104,22 +115,40 @@ import Testing
         MarketState(price: price, rules: Self.rules, time: Self.start.addingTimeInterval(seconds), quoteAvailable: quote, baseAvailable: base)
     }
 
-    @Test("A market buy of quote_amount at once, then one per interval; after a fill: a take-profit for the position and safety buys below the average")
+    @Test(
+        "A market buy of quote_amount at once, then one per interval; after a fill: a take-profit for the position and safety buys below the average"
+    )
     func cycle() {
         var state = DCAState()
         let first = DCAStrategy.decide(Self.parameters, state: &state, market: Self.market(50_000), orders: [])
         #expect(first.place == [OrderIntent(key: "dca-1-buy-0", side: .buy, type: .market, quantity: Decimal(string: "0.002")!)])
         #expect(DCAStrategy.decide(Self.parameters, state: &state, market: Self.market(50_000, at: 60), orders: []) == Decision())
 
-        let filled = BotOrder(key: "dca-1-buy-0", clientOrderID: "c0", side: .buy, type: .market, price: nil, quantity: Decimal(string: "0.002")!,
-                              filled: Decimal(string: "0.002")!, averagePrice: 50_000, status: .filled)
-        let after = DCAStrategy.decide(Self.parameters, state: &state, market: Self.market(50_000, at: 61, base: Decimal(string: "0.002")!), orders: [filled])
+        let filled = BotOrder(
+            key: "dca-1-buy-0",
+            clientOrderID: "c0",
+            side: .buy,
+            type: .market,
+            price: nil,
+            quantity: Decimal(string: "0.002")!,
+            filled: Decimal(string: "0.002")!,
+            averagePrice: 50_000,
+            status: .filled
+        )
+        let after = DCAStrategy.decide(
+            Self.parameters,
+            state: &state,
+            market: Self.market(50_000, at: 61, base: Decimal(string: "0.002")!),
+            orders: [filled]
+        )
         #expect(state.averageEntry == 50_000)
-        #expect(after.place == [
-            OrderIntent(key: "dca-1-tp-1", side: .sell, type: .limit, quantity: Decimal(string: "0.002")!, price: 51_000),
-            OrderIntent(key: "dca-1-so1-1", side: .buy, type: .limit, quantity: Decimal(string: "0.002")!, price: 49_500),
-            OrderIntent(key: "dca-1-so2-1", side: .buy, type: .limit, quantity: Decimal(string: "0.0020")!, price: 49_000),
-        ])
+        #expect(
+            after.place == [
+                OrderIntent(key: "dca-1-tp-1", side: .sell, type: .limit, quantity: Decimal(string: "0.002")!, price: 51_000),
+                OrderIntent(key: "dca-1-so1-1", side: .buy, type: .limit, quantity: Decimal(string: "0.002")!, price: 49_500),
+                OrderIntent(key: "dca-1-so2-1", side: .buy, type: .limit, quantity: Decimal(string: "0.0020")!, price: 49_000),
+            ]
+        )
         let next = DCAStrategy.decide(Self.parameters, state: &state, market: Self.market(50_000, at: 3_601, base: 0), orders: [])
         #expect(next.place.first?.key == "dca-1-buy-1")
     }
@@ -131,18 +160,41 @@ import Testing
         state.position = Decimal(string: "0.002")!
         state.cost = 100
         state.version = 1
-        let open = [BotOrder(key: "dca-1-tp-1", clientOrderID: "t", side: .sell, type: .limit, price: 51_000, quantity: Decimal(string: "0.002")!),
-                    BotOrder(key: "dca-1-so2-1", clientOrderID: "s2", side: .buy, type: .limit, price: 49_000, quantity: Decimal(string: "0.002")!)]
-        let safetyFilled = BotOrder(key: "dca-1-so1-1", clientOrderID: "s1", side: .buy, type: .limit, price: 49_500, quantity: Decimal(string: "0.002")!,
-                                    filled: Decimal(string: "0.002")!, averagePrice: 49_500, status: .filled)
-        let decision = DCAStrategy.decide(Self.parameters, state: &state, market: Self.market(49_400, at: 100, base: Decimal(string: "0.002")!),
-                                          orders: open + [safetyFilled])
+        let open = [
+            BotOrder(key: "dca-1-tp-1", clientOrderID: "t", side: .sell, type: .limit, price: 51_000, quantity: Decimal(string: "0.002")!),
+            BotOrder(key: "dca-1-so2-1", clientOrderID: "s2", side: .buy, type: .limit, price: 49_000, quantity: Decimal(string: "0.002")!),
+        ]
+        let safetyFilled = BotOrder(
+            key: "dca-1-so1-1",
+            clientOrderID: "s1",
+            side: .buy,
+            type: .limit,
+            price: 49_500,
+            quantity: Decimal(string: "0.002")!,
+            filled: Decimal(string: "0.002")!,
+            averagePrice: 49_500,
+            status: .filled
+        )
+        let decision = DCAStrategy.decide(
+            Self.parameters,
+            state: &state,
+            market: Self.market(49_400, at: 100, base: Decimal(string: "0.002")!),
+            orders: open + [safetyFilled]
+        )
         #expect(state.position == Decimal(string: "0.004")! && state.version == 2)
         #expect(decision.cancel == ["dca-1-so2-1", "dca-1-tp-1"])
         #expect(decision.place.first == OrderIntent(key: "dca-1-tp-2", side: .sell, type: .limit, quantity: Decimal(string: "0.004")!, price: 50_745))
 
-        let tpFilled = BotOrder(key: "dca-1-tp-2", clientOrderID: "t2", side: .sell, type: .limit, price: 50_745, quantity: Decimal(string: "0.004")!,
-                                filled: Decimal(string: "0.004")!, status: .filled)
+        let tpFilled = BotOrder(
+            key: "dca-1-tp-2",
+            clientOrderID: "t2",
+            side: .sell,
+            type: .limit,
+            price: 50_745,
+            quantity: Decimal(string: "0.004")!,
+            filled: Decimal(string: "0.004")!,
+            status: .filled
+        )
         _ = DCAStrategy.decide(Self.parameters, state: &state, market: Self.market(50_800, at: 200), orders: [tpFilled])
         #expect(state.cycle == 2 && state.position == 0 && state.averageEntry == nil)
     }
@@ -157,26 +209,42 @@ import Testing
     @Test("Parameters are validated against the symbol's rules")
     func validation() throws {
         try Self.parameters.validate(rules: Self.rules, price: 50_000)
-        let bad = [DCAParameters(quoteAmount: 1, intervalSeconds: 3_600, takeProfitPct: 2),
-                   DCAParameters(quoteAmount: 100, intervalSeconds: 1, takeProfitPct: 2),
-                   DCAParameters(quoteAmount: 100, intervalSeconds: 3_600, takeProfitPct: 0),
-                   DCAParameters(quoteAmount: 100, intervalSeconds: 3_600, takeProfitPct: 2, safetyOrders: 50),
-                   DCAParameters(quoteAmount: 100, intervalSeconds: 3_600, takeProfitPct: 2, safetyOrders: 10, safetyStepPct: 20)]
+        let bad = [
+            DCAParameters(quoteAmount: 1, intervalSeconds: 3_600, takeProfitPct: 2),
+            DCAParameters(quoteAmount: 100, intervalSeconds: 1, takeProfitPct: 2),
+            DCAParameters(quoteAmount: 100, intervalSeconds: 3_600, takeProfitPct: 0),
+            DCAParameters(quoteAmount: 100, intervalSeconds: 3_600, takeProfitPct: 2, safetyOrders: 50),
+            DCAParameters(quoteAmount: 100, intervalSeconds: 3_600, takeProfitPct: 2, safetyOrders: 10, safetyStepPct: 20),
+        ]
         for parameters in bad { #expect(throws: InvalidParameters.self) { try parameters.validate(rules: Self.rules, price: 50_000) } }
     }
 }
 
 @Suite struct SignalStrategyTests {
-    static let market = MarketState(price: 50_000, rules: GridStrategyTests.rules, time: Date(), quoteAvailable: 10_000, baseAvailable: Decimal(string: "0.03")!)
+    static let market = MarketState(
+        price: 50_000,
+        rules: GridStrategyTests.rules,
+        time: Date(),
+        quoteAvailable: 10_000,
+        baseAvailable: Decimal(string: "0.03")!
+    )
 
     @Test("buy and sell become market orders keyed by the signal id; close sells everything held; selling with nothing held does nothing")
     func signals() {
         let parameters = SignalParameters(quantity: Decimal(string: "0.01")!)
-        #expect(SignalStrategy.decide(parameters, signal: Signal(id: "a1", action: .buy), market: Self.market)
-            == OrderIntent(key: "sig-a1", side: .buy, type: .market, quantity: Decimal(string: "0.01")!))
-        #expect(SignalStrategy.decide(parameters, signal: Signal(id: "a2", action: .sell, quantity: 1), market: Self.market)?.quantity == Decimal(string: "0.03")!)
-        #expect(SignalStrategy.decide(parameters, signal: Signal(id: "a3", action: .close), market: Self.market)
-            == OrderIntent(key: "sig-a3", side: .sell, type: .market, quantity: Decimal(string: "0.03")!))
+        #expect(
+            SignalStrategy.decide(parameters, signal: Signal(id: "a1", action: .buy), market: Self.market)
+                == OrderIntent(key: "sig-a1", side: .buy, type: .market, quantity: Decimal(string: "0.01")!)
+        )
+        #expect(
+            SignalStrategy.decide(parameters, signal: Signal(id: "a2", action: .sell, quantity: 1), market: Self.market)?.quantity == Decimal(
+                string: "0.03"
+            )!
+        )
+        #expect(
+            SignalStrategy.decide(parameters, signal: Signal(id: "a3", action: .close), market: Self.market)
+                == OrderIntent(key: "sig-a3", side: .sell, type: .market, quantity: Decimal(string: "0.03")!)
+        )
         var flat = Self.market
         flat.baseAvailable = 0
         #expect(SignalStrategy.decide(parameters, signal: Signal(id: "a4", action: .close), market: flat) == nil)

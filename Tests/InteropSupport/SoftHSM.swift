@@ -8,8 +8,10 @@ import Glibc
 #endif
 
 public enum SoftHSM {
-    public static let modulePath = ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-                                    "/usr/local/lib/softhsm/libsofthsm2.so"].first { FileManager.default.fileExists(atPath: $0) }
+    public static let modulePath = [
+        "/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/local/lib/softhsm/libsofthsm2.so",
+    ].first { FileManager.default.fileExists(atPath: $0) }
     public static let token = "tradekeep-test"
     /// A second token nobody logs into, for the wrong-PIN test (a login is per application and token).
     public static let untouchedToken = "tradekeep-pin-test"

@@ -3,10 +3,11 @@
 import Foundation
 import InteropSupport
 import Logging
-@testable import Server
 import Storage
 import Testing
 import Vault
+
+@testable import Server
 
 @Suite(.serialized) struct BackupTests {
     static let logger = Logger(label: "backup-test")
@@ -25,7 +26,9 @@ import Vault
             let ids = try await VaultSeed.seed(records, database: seeding.database, vault: seeding.vault, logger: BackupTests.logger)
             await seeding.close()
             var app = try AuthDriver.application(installation.flags)
-            app.prepared.configuration.database = try ServerConfiguration(ConfigurationSources(flags: installation.flags, environment: installation.environment)).database
+            app.prepared.configuration.database = try ServerConfiguration(
+                ConfigurationSources(flags: installation.flags, environment: installation.environment)
+            ).database
             let backup = installation.directory.appending("tradekeep.backup")
             let sources = ConfigurationSources(flags: installation.flags, environment: installation.environment)
             let clock = app.clock
@@ -34,8 +37,13 @@ import Vault
                 _ = try await Backups.create(sources: sources, out: backup, logger: BackupTests.logger)
                 return user
             }
-            return Source(installation: installation, ids: ids, backup: backup,
-                          keyFile: installation.directory.appending("data/backup.key"), user: user)
+            return Source(
+                installation: installation,
+                ids: ids,
+                backup: backup,
+                keyFile: installation.directory.appending("data/backup.key"),
+                user: user
+            )
         }
     }
 
@@ -68,22 +76,30 @@ import Vault
         await opened.close()
 
         var app = try AuthDriver.application(target.flags)
-        app.prepared = try StartupPolicy.prepare(ConfigurationSources.load(flags: target.flags.merging([Setting.behindTLSProxy.name: "true"]) { $1 },
-                                                                            environment: target.environment))
+        app.prepared = try StartupPolicy.prepare(
+            ConfigurationSources.load(
+                flags: target.flags.merging([Setting.behindTLSProxy.name: "true"]) { $1 },
+                environment: target.environment
+            )
+        )
         app.prepared.configuration.bcryptCost = 4
         // The source's test clock ran ahead by the TOTP steps it used; the last used step came along in the
         // restored database, so this clock must be past it (replay protection).
         app.clock.advance(by: 600)
-        let clock = app.clock, user = source.user
+        let clock = app.clock
+        let user = source.user
         try await app.test { client in
             _ = try await AuthDriver(client: client, clock: clock).signIn(user)
         }
     }
 
-    @Test("Damaged backups are refused with a clear reason and nothing is written", arguments: [
-        "wrong key", "truncated (no trailer)", "truncated (chunk and trailer gone)", "reordered", "line from another backup",
-        "trailing line", "a flipped character", "empty file",
-    ])
+    @Test(
+        "Damaged backups are refused with a clear reason and nothing is written",
+        arguments: [
+            "wrong key", "truncated (no trailer)", "truncated (chunk and trailer gone)", "reordered", "line from another backup",
+            "trailing line", "a flipped character", "empty file",
+        ]
+    )
     func damaged(damage: String) async throws {
         let source = try await Source.make(records: 400)
         defer { source.installation.directory.remove() }
@@ -152,8 +168,10 @@ import Vault
         }
     }
 
-    @Test("scripts/decrypt-backup.py restores the same files with nothing but Python's cryptography Fernet",
-          .enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with cryptography (pip install -r interop/requirements.txt)"))
+    @Test(
+        "scripts/decrypt-backup.py restores the same files with nothing but Python's cryptography Fernet",
+        .enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with cryptography (pip install -r interop/requirements.txt)")
+    )
     func pythonDecrypts() async throws {
         let source = try await Source.make(records: 50)
         defer { source.installation.directory.remove() }
@@ -168,8 +186,13 @@ import Vault
         let content = try SecureFile.read(out.appendingPathComponent(database))
         if database == "database.sqlite" {
             #expect(content.starts(with: Array("SQLite format 3\u{0}".utf8)))
-            let count = try Python.run(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from vault_secrets').fetchone()[0])",
-                                        out.appendingPathComponent(database).path], input: Data())
+            let count = try Python.run(
+                [
+                    "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from vault_secrets').fetchone()[0])",
+                    out.appendingPathComponent(database).path,
+                ],
+                input: Data()
+            )
             #expect(String(decoding: count.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "51")
         } else {
             #expect(String(decoding: content, as: UTF8.self).contains("{\"table\":\"vault_secrets\",\"row\":"))
@@ -178,7 +201,10 @@ import Vault
         let broken = source.installation.directory.appending("broken.backup")
         let lines = try String(contentsOf: source.backup, encoding: .utf8).split(separator: "\n").map(String.init)
         try SecureFile.write(Array(lines.dropLast().joined(separator: "\n").utf8), to: broken)
-        let refused = try Python.run([script, source.keyFile.path, broken.path, source.installation.directory.appending("nothing").path], input: Data())
+        let refused = try Python.run(
+            [script, source.keyFile.path, broken.path, source.installation.directory.appending("nothing").path],
+            input: Data()
+        )
         #expect(refused.status != 0 && refused.error.contains("truncated"))
         #expect(!SecureFile.exists(source.installation.directory.appending("nothing")))
     }

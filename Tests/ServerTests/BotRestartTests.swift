@@ -48,19 +48,45 @@ extension ProcessTests {
 
         let first = try RunningProcess(arguments, environment: environment)
         var http = HTTP(client: client, base: "http://127.0.0.1:\(try await first.waitForPort())", token: nil)
-        let (_, registered) = try await http.call(.POST, "/api/v1/auth/register", ["email": "restart@example.com", "password": "a long passphrase of mine"])
+        let (_, registered) = try await http.call(
+            .POST,
+            "/api/v1/auth/register",
+            ["email": "restart@example.com", "password": "a long passphrase of mine"]
+        )
         let enrolment = try #require(registered as? [String: Any])
         let totpSecret = try #require(enrolment["totp_secret"] as? String)
         let secret = SecretBytes(copying: try #require(Base32.decode(totpSecret)))
-        let (_, confirmed) = try await http.call(.POST, "/api/v1/auth/totp/confirm", ["enrollment_token": enrolment["enrollment_token"]!,
-                                                                                   "code": TOTP.standard.code(secret: secret, at: Date())])
+        let (_, confirmed) = try await http.call(
+            .POST,
+            "/api/v1/auth/totp/confirm",
+            [
+                "enrollment_token": enrolment["enrollment_token"]!,
+                "code": TOTP.standard.code(secret: secret, at: Date()),
+            ]
+        )
         let backupCodes = try #require((confirmed as? [String: Any])?["backup_codes"] as? [String])
-        let (_, challenge) = try await http.call(.POST, "/api/v1/auth/login", ["email": "restart@example.com", "password": "a long passphrase of mine"])
-        let (_, tokens) = try await http.call(.POST, "/api/v1/auth/login/totp", ["mfa_token": (challenge as? [String: Any])?["mfa_token"] ?? "",
-                                                                               "backup_code": backupCodes[0]])
+        let (_, challenge) = try await http.call(
+            .POST,
+            "/api/v1/auth/login",
+            ["email": "restart@example.com", "password": "a long passphrase of mine"]
+        )
+        let (_, tokens) = try await http.call(
+            .POST,
+            "/api/v1/auth/login/totp",
+            [
+                "mfa_token": (challenge as? [String: Any])?["mfa_token"] ?? "",
+                "backup_code": backupCodes[0],
+            ]
+        )
         http.token = try #require((tokens as? [String: Any])?["access_token"] as? String)
-        let (created, bot) = try await http.call(.POST, "/api/v1/bots", ["name": "grid", "strategy": "grid", "venue": "paper", "symbol": "ETHUSDT",
-                                                                         "params": ["range_pct": 10, "levels": 9, "quantity": 0.01]])
+        let (created, bot) = try await http.call(
+            .POST,
+            "/api/v1/bots",
+            [
+                "name": "grid", "strategy": "grid", "venue": "paper", "symbol": "ETHUSDT",
+                "params": ["range_pct": 10, "levels": 9, "quantity": 0.01],
+            ]
+        )
         #expect(created == 201)
         let id = try #require((bot as? [String: Any])?["id"] as? String)
         _ = try await http.call(.POST, "/api/v1/bots/\(id)/start")

@@ -4,9 +4,10 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import SQLKit
-@testable import Server
 import Storage
 import Testing
+
+@testable import Server
 
 @Suite struct BotTests {
     static let settings = [Setting.botInterval.name: "0.1"]
@@ -54,15 +55,22 @@ import Testing
 
     static func auditActions(_ inside: Inside) async throws -> [String] {
         let sql = try inside.database.database(logger: .init(label: "test")) as! any SQLDatabase
-        return try await sql.select().column("action").from("audit_events").orderBy("created_at").all().map { try $0.decode(column: "action", as: String.self) }
+        return try await sql.select().column("action").from("audit_events").orderBy("created_at").all().map {
+            try $0.decode(column: "action", as: String.self)
+        }
     }
 
     @Test("A paper grid bot is deployed with two calls and has open orders within seconds; its orders use derived client ids")
     func gridInTwoCalls() async throws {
         try await Self.withSession { session, inside in
             let price = try await session.price("BTCUSDT")
-            let created = try await session.post("/api/v1/bots", ["name": "grid", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                                                                  "params": ["lower": (price * 0.9).rounded(), "upper": (price * 1.1).rounded(), "levels": 11, "quantity": 0.01]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "grid", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                    "params": ["lower": (price * 0.9).rounded(), "upper": (price * 1.1).rounded(), "levels": 11, "quantity": 0.01],
+                ]
+            )
             #expect(created.status == .created)
             let bot = try created.json()
             let id = try #require(bot["id"] as? String)
@@ -81,25 +89,38 @@ import Testing
     @Test("A DCA bot buys quote_amount at once and rests a take-profit above the fill")
     func dca() async throws {
         try await Self.withSession { session, _ in
-            let created = try await session.post("/api/v1/bots", ["name": "dca", "strategy": "dca", "venue": "paper", "symbol": "ETHUSDT",
-                                                                  "params": ["quote_amount": 100, "interval_seconds": 3600, "take_profit_pct": 2]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "dca", "strategy": "dca", "venue": "paper", "symbol": "ETHUSDT",
+                    "params": ["quote_amount": 100, "interval_seconds": 3600, "take_profit_pct": 2],
+                ]
+            )
             let id = try #require(try created.json()["id"] as? String)
             _ = try await session.post("/api/v1/bots/\(id)/start")
-            #expect(try await session.eventually {
-                let orders = try await session.array("/api/v1/bots/\(id)/orders")
-                return orders.contains { $0["side"] as? String == "buy" && $0["status"] as? String == "filled" }
-                    && orders.contains { $0["side"] as? String == "sell" && $0["status"] as? String == "open" }
-            })
+            #expect(
+                try await session.eventually {
+                    let orders = try await session.array("/api/v1/bots/\(id)/orders")
+                    return orders.contains { $0["side"] as? String == "buy" && $0["status"] as? String == "filled" }
+                        && orders.contains { $0["side"] as? String == "sell" && $0["status"] as? String == "open" }
+                }
+            )
         }
     }
 
     @Test("Signals: the secret is shown once; a signal places an order; a replayed id is 409; a wrong secret and an unknown bot are the same 404")
     func signals() async throws {
         try await Self.withSession { session, inside in
-            let created = try await session.post("/api/v1/bots", ["name": "tv", "strategy": "signal", "venue": "paper", "symbol": "SOLUSDT",
-                                                                  "params": ["quantity": 1]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "tv", "strategy": "signal", "venue": "paper", "symbol": "SOLUSDT",
+                    "params": ["quantity": 1],
+                ]
+            )
             let bot = try created.json()
-            let id = try #require(bot["id"] as? String), secret = try #require(bot["webhook_secret"] as? String)
+            let id = try #require(bot["id"] as? String)
+            let secret = try #require(bot["webhook_secret"] as? String)
             #expect(secret.count >= 40)
             #expect(try await session.get("/api/v1/bots/\(id)").json()["webhook_secret"] == nil)
             let anonymous = { (path: String, body: [String: Any]) in try await session.driver.post(path, body, ip: "10.9.9.9") }
@@ -114,8 +135,12 @@ import Testing
             let wrong = try await anonymous("/api/v1/signals/\(id)", ["action": "buy", "secret": secret + "x", "id": "s2"])
             let unknown = try await anonymous("/api/v1/signals/\(UUID().uuidString.lowercased())", ["action": "buy", "secret": secret, "id": "s3"])
             #expect(wrong.status == .notFound && unknown.status == .notFound)
-            let wrongBody = try wrong.json(), unknownBody = try unknown.json()
-            #expect(wrongBody["error"] as? String == unknownBody["error"] as? String && wrongBody["message"] as? String == unknownBody["message"] as? String)
+            let wrongBody = try wrong.json()
+            let unknownBody = try unknown.json()
+            #expect(
+                wrongBody["error"] as? String == unknownBody["error"] as? String
+                    && wrongBody["message"] as? String == unknownBody["message"] as? String
+            )
             let close = try await anonymous("/api/v1/signals/\(id)", ["action": "close", "secret": secret, "id": "s4"])
             #expect(close.status == .accepted)
             #expect(try await session.array("/api/v1/bots/\(id)/orders").filter { $0["side"] as? String == "sell" }.count == 1)
@@ -132,8 +157,13 @@ import Testing
     func killSwitches() async throws {
         try await Self.withSession { session, inside in
             let price = try await session.price("SOLUSDT")
-            let created = try await session.post("/api/v1/bots", ["name": "wide", "strategy": "grid", "venue": "paper", "symbol": "SOLUSDT",
-                                                                  "params": ["lower": (price * 0.4).rounded(), "upper": (price * 0.9).rounded(), "levels": 51, "quantity": 1]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "wide", "strategy": "grid", "venue": "paper", "symbol": "SOLUSDT",
+                    "params": ["lower": (price * 0.4).rounded(), "upper": (price * 0.9).rounded(), "levels": 51, "quantity": 1],
+                ]
+            )
             let id = try #require(try created.json()["id"] as? String)
             _ = try await session.post("/api/v1/bots/\(id)/start")
             #expect(try await session.eventually(10) { try await session.array("/api/v1/orders?status=open").count == 50 })
@@ -147,8 +177,13 @@ import Testing
             #expect(try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "killed")
 
             for name in ["a", "b"] {
-                let bot = try await session.post("/api/v1/bots", ["name": name, "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                                                                  "params": ["range_pct": 5, "levels": 5, "quantity": 0.001]])
+                let bot = try await session.post(
+                    "/api/v1/bots",
+                    [
+                        "name": name, "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                        "params": ["range_pct": 5, "levels": 5, "quantity": 0.001],
+                    ]
+                )
                 _ = try await session.post("/api/v1/bots/\(try #require(try bot.json()["id"] as? String))/start")
             }
             #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").count >= 4 })
@@ -165,9 +200,16 @@ import Testing
     @Test("A position above max_position stops the bot (DCA: its first market buy already exceeds it)")
     func maxPosition() async throws {
         try await Self.withSession { session, _ in
-            let created = try await session.post("/api/v1/bots", ["name": "big", "strategy": "dca", "venue": "paper", "symbol": "ETHUSDT",
-                                                                  "params": ["quote_amount": 100, "interval_seconds": 3600, "take_profit_pct": 2,
-                                                                             "risk": ["max_position": 0.001]]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "big", "strategy": "dca", "venue": "paper", "symbol": "ETHUSDT",
+                    "params": [
+                        "quote_amount": 100, "interval_seconds": 3600, "take_profit_pct": 2,
+                        "risk": ["max_position": 0.001],
+                    ],
+                ]
+            )
             let id = try #require(try created.json()["id"] as? String)
             _ = try await session.post("/api/v1/bots/\(id)/start")
             #expect(try await session.eventually { try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "risk_stopped" })
@@ -178,8 +220,13 @@ import Testing
     @Test("A breached risk limit stops the bot with its reason, audited as bot.risk_stop")
     func riskLimit() async throws {
         try await Self.withSession { session, inside in
-            let created = try await session.post("/api/v1/bots", ["name": "busy", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                                                                  "params": ["range_pct": 5, "levels": 11, "quantity": 0.001, "risk": ["max_orders_per_minute": 3]]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "busy", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                    "params": ["range_pct": 5, "levels": 11, "quantity": 0.001, "risk": ["max_orders_per_minute": 3]],
+                ]
+            )
             let id = try #require(try created.json()["id"] as? String)
             _ = try await session.post("/api/v1/bots/\(id)/start")
             #expect(try await session.eventually { try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "risk_stopped" })
@@ -189,35 +236,77 @@ import Testing
         }
     }
 
-    @Test("Bad parameters are 422 with the reason; a live venue needs the owner's verified key; other users' bots are 404; params change only when stopped")
+    @Test(
+        "Bad parameters are 422 with the reason; a live venue needs the owner's verified key; other users' bots are 404; params change only when stopped"
+    )
     func validation() async throws {
         try await Self.withSession { session, _ in
             let cases: [([String: Any], String)] = [
-                (["name": "x", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT", "params": ["lower": 60_000, "upper": 50_000, "levels": 5, "quantity": 0.01]], "invalid_params"),
-                (["name": "x", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT", "params": ["range_pct": 5, "levels": 500, "quantity": 0.01]], "invalid_params"),
-                (["name": "x", "strategy": "dca", "venue": "paper", "symbol": "BTCUSDT", "params": ["quote_amount": 1, "interval_seconds": 60, "take_profit_pct": 1]], "invalid_params"),
-                (["name": "x", "strategy": "grid", "venue": "paper", "symbol": "DOGEUSDT", "params": ["range_pct": 5, "levels": 5, "quantity": 1]], "invalid_params"),
+                (
+                    [
+                        "name": "x", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                        "params": ["lower": 60_000, "upper": 50_000, "levels": 5, "quantity": 0.01],
+                    ], "invalid_params"
+                ),
+                (
+                    [
+                        "name": "x", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                        "params": ["range_pct": 5, "levels": 500, "quantity": 0.01],
+                    ], "invalid_params"
+                ),
+                (
+                    [
+                        "name": "x", "strategy": "dca", "venue": "paper", "symbol": "BTCUSDT",
+                        "params": ["quote_amount": 1, "interval_seconds": 60, "take_profit_pct": 1],
+                    ], "invalid_params"
+                ),
+                (
+                    [
+                        "name": "x", "strategy": "grid", "venue": "paper", "symbol": "DOGEUSDT",
+                        "params": ["range_pct": 5, "levels": 5, "quantity": 1],
+                    ], "invalid_params"
+                ),
                 (["name": "x", "strategy": "martingale", "venue": "paper", "symbol": "BTCUSDT", "params": [:]], "invalid_params"),
-                (["name": "x", "strategy": "grid", "venue": "bybit", "symbol": "BTCUSDT", "params": ["range_pct": 5, "levels": 5, "quantity": 0.01]], "credential_required"),
+                (
+                    [
+                        "name": "x", "strategy": "grid", "venue": "bybit", "symbol": "BTCUSDT",
+                        "params": ["range_pct": 5, "levels": 5, "quantity": 0.01],
+                    ], "credential_required"
+                ),
             ]
             for (body, code) in cases {
                 let response = try await session.post("/api/v1/bots", body)
                 #expect(response.errorCode == code, "\(body)")
             }
-            let created = try await session.post("/api/v1/bots", ["name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                                                                  "params": ["range_pct": 5, "levels": 5, "quantity": 0.01]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                    "params": ["range_pct": 5, "levels": 5, "quantity": 0.01],
+                ]
+            )
             let id = try #require(try created.json()["id"] as? String)
             let other = try await session.driver.signUp()
             let otherToken = try await session.driver.signIn(other).accessToken
             #expect(try await session.driver.request(.get, "/api/v1/bots/\(id)", ip: other.ip, token: otherToken).status == .notFound)
             #expect(try await session.driver.post("/api/v1/bots/\(id)/kill", [:], ip: other.ip, token: otherToken).status == .notFound)
             _ = try await session.post("/api/v1/bots/\(id)/start")
-            let patch = try await session.driver.request(.patch, "/api/v1/bots/\(id)", json: ["params": ["range_pct": 3, "levels": 5, "quantity": 0.01]],
-                                                         ip: session.user.ip, token: session.token)
+            let patch = try await session.driver.request(
+                .patch,
+                "/api/v1/bots/\(id)",
+                json: ["params": ["range_pct": 3, "levels": 5, "quantity": 0.01]],
+                ip: session.user.ip,
+                token: session.token
+            )
             #expect(patch.errorCode == "bot_running")
             _ = try await session.post("/api/v1/bots/\(id)/stop")
-            let patched = try await session.driver.request(.patch, "/api/v1/bots/\(id)", json: ["params": ["range_pct": 3, "levels": 5, "quantity": 0.01]],
-                                                           ip: session.user.ip, token: session.token)
+            let patched = try await session.driver.request(
+                .patch,
+                "/api/v1/bots/\(id)",
+                json: ["params": ["range_pct": 3, "levels": 5, "quantity": 0.01]],
+                ip: session.user.ip,
+                token: session.token
+            )
             #expect(patched.status == .ok)
             #expect(try await session.driver.request(.delete, "/api/v1/bots/\(id)", ip: session.user.ip, token: session.token).status == .noContent)
             #expect(try await session.get("/api/v1/bots/\(id)").status == .notFound)
@@ -226,15 +315,22 @@ import Testing
 }
 
 @Suite struct TradingHaltTests {
-    @Test("The admin halt stops every running bot on the server and cancels their orders; starts and signals are refused until resumed; users cannot halt")
+    @Test(
+        "The admin halt stops every running bot on the server and cancels their orders; starts and signals are refused until resumed; users cannot halt"
+    )
     func adminHalt() async throws {
         let app = try AuthDriver.application(BotTests.settings)
         try await app.run { client, inside in
             let driver = AuthDriver(client: client, clock: app.clock)
             let user = try await driver.signUp()
             let session = BotTests.Session(driver: driver, user: user, token: try await driver.signIn(user).accessToken)
-            let created = try await session.post("/api/v1/bots", ["name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                                                                  "params": ["range_pct": 5, "levels": 5, "quantity": 0.001]])
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                    "params": ["range_pct": 5, "levels": 5, "quantity": 0.001],
+                ]
+            )
             let id = try #require(try created.json()["id"] as? String)
             _ = try await session.post("/api/v1/bots/\(id)/start")
             #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").count >= 2 })

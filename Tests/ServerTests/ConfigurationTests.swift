@@ -1,9 +1,10 @@
 // Configuration precedence (flags > variables > config file > defaults) and clear errors for bad values.
 
 import Foundation
-@testable import Server
 import Storage
 import Testing
+
+@testable import Server
 
 @Suite struct ConfigurationTests {
     @Test("Defaults: 127.0.0.1:8080, ./tradekeep-data, SQLite in the data folder, development")
@@ -23,12 +24,12 @@ import Testing
         defer { directory.remove() }
         let file = directory.appending("tradekeep.conf")
         try """
-            # comment
-            TRADEKEEP_PORT=7001
-            TRADEKEEP_HOST="10.0.0.1"
-            TRADEKEEP_LOG_LEVEL=debug
-            TRADEKEEP_PUBLIC_URL=https://file.example
-            """.write(to: file, atomically: true, encoding: .utf8)
+        # comment
+        TRADEKEEP_PORT=7001
+        TRADEKEEP_HOST="10.0.0.1"
+        TRADEKEEP_LOG_LEVEL=debug
+        TRADEKEEP_PUBLIC_URL=https://file.example
+        """.write(to: file, atomically: true, encoding: .utf8)
         let sources = try ConfigurationSources.load(
             flags: [Setting.port.name: "7003", Setting.configFile.name: file.path],
             environment: [Setting.port.name: "7002", Setting.host.name: "10.0.0.2"]
@@ -54,11 +55,14 @@ import Testing
         }
     }
 
-    @Test("Bad values name their setting", arguments: [
-        (Setting.port.name, "eighty"), (Setting.port.name, "70000"), (Setting.environment.name, "staging"),
-        (Setting.logLevel.name, "loud"), (Setting.behindTLSProxy.name, "maybe"), (Setting.publicURL.name, "ftp://x"),
-        (Setting.databaseURL.name, "mysql://db"), (Setting.securityContact.name, "security@example.com"),
-    ])
+    @Test(
+        "Bad values name their setting",
+        arguments: [
+            (Setting.port.name, "eighty"), (Setting.port.name, "70000"), (Setting.environment.name, "staging"),
+            (Setting.logLevel.name, "loud"), (Setting.behindTLSProxy.name, "maybe"), (Setting.publicURL.name, "ftp://x"),
+            (Setting.databaseURL.name, "mysql://db"), (Setting.securityContact.name, "security@example.com"),
+        ]
+    )
     func badValues(setting: String, value: String) {
         #expect {
             try ServerConfiguration(ConfigurationSources(environment: [setting: value]))

@@ -3,16 +3,23 @@
 import Foundation
 import HTTPTypes
 import SQLKit
-@testable import Server
 import Storage
 import Testing
 import Vault
 import VenueFakes
 import Venues
 
+@testable import Server
+
 @Suite struct CredentialLifecycleTests {
     static func okxKey(perm: String = "read_only,trade", ip: String = "198.51.100.7") -> OKXKey {
-        OKXKey(apiKey: UUID().uuidString.lowercased(), secret: VenueHarness.randomText(32), passphrase: "Pass-\(VenueHarness.randomText(8))", perm: perm, ip: ip)
+        OKXKey(
+            apiKey: UUID().uuidString.lowercased(),
+            secret: VenueHarness.randomText(32),
+            passphrase: "Pass-\(VenueHarness.randomText(8))",
+            perm: perm,
+            ip: ip
+        )
     }
 
     static func submission(_ key: OKXKey) -> [String: Any] {
@@ -29,7 +36,11 @@ import Venues
             let response = try await driver.request(.get, "/api/v1/venues", ip: user.ip, token: token)
             #expect(response.status == .ok)
             let venues = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [[String: Any]])
-            #expect(venues.compactMap { $0["id"] as? String } == ["paper", "binance", "binance-usdm", "bybit", "okx", "coinbase", "kraken", "hyperliquid"])
+            #expect(
+                venues.compactMap { $0["id"] as? String } == [
+                    "paper", "binance", "binance-usdm", "bybit", "okx", "coinbase", "kraken", "hyperliquid",
+                ]
+            )
             for venue in venues {
                 #expect(venue["egress_ips"] as? [String] == ["198.51.100.7", "2001:db8::7"])
                 #expect(venue["required_scopes"] is [String] && venue["forbidden_scopes"] is [String] && venue["supports_ip_allowlist"] is Bool)
@@ -49,18 +60,24 @@ import Venues
         #expect(throws: ConfigurationError.self) { try AuthDriver.application([Setting.ipAllowlist.name: "sometimes"]) }
     }
 
-    @Test("The stored key opens to exactly what was submitted; GET never shows a secret; another user sees 404; rotation re-checks and replaces the material; delete removes row and secret")
+    @Test(
+        "The stored key opens to exactly what was submitted; GET never shows a secret; another user sees 404; rotation re-checks and replaces the material; delete removes row and secret"
+    )
     func lifecycle() async throws {
         let fake = FakeOKX()
-        let first = Self.okxKey(), second = Self.okxKey(), withdrawing = Self.okxKey(perm: "read_only,trade,withdraw")
+        let first = Self.okxKey()
+        let second = Self.okxKey()
+        let withdrawing = Self.okxKey(perm: "read_only,trade,withdraw")
         for key in [first, second, withdrawing] { fake.addKey(key) }
         try await VenueHarness.live(fake.router()) { url in
             let app = try AuthDriver.application(VenueHarness.settings(.okx, url))
             let logs = app.logs
             try await app.run { client, inside in
                 let driver = AuthDriver(client: client, clock: app.clock)
-                let user = try await driver.signUp(), other = try await driver.signUp()
-                let token = try await driver.signIn(user).accessToken, otherToken = try await driver.signIn(other).accessToken
+                let user = try await driver.signUp()
+                let other = try await driver.signUp()
+                let token = try await driver.signIn(user).accessToken
+                let otherToken = try await driver.signIn(other).accessToken
                 let store = CredentialStore(database: inside.database, logger: .init(label: "test"))
 
                 // Step-up is checked before the venue is asked.
@@ -74,14 +91,21 @@ import Venues
                 #expect(created.status == .created)
                 let credential = try created.json()
                 let id = try #require(credential["id"] as? String)
-                #expect(Set(credential.keys) == ["id", "venue", "label", "key_hint", "permissions", "ip_restricted", "warnings", "created_at", "rotated_at"])
+                #expect(
+                    Set(credential.keys) == [
+                        "id", "venue", "label", "key_hint", "permissions", "ip_restricted", "warnings", "created_at", "rotated_at",
+                    ]
+                )
                 #expect(credential["permissions"] as? [String] == ["read_only", "trade"])
                 #expect(credential["ip_restricted"] as? Bool == true)
 
-                let uuid = try #require(UUID(uuidString: id)), userID = try #require(UUID(uuidString: user.userID))
+                let uuid = try #require(UUID(uuidString: id))
+                let userID = try #require(UUID(uuidString: user.userID))
                 let opened = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { material in
-                    [material.apiKey, material.secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) },
-                     material.passphrase?.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } ?? ""]
+                    [
+                        material.apiKey, material.secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) },
+                        material.passphrase?.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } ?? "",
+                    ]
                 }
                 #expect(opened == [first.apiKey, first.secret, first.passphrase])
 
@@ -91,21 +115,49 @@ import Venues
                     #expect(text.contains(String(first.apiKey.suffix(4))))
                 }
                 #expect(try await driver.request(.get, "/api/v1/credentials/\(id)", ip: other.ip, token: otherToken).status == .notFound)
-                #expect(try await driver.post("/api/v1/credentials/\(id)/rotate", ["api_key": second.apiKey, "api_secret": second.secret,
-                        "passphrase": second.passphrase, "totp_code": driver.code(other)], ip: other.ip, token: otherToken).status == .notFound)
-                let foreignDelete = try await driver.request(.delete, "/api/v1/credentials/\(id)", ip: other.ip, token: otherToken,
-                                                             headers: [.xTOTPCode: driver.code(other)])
+                #expect(
+                    try await driver.post(
+                        "/api/v1/credentials/\(id)/rotate",
+                        [
+                            "api_key": second.apiKey, "api_secret": second.secret,
+                            "passphrase": second.passphrase, "totp_code": driver.code(other),
+                        ],
+                        ip: other.ip,
+                        token: otherToken
+                    ).status == .notFound
+                )
+                let foreignDelete = try await driver.request(
+                    .delete,
+                    "/api/v1/credentials/\(id)",
+                    ip: other.ip,
+                    token: otherToken,
+                    headers: [.xTOTPCode: driver.code(other)]
+                )
                 #expect(foreignDelete.status == .notFound)
 
                 // Rotating to a key that can withdraw is refused and changes nothing.
-                let refused = try await driver.post("/api/v1/credentials/\(id)/rotate", ["api_key": withdrawing.apiKey, "api_secret": withdrawing.secret,
-                                                    "passphrase": withdrawing.passphrase, "totp_code": driver.code(user)], ip: user.ip, token: token)
+                let refused = try await driver.post(
+                    "/api/v1/credentials/\(id)/rotate",
+                    [
+                        "api_key": withdrawing.apiKey, "api_secret": withdrawing.secret,
+                        "passphrase": withdrawing.passphrase, "totp_code": driver.code(user),
+                    ],
+                    ip: user.ip,
+                    token: token
+                )
                 #expect(refused.errorCode == "withdrawal_permission")
                 let unchanged = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { $0.apiKey }
                 #expect(unchanged == first.apiKey)
 
-                let rotated = try await driver.post("/api/v1/credentials/\(id)/rotate", ["api_key": second.apiKey, "api_secret": second.secret,
-                                                    "passphrase": second.passphrase, "totp_code": driver.code(user)], ip: user.ip, token: token)
+                let rotated = try await driver.post(
+                    "/api/v1/credentials/\(id)/rotate",
+                    [
+                        "api_key": second.apiKey, "api_secret": second.secret,
+                        "passphrase": second.passphrase, "totp_code": driver.code(user),
+                    ],
+                    ip: user.ip,
+                    token: token
+                )
                 #expect(rotated.status == .ok)
                 #expect(try rotated.json()["key_hint"] as? String == String(second.apiKey.suffix(4)))
                 #expect(try rotated.json()["rotated_at"] is String)
@@ -117,7 +169,13 @@ import Venues
 
                 let noDeleteCode = try await driver.request(.delete, "/api/v1/credentials/\(id)", ip: user.ip, token: token)
                 #expect(noDeleteCode.errorCode == "step_up_required")
-                let deleted = try await driver.request(.delete, "/api/v1/credentials/\(id)", ip: user.ip, token: token, headers: [.xTOTPCode: driver.code(user)])
+                let deleted = try await driver.request(
+                    .delete,
+                    "/api/v1/credentials/\(id)",
+                    ip: user.ip,
+                    token: token,
+                    headers: [.xTOTPCode: driver.code(user)]
+                )
                 #expect(deleted.status == .noContent)
                 #expect(try await driver.request(.get, "/api/v1/credentials/\(id)", ip: user.ip, token: token).status == .notFound)
                 let left = try await sql.select().column("id").from("vault_secrets").where("purpose", .equal, CredentialStore.purpose).all()
@@ -164,13 +222,18 @@ import Venues
     @Test("A venue that is down, answers 5xx, or rate-limits the check answers 502 venue_unreachable; nothing is stored and the check is not retried")
     func unreachable() async throws {
         // A port nobody listens on.
-        let closed = try await VenueHarness.submit(VenueHarness.settings(.okx, "http://127.0.0.1:9"), Self.submission(Self.okxKey()).mapValues { "\($0)" })
+        let closed = try await VenueHarness.submit(
+            VenueHarness.settings(.okx, "http://127.0.0.1:9"),
+            Self.submission(Self.okxKey()).mapValues { "\($0)" }
+        )
         #expect(closed.status == .badGateway)
         #expect(closed.errorCode == "venue_unreachable")
         #expect(closed.storedSecrets == 0 && closed.credentialRows == 0)
 
-        for answer in [InjectedAnswer(status: .internalServerError, body: "oops"),
-                       InjectedAnswer(status: .tooManyRequests, headers: ["Retry-After": "1"], body: #"{"code":"50011","msg":"Rate limit reached.","data":[]}"#)] {
+        for answer in [
+            InjectedAnswer(status: .internalServerError, body: "oops"),
+            InjectedAnswer(status: .tooManyRequests, headers: ["Retry-After": "1"], body: #"{"code":"50011","msg":"Rate limit reached.","data":[]}"#),
+        ] {
             let fake = FakeOKX()
             let key = Self.okxKey()
             fake.addKey(key)
@@ -188,7 +251,8 @@ import Venues
     @Test("TRADEKEEP_IP_ALLOWLIST=warn stores a key without an IP allow-list, with the warning; a withdrawal key is still refused")
     func warnMode() async throws {
         let fake = FakeOKX()
-        let open = Self.okxKey(ip: ""), withdrawing = Self.okxKey(perm: "read_only,trade,withdraw", ip: "")
+        let open = Self.okxKey(ip: "")
+        let withdrawing = Self.okxKey(perm: "read_only,trade,withdraw", ip: "")
         fake.addKey(open)
         fake.addKey(withdrawing)
         try await VenueHarness.live(fake.router()) { url in
@@ -240,7 +304,9 @@ import Venues
 }
 
 @Suite struct UnverifiedTestnetTests {
-    @Test("Binance's testnets have no key introspection: their keys are refused (unverifiable_key) without asking, unless TRADEKEEP_UNVERIFIED_VENUES allows them, and then stored with a 'Not verified' warning")
+    @Test(
+        "Binance's testnets have no key introspection: their keys are refused (unverifiable_key) without asking, unless TRADEKEEP_UNVERIFIED_VENUES allows them, and then stored with a 'Not verified' warning"
+    )
     func binanceTestnet() async throws {
         let fake = FakeBinance()
         let key = BinanceKey(apiKey: TestKeys.text(64), secret: TestKeys.text(64), enableWithdrawals: true)
@@ -296,9 +362,21 @@ import Venues
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for key in keys.dropFirst() {
                         group.addTask {
-                            let material = CredentialMaterial(apiKey: key.apiKey, secret: SecretBytes(copying: Array(key.secret.utf8)), passphrase: nil)
-                            _ = try? await store.rotate(id: uuid, userID: userID, keyHint: "x", permissions: [], ipRestricted: true, warnings: [],
-                                                        material: material, envelope: envelope)
+                            let material = CredentialMaterial(
+                                apiKey: key.apiKey,
+                                secret: SecretBytes(copying: Array(key.secret.utf8)),
+                                passphrase: nil
+                            )
+                            _ = try? await store.rotate(
+                                id: uuid,
+                                userID: userID,
+                                keyHint: "x",
+                                permissions: [],
+                                ipRestricted: true,
+                                warnings: [],
+                                material: material,
+                                envelope: envelope
+                            )
                         }
                     }
                     group.addTask { _ = try await store.delete(id: uuid, userID: userID) }

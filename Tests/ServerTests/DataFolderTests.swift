@@ -4,10 +4,11 @@
 import AuditLog
 import Foundation
 import HummingbirdTesting
-@testable import Server
 import Storage
 import Testing
 import Vault
+
+@testable import Server
 
 @Suite struct DataFolderTests {
     static func secretFiles(_ directory: URL) throws -> [SecretKind: [UInt8]] {
@@ -44,8 +45,12 @@ import Vault
 
     @Test("Generated secrets have the right sizes, differ between installations and survive restarts")
     func generatedSecrets() throws {
-        let first = try TemporaryDirectory(), second = try TemporaryDirectory()
-        defer { first.remove(); second.remove() }
+        let first = try TemporaryDirectory()
+        let second = try TemporaryDirectory()
+        defer {
+            first.remove()
+            second.remove()
+        }
         let a = try StartupPolicy.prepare(ConfigurationSources(flags: [Setting.dataDirectory.name: first.url.path]))
         let b = try StartupPolicy.prepare(ConfigurationSources(flags: [Setting.dataDirectory.name: second.url.path]))
         #expect(a.secrets.jwtKey.count == 64)
@@ -82,10 +87,12 @@ import Vault
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let jwt = SecretBytesTestHelper.randomBytes(48)
-        let prepared = try StartupPolicy.prepare(ConfigurationSources(
-            flags: [Setting.dataDirectory.name: directory.url.path],
-            environment: [Setting.jwtSecret.name: Data(jwt).base64EncodedString()]
-        ))
+        let prepared = try StartupPolicy.prepare(
+            ConfigurationSources(
+                flags: [Setting.dataDirectory.name: directory.url.path],
+                environment: [Setting.jwtSecret.name: Data(jwt).base64EncodedString()]
+            )
+        )
         #expect(prepared.secrets.jwtKey.constantTimeEquals(SecretBytes(copying: jwt)))
         #expect(!SecureFile.exists(directory.appending(SecretKind.jwt.fileName)))
     }

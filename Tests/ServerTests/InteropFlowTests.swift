@@ -4,11 +4,17 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import InteropSupport
-@testable import Server
 import Testing
 import Vault
 
-@Suite(.enabled(if: Python.interopAvailable || Python.requireAll, "needs python3 with pyotp, bcrypt, PyJWT and cryptography (pip install -r interop/requirements.txt)"))
+@testable import Server
+
+@Suite(
+    .enabled(
+        if: Python.interopAvailable || Python.requireAll,
+        "needs python3 with pyotp, bcrypt, PyJWT and cryptography (pip install -r interop/requirements.txt)"
+    )
+)
 struct InteropFlowTests {
     @Test("Enrol and sign in with codes computed by pyotp; the access token decodes with PyJWT and the server's jwt.key")
     func pyotpAndPyJWTAgainstTheServer() async throws {
@@ -23,7 +29,11 @@ struct InteropFlowTests {
                 app.clock.advance(by: 30)
                 return try #require((answer["generated"] as? [String])?.first)
             }
-            let confirmed = try await driver.post("/api/v1/auth/totp/confirm", ["enrollment_token": registered["enrollment_token"]!, "code": try pyotpCode()], ip: "10.9.9.9")
+            let confirmed = try await driver.post(
+                "/api/v1/auth/totp/confirm",
+                ["enrollment_token": registered["enrollment_token"]!, "code": try pyotpCode()],
+                ip: "10.9.9.9"
+            )
             #expect(confirmed.status == .ok)
             let login = try await driver.post("/api/v1/auth/login", ["email": "py@example.com", "password": AuthDriver.password], ip: "10.9.9.9")
             let mfa = try #require(try login.json()["mfa_token"] as? String)

@@ -3,10 +3,11 @@
 import Foundation
 import HummingbirdTesting
 import Logging
-@testable import Server
 import SQLKit
 import Storage
 import Testing
+
+@testable import Server
 @testable import Vault
 
 @Suite(.serialized, .enabled(if: TestEnvironment.needs(TestEnvironment.kmsEndpoint != nil), "needs TRADEKEEP_TEST_KMS_ENDPOINT (scripts/dev-kms)"))
@@ -16,8 +17,11 @@ struct KMSTests {
 
     static func provider() throws -> AWSKMSProvider {
         let endpoint = try #require(Self.endpoint.flatMap(URL.init(string:)), "TRADEKEEP_TEST_KMS_ENDPOINT is not set")
-        return AWSKMSProvider(region: "us-east-1", endpoint: endpoint,
-                              credentials: AWSCredentials(accessKeyID: credentials["AWS_ACCESS_KEY_ID"]!, secretAccessKey: credentials["AWS_SECRET_ACCESS_KEY"]!))
+        return AWSKMSProvider(
+            region: "us-east-1",
+            endpoint: endpoint,
+            credentials: AWSCredentials(accessKeyID: credentials["AWS_ACCESS_KEY_ID"]!, secretAccessKey: credentials["AWS_SECRET_ACCESS_KEY"]!)
+        )
     }
 
     static func kekSetting(_ key: String) throws -> String {

@@ -2,22 +2,27 @@
 
 import Foundation
 import Logging
-@testable import Server
 import Testing
 
+@testable import Server
+
 @Suite struct LogRedactionTests {
-    static let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+    static let jwt =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
     static let unsignedJWT = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."
     static let secretValue = "s3cr3t-VALUE-that-must-not-leak"
 
-    @Test("Every sensitive key is redacted, whatever its spelling", arguments: [
-        "api_key", "apiKey", "X-API-Key", "api-key", "exchange.api_key",
-        "secret", "api_secret", "client_secret", "webhook_secret",
-        "token", "access_token", "refresh_token", "mfa_token", "enrollment_token",
-        "private_key", "privateKey", "wallet.private-key",
-        "password", "new_password", "current_password",
-        "authorization", "Authorization", "http.authorization",
-    ])
+    @Test(
+        "Every sensitive key is redacted, whatever its spelling",
+        arguments: [
+            "api_key", "apiKey", "X-API-Key", "api-key", "exchange.api_key",
+            "secret", "api_secret", "client_secret", "webhook_secret",
+            "token", "access_token", "refresh_token", "mfa_token", "enrollment_token",
+            "private_key", "privateKey", "wallet.private-key",
+            "password", "new_password", "current_password",
+            "authorization", "Authorization", "http.authorization",
+        ]
+    )
     func sensitiveKeys(key: String) {
         let capture = LogCapture()
         capture.logger().info("event", metadata: [key: .string(Self.secretValue), "user": "alice"])
@@ -32,18 +37,24 @@ import Testing
         let capture = LogCapture()
         var logger = capture.logger()
         logger[metadataKey: "session_token"] = .string(Self.secretValue)
-        logger.info("event", metadata: [
-            "request": .dictionary(["headers": .dictionary(["authorization": .string("Basic \(Self.secretValue)")]), "path": "/x"]),
-            "items": .array([.dictionary(["password": .string(Self.secretValue)])]),
-        ])
+        logger.info(
+            "event",
+            metadata: [
+                "request": .dictionary(["headers": .dictionary(["authorization": .string("Basic \(Self.secretValue)")]), "path": "/x"]),
+                "items": .array([.dictionary(["password": .string(Self.secretValue)])]),
+            ]
+        )
         #expect(!capture.text.contains(Self.secretValue))
         #expect(capture.text.contains("path:/x"))
     }
 
-    @Test("Bearer tokens and JWTs are scrubbed from any value and from the message", arguments: [
-        "Bearer \(jwt)", "bearer abc.def.ghi", "Authorization: BEARER opaque-token-123", jwt, "token was \(unsignedJWT) here",
-        "https://example.test/cb?access=\(jwt)",
-    ])
+    @Test(
+        "Bearer tokens and JWTs are scrubbed from any value and from the message",
+        arguments: [
+            "Bearer \(jwt)", "bearer abc.def.ghi", "Authorization: BEARER opaque-token-123", jwt, "token was \(unsignedJWT) here",
+            "https://example.test/cb?access=\(jwt)",
+        ]
+    )
     func bearerAndJWTValues(value: String) {
         let capture = LogCapture()
         capture.logger().info("saw \(value)", metadata: ["note": .string(value), "detail": .stringConvertible(value)])
@@ -82,7 +93,10 @@ import Testing
     @Test("The JSON format is one parseable object per line, redacted the same way")
     func jsonFormat() throws {
         let capture = LogCapture()
-        capture.logger(format: .json).info("login\nattempt", metadata: ["password": "hunter2hunter2", "user": "bob", "auth": .string("Bearer \(Self.jwt)")])
+        capture.logger(format: .json).info(
+            "login\nattempt",
+            metadata: ["password": "hunter2hunter2", "user": "bob", "auth": .string("Bearer \(Self.jwt)")]
+        )
         #expect(capture.lines.count == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(capture.lines[0].utf8)) as? [String: Any])
         #expect(object["message"] as? String == "login\nattempt")

@@ -4,9 +4,10 @@ import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
-@testable import Server
 import Storage
 import Testing
+
+@testable import Server
 
 @Suite struct LoginTests {
     @Test("login with the right password answers 200 with a single-use mfa token; login/totp issues the tokens")
@@ -29,7 +30,9 @@ import Testing
             let again = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": mfa, "code": driver.code(user)], ip: user.ip)
             #expect(again.status == .unauthorized)
             #expect(again.errorCode == "invalid_token")
-            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(userID: UUID(uuidString: user.userID)!)
+            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(
+                userID: UUID(uuidString: user.userID)!
+            )
             let login = try #require(events.last { $0.action == "auth.login" })
             #expect(login.ip == user.ip)
             #expect(login.userAgent == "tradekeep-tests")
@@ -57,7 +60,11 @@ import Testing
             let driver = AuthDriver(client: client, clock: app.clock)
             let user = try await driver.signUp()
             let wrong = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": "not the password at all"], ip: "10.9.0.1")
-            let unknown = try await driver.post("/api/v1/auth/login", ["email": "nobody@example.com", "password": "not the password at all"], ip: "10.9.0.2")
+            let unknown = try await driver.post(
+                "/api/v1/auth/login",
+                ["email": "nobody@example.com", "password": "not the password at all"],
+                ip: "10.9.0.2"
+            )
             for response in [wrong, unknown] {
                 #expect(response.status == .unauthorized)
                 let body = try response.decoded(ErrorBody.self)
@@ -67,14 +74,20 @@ import Testing
         }
     }
 
-    @Test("Five failures from five different IPs lock the account: 423 with Retry-After, even with the right password; the owner is emailed; it unlocks after 15 minutes")
+    @Test(
+        "Five failures from five different IPs lock the account: 423 with Retry-After, even with the right password; the owner is emailed; it unlocks after 15 minutes"
+    )
     func lockoutAcrossIPs() async throws {
         let app = try AuthDriver.application()
         try await app.run { client, inside in
             let driver = AuthDriver(client: client, clock: app.clock)
             let user = try await driver.signUp()
             for attempt in 1...5 {
-                let response = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": "wrong password \(attempt)"], ip: "192.0.2.\(attempt)")
+                let response = try await driver.post(
+                    "/api/v1/auth/login",
+                    ["email": user.email, "password": "wrong password \(attempt)"],
+                    ip: "192.0.2.\(attempt)"
+                )
                 #expect(response.status == .unauthorized)
             }
             let locked = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": user.password], ip: "198.51.100.7")
@@ -84,7 +97,9 @@ import Testing
             #expect(retryAfter > 800 && retryAfter <= 900)
             let mail = try #require(try AuthDriver.latestMail(to: user.email, in: app.prepared.configuration.dataDirectory))
             #expect(mail.contains("Subject: Your Tradekeep account was locked"))
-            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(userID: UUID(uuidString: user.userID)!)
+            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(
+                userID: UUID(uuidString: user.userID)!
+            )
             #expect(events.filter { $0.action == "auth.login_failed" }.count >= 5)
             #expect(events.contains { $0.action == "auth.locked" })
 
@@ -102,7 +117,11 @@ import Testing
             let user = try await driver.signUp()
             for round in 0..<2 {
                 for attempt in 1...4 {
-                    _ = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": "wrong \(attempt)"], ip: "192.0.2.\(round * 10 + attempt)")
+                    _ = try await driver.post(
+                        "/api/v1/auth/login",
+                        ["email": user.email, "password": "wrong \(attempt)"],
+                        ip: "192.0.2.\(round * 10 + attempt)"
+                    )
                 }
                 _ = try await driver.signIn(user)
             }
@@ -119,7 +138,11 @@ import Testing
             let user = try await driver.signUp()
             let mfa = try await driver.mfaToken(user)
             let right = TOTP.standard.code(secret: user.secret, at: app.clock.now)
-            let wrong = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": mfa, "code": String(format: "%06d", (Int(right)! + 1) % 1_000_000)], ip: user.ip)
+            let wrong = try await driver.post(
+                "/api/v1/auth/login/totp",
+                ["mfa_token": mfa, "code": String(format: "%06d", (Int(right)! + 1) % 1_000_000)],
+                ip: user.ip
+            )
             #expect(wrong.status == .unauthorized)
             #expect(wrong.errorCode == "invalid_totp")
             let first = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": mfa, "code": right], ip: user.ip)
@@ -129,7 +152,9 @@ import Testing
             let replay = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": mfa2, "code": right], ip: user.ip)
             #expect(replay.status == .unauthorized)
             #expect(replay.errorCode == "invalid_totp")
-            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(userID: UUID(uuidString: user.userID)!)
+            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(
+                userID: UUID(uuidString: user.userID)!
+            )
             #expect(events.contains { $0.action == "auth.totp_replay" })
         }
     }
@@ -141,9 +166,17 @@ import Testing
             let driver = AuthDriver(client: client, clock: app.clock)
             let user = try await driver.signUp()
             let code = user.backupCodes[3].uppercased().replacingOccurrences(of: "-", with: " ")
-            let first = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": try await driver.mfaToken(user), "backup_code": code], ip: user.ip)
+            let first = try await driver.post(
+                "/api/v1/auth/login/totp",
+                ["mfa_token": try await driver.mfaToken(user), "backup_code": code],
+                ip: user.ip
+            )
             #expect(first.status == .ok)
-            let second = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": try await driver.mfaToken(user), "backup_code": code], ip: user.ip)
+            let second = try await driver.post(
+                "/api/v1/auth/login/totp",
+                ["mfa_token": try await driver.mfaToken(user), "backup_code": code],
+                ip: user.ip
+            )
             #expect(second.status == .unauthorized)
             #expect(second.errorCode == "invalid_totp")
             let neither = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": try await driver.mfaToken(user)], ip: user.ip)
@@ -178,14 +211,22 @@ import Testing
         try await app.run { client, inside in
             let driver = AuthDriver(client: client, clock: clock)
             // Create the account directly (a cost-12 registration through HTTP would only slow the test).
-            let account = try await inside.auth.register(email: "timing@example.com", password: AuthDriver.password, client: ClientInfo(ip: nil, userAgent: nil))
+            let account = try await inside.auth.register(
+                email: "timing@example.com",
+                password: AuthDriver.password,
+                client: ClientInfo(ip: nil, userAgent: nil)
+            )
             // Alternate the two kinds of request, so whatever else the machine does slows both alike.
-            var known: [Duration] = [], unknown: [Duration] = []
+            var known: [Duration] = []
+            var unknown: [Duration] = []
             for index in 0..<7 {
                 for email in ["timing@example.com", "nobody-here@example.com"] {
                     let start = ContinuousClock.now
-                    let response = try await driver.post("/api/v1/auth/login", ["email": email, "password": "wrong password here"],
-                                                          ip: "203.0.113.\(index * 2 + (email.hasPrefix("timing") ? 0 : 1))")
+                    let response = try await driver.post(
+                        "/api/v1/auth/login",
+                        ["email": email, "password": "wrong password here"],
+                        ip: "203.0.113.\(index * 2 + (email.hasPrefix("timing") ? 0 : 1))"
+                    )
                     #expect(response.status == .unauthorized)
                     if email.hasPrefix("timing") {
                         known.append(ContinuousClock.now - start)
@@ -196,7 +237,8 @@ import Testing
                     }
                 }
             }
-            let knownMedian = known.sorted()[3], unknownMedian = unknown.sorted()[3]
+            let knownMedian = known.sorted()[3]
+            let unknownMedian = unknown.sorted()[3]
             #expect(knownMedian > .milliseconds(50), "cost-12 bcrypt should take tens of milliseconds, took \(knownMedian)")
             // Without the dummy verification an unknown email would answer in about a millisecond.
             #expect(unknownMedian > knownMedian / 3 && unknownMedian < knownMedian * 3, "known \(knownMedian), unknown \(unknownMedian)")

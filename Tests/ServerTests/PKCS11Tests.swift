@@ -3,9 +3,10 @@
 import Foundation
 import InteropSupport
 import Logging
-@testable import Server
 import Storage
 import Testing
+
+@testable import Server
 @testable import Vault
 
 @Suite(.serialized, .enabled(if: TestEnvironment.needs(SoftHSM.available), "needs SoftHSM2 (apt-get install softhsm2)"))
@@ -39,13 +40,19 @@ struct PKCS11Tests {
         await seeding.close()
 
         let setting = try SoftHSM.kekSetting(object: object)
-        let migrating = try await VaultAdministration.open(ConfigurationSources(flags: installation.flags, environment: installation.environment),
-                                                           logger: logger, migrateTo: try KEKConfiguration(setting))
+        let migrating = try await VaultAdministration.open(
+            ConfigurationSources(flags: installation.flags, environment: installation.environment),
+            logger: logger,
+            migrateTo: try KEKConfiguration(setting)
+        )
         #expect(try await migrating.migrate(to: try KEKConfiguration(setting), batchSize: 25, settle: .zero) == .rotated(to: 2, records: 60))
         await migrating.close()
 
         // From now on the HSM is configured; rotation makes a second key object.
-        let sources = ConfigurationSources(flags: installation.flags.merging([Setting.kek.name: setting]) { $1 }, environment: installation.environment)
+        let sources = ConfigurationSources(
+            flags: installation.flags.merging([Setting.kek.name: setting]) { $1 },
+            environment: installation.environment
+        )
         let admin = try await VaultAdministration.open(sources, logger: logger)
         #expect(try await admin.rotate(batchSize: 25, settle: .zero) == .rotated(to: 3, records: 60))
         let counts = try await admin.status().versions
@@ -73,7 +80,9 @@ struct PKCS11Tests {
         await first.close()
         // … and the server is given the target's settings before the migration, as the docs ask.
         var app = try AuthDriver.application(installation.flags.merging([Setting.kek.name: setting]) { $1 }, environment: installation.environment)
-        app.prepared.configuration.database = try ServerConfiguration(ConfigurationSources(flags: installation.flags, environment: installation.environment)).database
+        app.prepared.configuration.database = try ServerConfiguration(
+            ConfigurationSources(flags: installation.flags, environment: installation.environment)
+        ).database
         let clock = app.clock
         try await app.test { client in
             let driver = AuthDriver(client: client, clock: clock)

@@ -3,15 +3,18 @@
 import Foundation
 import HTTPTypes
 import Logging
-@testable import Server
 import Storage
 import Testing
 import Vault
 import VenueFakes
 import Venues
 
+@testable import Server
+
 @Suite struct PaperVenueTests {
-    @Test("GET /markets/{venue}/{symbol}: paper answers {symbol, price, bid, ask, time}; unknown symbols and venues are 404; an inspection-only venue says so; a live venue answers through its adapter")
+    @Test(
+        "GET /markets/{venue}/{symbol}: paper answers {symbol, price, bid, ask, time}; unknown symbols and venues are 404; an inspection-only venue says so; a live venue answers through its adapter"
+    )
     func markets() async throws {
         let fake = FakeBybit()
         fake.setPrice(symbol: "BTCUSDT", price: 61_000)
@@ -26,7 +29,9 @@ import Venues
                 let body = try paper.json()
                 #expect(Set(body.keys) == ["symbol", "price", "bid", "ask", "time"])
                 #expect(body["symbol"] as? String == "BTCUSDT")
-                let price = try #require(body["price"] as? Double), bid = try #require(body["bid"] as? Double), ask = try #require(body["ask"] as? Double)
+                let price = try #require(body["price"] as? Double)
+                let bid = try #require(body["bid"] as? Double)
+                let ask = try #require(body["ask"] as? Double)
                 #expect(bid <= price && price <= ask && price > 0)
                 #expect(try await driver.request(.get, "/api/v1/markets/paper/DOGEUSDT", ip: user.ip, token: token).status == .notFound)
                 #expect(try await driver.request(.get, "/api/v1/markets/mtgox/BTCUSDT", ip: user.ip, token: token).status == .notFound)
@@ -43,8 +48,10 @@ import Venues
     func restartContinues() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let settings = [Setting.dataDirectory.name: directory.appending("data").path,
-                        Setting.databaseURL.name: "sqlite:\(directory.appending("data/tradekeep.sqlite").path)"]
+        let settings = [
+            Setting.dataDirectory.name: directory.appending("data").path,
+            Setting.databaseURL.name: "sqlite:\(directory.appending("data/tradekeep.sqlite").path)",
+        ]
         let logger = Logger(label: "paper-test")
         func started() async throws -> (PaperTrading, TradekeepDatabase) {
             let configuration = try AuthDriver.application(settings).prepared.configuration
@@ -57,10 +64,19 @@ import Venues
         let account = VenueCredentials(apiKey: UUID().uuidString, secret: SecretBytes(copying: [UInt8]()))
         let (first, firstDatabase) = try await started()
         let price = try await first.venue.ticker(symbol: "ETHUSDT").price
-        let resting = OrderRequest(symbol: "ETHUSDT", side: .buy, type: .limit, quantity: 1, price: (price * Decimal(string: "0.5")!).rounded(2),
-                                   clientOrderID: "grid-1")
+        let resting = OrderRequest(
+            symbol: "ETHUSDT",
+            side: .buy,
+            type: .limit,
+            quantity: 1,
+            price: (price * Decimal(string: "0.5")!).rounded(2),
+            clientOrderID: "grid-1"
+        )
         _ = try await first.venue.placeOrder(resting, credentials: account)
-        _ = try await first.venue.placeOrder(OrderRequest(symbol: "SOLUSDT", side: .buy, type: .market, quantity: 2, clientOrderID: "dca-1"), credentials: account)
+        _ = try await first.venue.placeOrder(
+            OrderRequest(symbol: "SOLUSDT", side: .buy, type: .market, quantity: 2, clientOrderID: "dca-1"),
+            credentials: account
+        )
         try await first.venue.tick()
         let before = await first.venue.exchange.snapshot()
         await firstDatabase.shutdown()
@@ -80,7 +96,11 @@ import Venues
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let file = directory.appending("prices.csv")
-        try "time,symbol,open,high,low,close\n1,BTCUSDT,1,1,1,42000\n1,ETHUSDT,1,1,1,2100\n2,BTCUSDT,1,1,1,42100\n".write(to: file, atomically: true, encoding: .utf8)
+        try "time,symbol,open,high,low,close\n1,BTCUSDT,1,1,1,42000\n1,ETHUSDT,1,1,1,2100\n2,BTCUSDT,1,1,1,42100\n".write(
+            to: file,
+            atomically: true,
+            encoding: .utf8
+        )
         let app = try AuthDriver.application([Setting.paperFeed.name: "csv:\(file.path)"])
         let database = try TradekeepDatabase(location: .sqliteMemory)
         try await database.migrate(logger: Logger(label: "t"))
@@ -103,7 +123,8 @@ import Venues
 
 extension Decimal {
     func rounded(_ places: Int) -> Decimal {
-        var value = self, result = Decimal()
+        var value = self
+        var result = Decimal()
         NSDecimalRound(&result, &value, places, .down)
         return result
     }

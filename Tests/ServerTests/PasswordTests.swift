@@ -4,9 +4,10 @@ import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
-@testable import Server
 import Storage
 import Testing
+
+@testable import Server
 
 @Suite struct PasswordTests {
     /// Wait for the background queue to write the reset mail.
@@ -49,27 +50,53 @@ import Testing
             let mail = try #require(try await Self.resetMail(to: user.email, in: directory))
             let token = try #require(AuthDriver.token(in: mail, after: "Reset token (valid once, for 30 minutes): "))
 
-            let weak = try await driver.post("/api/v1/auth/password/reset", ["token": token, "new_password": "short", "totp_code": driver.code(user)], ip: user.ip)
+            let weak = try await driver.post(
+                "/api/v1/auth/password/reset",
+                ["token": token, "new_password": "short", "totp_code": driver.code(user)],
+                ip: user.ip
+            )
             #expect(weak.status == .unprocessableContent)
-            let wrongCode = try await driver.post("/api/v1/auth/password/reset", ["token": token, "new_password": "a brand new passphrase", "totp_code": "000000"], ip: user.ip)
+            let wrongCode = try await driver.post(
+                "/api/v1/auth/password/reset",
+                ["token": token, "new_password": "a brand new passphrase", "totp_code": "000000"],
+                ip: user.ip
+            )
             #expect(wrongCode.status == .unauthorized)
             #expect(wrongCode.errorCode == "invalid_totp")
-            let noCode = try await driver.post("/api/v1/auth/password/reset", ["token": token, "new_password": "a brand new passphrase"], ip: user.ip)
+            let noCode = try await driver.post(
+                "/api/v1/auth/password/reset",
+                ["token": token, "new_password": "a brand new passphrase"],
+                ip: user.ip
+            )
             #expect(noCode.errorCode == "step_up_required")
-            let badToken = try await driver.post("/api/v1/auth/password/reset", ["token": "nope", "new_password": "a brand new passphrase", "totp_code": driver.code(user)], ip: user.ip)
+            let badToken = try await driver.post(
+                "/api/v1/auth/password/reset",
+                ["token": "nope", "new_password": "a brand new passphrase", "totp_code": driver.code(user)],
+                ip: user.ip
+            )
             #expect(badToken.status == .unauthorized)
             #expect(badToken.errorCode == "invalid_token")
 
-            let reset = try await driver.post("/api/v1/auth/password/reset", ["token": token, "new_password": "a brand new passphrase", "totp_code": driver.code(user)], ip: user.ip)
+            let reset = try await driver.post(
+                "/api/v1/auth/password/reset",
+                ["token": token, "new_password": "a brand new passphrase", "totp_code": driver.code(user)],
+                ip: user.ip
+            )
             #expect(reset.status == .noContent)
             #expect(try await driver.request(.get, "/api/v1/auth/sessions", ip: user.ip, token: session.accessToken).status == .unauthorized)
             let old = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": user.password], ip: user.ip)
             #expect(old.status == .unauthorized)
             user.password = "a brand new passphrase"
             _ = try await driver.signIn(user)
-            let again = try await driver.post("/api/v1/auth/password/reset", ["token": token, "new_password": "yet another passphrase", "totp_code": driver.code(user)], ip: user.ip)
+            let again = try await driver.post(
+                "/api/v1/auth/password/reset",
+                ["token": token, "new_password": "yet another passphrase", "totp_code": driver.code(user)],
+                ip: user.ip
+            )
             #expect(again.errorCode == "invalid_token")
-            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(userID: UUID(uuidString: user.userID)!)
+            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(
+                userID: UUID(uuidString: user.userID)!
+            )
             #expect(events.contains { $0.action == "auth.password_reset" && $0.details["sessions_revoked"] == "1" })
         }
     }
@@ -80,11 +107,14 @@ import Testing
         try await app.run { client, inside in
             let driver = AuthDriver(client: client, clock: app.clock)
             var user = try await driver.signUp()
-            let here = try await driver.signIn(user), there = try await driver.signIn(user)
+            let here = try await driver.signIn(user)
+            let there = try await driver.signIn(user)
             func change(_ body: [String: Any]) async throws -> TestResponse {
                 try await driver.post("/api/v1/auth/password/change", body, ip: user.ip, token: here.accessToken)
             }
-            let wrongCurrent = try await change(["current_password": "not it at all", "new_password": "a different passphrase", "totp_code": driver.code(user)])
+            let wrongCurrent = try await change([
+                "current_password": "not it at all", "new_password": "a different passphrase", "totp_code": driver.code(user),
+            ])
             #expect(wrongCurrent.status == .forbidden)
             #expect(wrongCurrent.errorCode == "invalid_password")
             let noCode = try await change(["current_password": user.password, "new_password": "a different passphrase"])
@@ -100,8 +130,13 @@ import Testing
             #expect(try await driver.request(.get, "/api/v1/auth/sessions", ip: user.ip, token: there.accessToken).status == .unauthorized)
             user.password = "a different passphrase"
             _ = try await driver.signIn(user)
-            #expect(try await driver.post("/api/v1/auth/password/change", ["current_password": "x", "new_password": "y", "totp_code": "1"], ip: user.ip).status == .unauthorized)
-            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(userID: UUID(uuidString: user.userID)!)
+            #expect(
+                try await driver.post("/api/v1/auth/password/change", ["current_password": "x", "new_password": "y", "totp_code": "1"], ip: user.ip)
+                    .status == .unauthorized
+            )
+            let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(
+                userID: UUID(uuidString: user.userID)!
+            )
             #expect(events.contains { $0.action == "auth.password_changed" })
         }
     }
@@ -116,15 +151,33 @@ import Testing
             let missing = try await driver.request(.post, "/api/v1/auth/backup-codes", ip: user.ip, token: signedIn.accessToken)
             #expect(missing.status == .forbidden)
             #expect(missing.errorCode == "step_up_required")
-            let viaHeader = try await driver.request(.post, "/api/v1/auth/backup-codes", ip: user.ip, token: signedIn.accessToken,
-                                                     headers: [.xTOTPCode: driver.code(user)])
+            let viaHeader = try await driver.request(
+                .post,
+                "/api/v1/auth/backup-codes",
+                ip: user.ip,
+                token: signedIn.accessToken,
+                headers: [.xTOTPCode: driver.code(user)]
+            )
             #expect(viaHeader.status == .ok)
-            let viaBody = try await driver.post("/api/v1/auth/backup-codes", ["totp_code": driver.code(user)], ip: user.ip, token: signedIn.accessToken)
+            let viaBody = try await driver.post(
+                "/api/v1/auth/backup-codes",
+                ["totp_code": driver.code(user)],
+                ip: user.ip,
+                token: signedIn.accessToken
+            )
             let codes = try #require(try viaBody.json()["backup_codes"] as? [String])
             #expect(codes.count == 10)
-            let old = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": try await driver.mfaToken(user), "backup_code": user.backupCodes[0]], ip: user.ip)
+            let old = try await driver.post(
+                "/api/v1/auth/login/totp",
+                ["mfa_token": try await driver.mfaToken(user), "backup_code": user.backupCodes[0]],
+                ip: user.ip
+            )
             #expect(old.errorCode == "invalid_totp")
-            let new = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": try await driver.mfaToken(user), "backup_code": codes[0]], ip: user.ip)
+            let new = try await driver.post(
+                "/api/v1/auth/login/totp",
+                ["mfa_token": try await driver.mfaToken(user), "backup_code": codes[0]],
+                ip: user.ip
+            )
             #expect(new.status == .ok)
         }
     }
@@ -137,7 +190,12 @@ import Testing
             let user = try await driver.signUp()
             let signedIn = try await driver.signIn(user)
             for attempt in 0..<5 {
-                _ = try await driver.post("/api/v1/auth/backup-codes", ["totp_code": String(format: "%06d", attempt)], ip: user.ip, token: signedIn.accessToken)
+                _ = try await driver.post(
+                    "/api/v1/auth/backup-codes",
+                    ["totp_code": String(format: "%06d", attempt)],
+                    ip: user.ip,
+                    token: signedIn.accessToken
+                )
             }
             #expect(try await driver.request(.get, "/api/v1/auth/sessions", ip: user.ip, token: signedIn.accessToken).status == .unauthorized)
             let login = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": user.password], ip: user.ip)

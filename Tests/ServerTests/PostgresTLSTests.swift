@@ -24,20 +24,28 @@ import Testing
         await database.shutdown()
     }
 
-    @Test("verify-full with the server's CA connects, migrates and answers",
-          .enabled(if: TestEnvironment.needs(TestEnvironment.postgresTLSURL != nil), "needs TRADEKEEP_TEST_PG_TLS_URL (scripts/dev-postgres)"))
+    @Test(
+        "verify-full with the server's CA connects, migrates and answers",
+        .enabled(if: TestEnvironment.needs(TestEnvironment.postgresTLSURL != nil), "needs TRADEKEEP_TEST_PG_TLS_URL (scripts/dev-postgres)")
+    )
     func verifiedConnection() async throws {
         let schema = "tls_\(UUID().uuidString.prefix(8).lowercased())"
         try await Self.connect(try Self.tlsURL() + "&schema=\(schema)")
     }
 
-    @Test("verify-full with another CA is refused: the server certificate is not trusted",
-          .enabled(if: TestEnvironment.needs(TestEnvironment.postgresTLSURL != nil), "needs TRADEKEEP_TEST_PG_TLS_URL (scripts/dev-postgres)"))
+    @Test(
+        "verify-full with another CA is refused: the server certificate is not trusted",
+        .enabled(if: TestEnvironment.needs(TestEnvironment.postgresTLSURL != nil), "needs TRADEKEEP_TEST_PG_TLS_URL (scripts/dev-postgres)")
+    )
     func wrongCertificateAuthority() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let other = try TestCertificate.generate(in: directory)
-        let url = try Self.tlsURL().replacingOccurrences(of: #"sslrootcert=[^&]+"#, with: "sslrootcert=\(other.caCertificate.path)", options: .regularExpression)
+        let url = try Self.tlsURL().replacingOccurrences(
+            of: #"sslrootcert=[^&]+"#,
+            with: "sslrootcert=\(other.caCertificate.path)",
+            options: .regularExpression
+        )
         await #expect {
             try await Self.connect(url)
         } throws: { error in
@@ -45,8 +53,10 @@ import Testing
         }
     }
 
-    @Test("Without TLS the server refuses the connection (the suite's server is TLS-only)",
-          .enabled(if: TestEnvironment.needs(TestEnvironment.postgresTLSURL != nil), "needs TRADEKEEP_TEST_PG_TLS_URL (scripts/dev-postgres)"))
+    @Test(
+        "Without TLS the server refuses the connection (the suite's server is TLS-only)",
+        .enabled(if: TestEnvironment.needs(TestEnvironment.postgresTLSURL != nil), "needs TRADEKEEP_TEST_PG_TLS_URL (scripts/dev-postgres)")
+    )
     func plaintextRefused() async throws {
         let url = try Self.tlsURL().replacingOccurrences(of: #"\?.*$"#, with: "?sslmode=disable", options: .regularExpression)
         await #expect {

@@ -69,9 +69,11 @@ import Testing
 
     static let binaryAvailable = TestEnvironment.executable != nil
 
-    @Test("`tradekeep serve` answers /healthz within 3 s of start and stops cleanly on SIGTERM and SIGINT",
-          .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable"),
-          arguments: [SIGTERM, SIGINT])
+    @Test(
+        "`tradekeep serve` answers /healthz within 3 s of start and stops cleanly on SIGTERM and SIGINT",
+        .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable"),
+        arguments: [SIGTERM, SIGINT]
+    )
     func startAndStop(signal: Int32) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -82,7 +84,7 @@ import Testing
         var healthyAfter: Duration?
         while ContinuousClock.now - started < .seconds(10) {
             if let response = try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"), timeout: .seconds(1)),
-               response.status == .ok
+                response.status == .ok
             {
                 healthyAfter = ContinuousClock.now - started
                 break
@@ -100,8 +102,10 @@ import Testing
         #expect(!server.stderr.contains(" error "), "\(server.stderr)")
     }
 
-    @Test("In production with nothing provisioned the binary exits 78 naming every setting to fix",
-          .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable"))
+    @Test(
+        "In production with nothing provisioned the binary exits 78 naming every setting to fix",
+        .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable")
+    )
     func productionRefusalExitCode() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -113,8 +117,10 @@ import Testing
         }
     }
 
-    @Test("`tradekeep init` then production start-up behind a TLS proxy works; `migrate` and `version` run",
-          .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable"))
+    @Test(
+        "`tradekeep init` then production start-up behind a TLS proxy works; `migrate` and `version` run",
+        .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable")
+    )
     func initMigrateVersion() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -140,8 +146,10 @@ import Testing
         #expect(version.stderr.hasPrefix("tradekeep "))
     }
 
-    @Test("`tradekeep admin create` reads the password from standard input and prints the otpauth URI once",
-          .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable"))
+    @Test(
+        "`tradekeep admin create` reads the password from standard input and prints the otpauth URI once",
+        .enabled(if: TestEnvironment.needs(binaryAvailable), "needs the built tradekeep executable")
+    )
     func adminCreate() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -2,9 +2,10 @@
 // a placeholder, when key files are readable by others, or when it would serve plain HTTP.
 
 import Foundation
-@testable import Server
 import Testing
 import Vault
+
+@testable import Server
 
 @Suite struct ProductionRefusalTests {
     /// A data folder with generated secrets and settings that pass every production rule.
@@ -48,8 +49,11 @@ import Vault
     }
 
     static func expectRefusal(_ refusals: [Refusal], setting: String, containing text: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(refusals.contains { $0.setting == setting && $0.message.contains(text) },
-                "expected a refusal of \(setting) mentioning “\(text)”, got \(refusals)", sourceLocation: sourceLocation)
+        #expect(
+            refusals.contains { $0.setting == setting && $0.message.contains(text) },
+            "expected a refusal of \(setting) mentioning “\(text)”, got \(refusals)",
+            sourceLocation: sourceLocation
+        )
     }
 
     @Test("A correctly provisioned production deployment starts")
@@ -79,10 +83,13 @@ import Vault
         Self.expectRefusal(fixture.refusals(), setting: kind.setting.name, containing: "has 20 bytes")
     }
 
-    @Test("A placeholder secret is refused", arguments: [
-        "changeme", "your-256-bit-secret-your-256-bit-secret-0000", "ChangeMe-ChangeMe-ChangeMe-ChangeMe-ChangeMe",
-        "REPLACE_WITH_A_RANDOM_VALUE_OF_AT_LEAST_32_BYTES_PLEASE",
-    ])
+    @Test(
+        "A placeholder secret is refused",
+        arguments: [
+            "changeme", "your-256-bit-secret-your-256-bit-secret-0000", "ChangeMe-ChangeMe-ChangeMe-ChangeMe-ChangeMe",
+            "REPLACE_WITH_A_RANDOM_VALUE_OF_AT_LEAST_32_BYTES_PLEASE",
+        ]
+    )
     func placeholderSecret(value: String) throws {
         var fixture = try Fixture()
         defer { fixture.directory.remove() }
@@ -134,7 +141,11 @@ import Vault
         var fixture = try Fixture()
         defer { fixture.directory.remove() }
         let file = fixture.directory.appending("tradekeep.conf")
-        try "TRADEKEEP_JWT_SECRET=\(Data(SecretBytesTestHelper.randomBytes(48)).base64EncodedString())\n".write(to: file, atomically: true, encoding: .utf8)
+        try "TRADEKEEP_JWT_SECRET=\(Data(SecretBytesTestHelper.randomBytes(48)).base64EncodedString())\n".write(
+            to: file,
+            atomically: true,
+            encoding: .utf8
+        )
         try SecureFile.setMode(0o644, of: file)
         fixture.flags[Setting.configFile.name] = file.path
         Self.expectRefusal(fixture.refusals(), setting: Setting.configFile.name, containing: "holds secrets")

@@ -3,9 +3,10 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-@testable import Server
 import Storage
 import Testing
+
+@testable import Server
 
 @Suite struct PublishedDocumentsTests {
     @Test("/healthz answers {\"status\":\"ok\"} and /readyz checks the database")
@@ -45,10 +46,12 @@ import Testing
             let response = try await client.execute(uri: "/.well-known/security.txt", method: .get)
             #expect(response.status == .ok)
             #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
-            let fields = Dictionary(uniqueKeysWithValues: response.bodyString.split(separator: "\n").compactMap { line -> (String, String)? in
-                guard let colon = line.firstIndex(of: ":") else { return nil }
-                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-            })
+            let fields = Dictionary(
+                uniqueKeysWithValues: response.bodyString.split(separator: "\n").compactMap { line -> (String, String)? in
+                    guard let colon = line.firstIndex(of: ":") else { return nil }
+                    return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+                }
+            )
             #expect(fields["Contact"] == "mailto:security@trade.example")
             #expect(fields["Canonical"] == "https://trade.example/.well-known/security.txt")
             let expires = try #require(fields["Expires"].flatMap { try? Date($0, strategy: .iso8601) })
@@ -62,10 +65,12 @@ import Testing
         let app = try TestApplication()
         let parts = try await app.build()
         await parts.database.shutdown()
-        let routes = Set(parts.router.routes.map { route in
-            let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
-            return "\(route.method.rawValue.lowercased()) /\(path.joined(separator: "/"))"
-        })
+        let routes = Set(
+            parts.router.routes.map { route in
+                let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                return "\(route.method.rawValue.lowercased()) /\(path.joined(separator: "/"))"
+            }
+        )
         try await app.test { client in
             let response = try await client.execute(uri: "/openapi.yaml", method: .get)
             #expect(response.status == .ok)

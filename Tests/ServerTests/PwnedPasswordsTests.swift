@@ -7,15 +7,17 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOConcurrencyHelpers
-@testable import Server
 import Testing
+
+@testable import Server
 
 @Suite struct PwnedPasswordsTests {
     static let breached = "totally unique yet breached"
     static let clean = "totally unique and clean too"
 
     /// A range API that knows one breached password, pads every answer, and records what it was sent.
-    static func fakeRangeAPI(requests: NIOLockedValueBox<[(path: String, padding: String?)]>, delay: Duration = .zero) -> Router<BasicRequestContext> {
+    static func fakeRangeAPI(requests: NIOLockedValueBox<[(path: String, padding: String?)]>, delay: Duration = .zero) -> Router<BasicRequestContext>
+    {
         let router = Router()
         router.get("/range/:prefix") { request, context -> String in
             requests.withLockedValue { $0.append((request.uri.path, request.headers[HTTPField.Name("Add-Padding")!])) }
@@ -61,15 +63,23 @@ import Testing
     @Test("A range API slower than the timeout does not block registration: it proceeds, with a warning logged")
     func timeoutFailsOpen() async throws {
         let requests = NIOLockedValueBox<[(path: String, padding: String?)]>([])
-        let fake = Application(router: Self.fakeRangeAPI(requests: requests, delay: .milliseconds(1500)), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let fake = Application(
+            router: Self.fakeRangeAPI(requests: requests, delay: .milliseconds(1500)),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0))
+        )
         try await fake.test(.live) { fakeClient in
             let port = try #require(fakeClient.port)
             var app = try AuthDriver.application([Setting.hibp.name: "on", Setting.hibpURL.name: "http://127.0.0.1:\(port)"])
             app.prepared.configuration.hibpTimeout = .milliseconds(300)
-            let logs = app.logs, clock = app.clock
+            let logs = app.logs
+            let clock = app.clock
             try await app.test { client in
                 let start = ContinuousClock.now
-                let response = try await AuthDriver(client: client, clock: clock).register(email: "slow@example.com", password: Self.breached, ip: "10.8.0.3")
+                let response = try await AuthDriver(client: client, clock: clock).register(
+                    email: "slow@example.com",
+                    password: Self.breached,
+                    ip: "10.8.0.3"
+                )
                 #expect(response.status == .created)
                 #expect(ContinuousClock.now - start < .seconds(3))
             }

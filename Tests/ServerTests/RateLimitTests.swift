@@ -3,8 +3,9 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
-@testable import Server
 import Testing
+
+@testable import Server
 
 @Suite struct RateLimitTests {
     static func expect429(_ response: TestResponse, limit: Int, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -39,7 +40,11 @@ import Testing
             let driver = AuthDriver(client: client, clock: app.clock)
             let user = try await driver.signUp()
             for index in 0..<5 {
-                _ = try await driver.post("/api/v1/auth/login", ["email": "nobody\(index)@example.com", "password": "whatever it is"], ip: "10.2.1.1")
+                _ = try await driver.post(
+                    "/api/v1/auth/login",
+                    ["email": "nobody\(index)@example.com", "password": "whatever it is"],
+                    ip: "10.2.1.1"
+                )
             }
             Self.expect429(try await driver.post("/api/v1/auth/login", ["email": user.email, "password": user.password], ip: "10.2.1.1"), limit: 5)
             #expect(try await driver.post("/api/v1/auth/login", ["email": user.email, "password": user.password], ip: "10.2.1.2").status == .ok)

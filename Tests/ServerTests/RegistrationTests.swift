@@ -1,16 +1,17 @@
 // POST /register, POST /totp/confirm, GET /verify-email — success and every failure answer.
 
 import Accounts
-import Logging
-import SQLKit
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Logging
 import NIOCore
-@testable import Server
+import SQLKit
 import Storage
 import Testing
 import Vault
+
+@testable import Server
 
 @Suite struct RegistrationTests {
     @Test("register answers 201 with user id, enrolment token, a 160-bit TOTP secret and its otpauth URI")
@@ -36,7 +37,9 @@ import Vault
             #expect(user.passwordHash.hasPrefix("$2b$04$"))
             // The TOTP secret is sealed in the vault, bound to this user and record.
             let secretID = try #require(user.totpSecretID)
-            let opened = try await inside.auth.store.withSecret(id: secretID, ownerID: userID, envelope: inside.auth.envelope) { $0.withUnsafeBytes(Array.init) }
+            let opened = try await inside.auth.store.withSecret(id: secretID, ownerID: userID, envelope: inside.auth.envelope) {
+                $0.withUnsafeBytes(Array.init)
+            }
             #expect(opened == secret)
             await #expect(throws: AccountStoreError.notFound) {
                 try await inside.auth.store.withSecret(id: secretID, ownerID: UUID(), envelope: inside.auth.envelope) { _ in 0 }
@@ -50,14 +53,21 @@ import Vault
         }
     }
 
-    @Test("register refuses weak, common and breached-list passwords with 422 and stores nothing", arguments: [
-        ("short", "weak_password"), ("eleven char", "weak_password"), (String(repeating: "x", count: 257), "weak_password"),
-        ("password1234", "breached_password"), ("LeaveMeAlone", "breached_password"), ("line\nbreak password", "weak_password"),
-    ])
+    @Test(
+        "register refuses weak, common and breached-list passwords with 422 and stores nothing",
+        arguments: [
+            ("short", "weak_password"), ("eleven char", "weak_password"), (String(repeating: "x", count: 257), "weak_password"),
+            ("password1234", "breached_password"), ("LeaveMeAlone", "breached_password"), ("line\nbreak password", "weak_password"),
+        ]
+    )
     func weakPasswords(password: String, code: String) async throws {
         let app = try AuthDriver.application()
         try await app.run { client, inside in
-            let response = try await AuthDriver(client: client, clock: app.clock).register(email: "weak@example.com", password: password, ip: "10.0.0.2")
+            let response = try await AuthDriver(client: client, clock: app.clock).register(
+                email: "weak@example.com",
+                password: password,
+                ip: "10.0.0.2"
+            )
             #expect(response.status == .unprocessableContent)
             #expect(response.errorCode == code)
             #expect(try await inside.auth.store.user(email: "weak@example.com") == nil)
@@ -89,7 +99,12 @@ import Vault
             let missing = try await driver.post("/api/v1/auth/totp/confirm", ["code": "123456"], ip: "10.0.0.5")
             #expect(missing.status == .badRequest)
             #expect(try missing.decoded(ErrorBody.self).message == "Missing field `enrollment_token`.")
-            let garbage = try await client.execute(uri: "/api/v1/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{nope"))
+            let garbage = try await client.execute(
+                uri: "/api/v1/auth/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: "{nope")
+            )
             #expect(garbage.status == .badRequest)
             #expect(garbage.errorCode == "bad_request")
         }
@@ -131,8 +146,11 @@ import Vault
             let accepted = try await driver.post("/api/v1/auth/totp/confirm", ["enrollment_token": token, "code": right], ip: "10.0.0.6")
             #expect(accepted.status == .ok)
             app.clock.advance(by: 30)
-            let spent = try await driver.post("/api/v1/auth/totp/confirm",
-                                              ["enrollment_token": token, "code": TOTP.standard.code(secret: secret, at: app.clock.now)], ip: "10.0.0.6")
+            let spent = try await driver.post(
+                "/api/v1/auth/totp/confirm",
+                ["enrollment_token": token, "code": TOTP.standard.code(secret: secret, at: app.clock.now)],
+                ip: "10.0.0.6"
+            )
             #expect(spent.status == .unauthorized)
             #expect(spent.errorCode == "invalid_token")
         }
@@ -154,11 +172,17 @@ import Vault
             #expect(token != registered["enrollment_token"] as? String)
             // The old enrolment token was replaced by the new one.
             let secret = SecretBytes(copying: Base32.decode(body["totp_secret"] as! String)!)
-            let old = try await driver.post("/api/v1/auth/totp/confirm",
-                                            ["enrollment_token": registered["enrollment_token"]!, "code": TOTP.standard.code(secret: secret, at: app.clock.now)], ip: "10.0.0.7")
+            let old = try await driver.post(
+                "/api/v1/auth/totp/confirm",
+                ["enrollment_token": registered["enrollment_token"]!, "code": TOTP.standard.code(secret: secret, at: app.clock.now)],
+                ip: "10.0.0.7"
+            )
             #expect(old.errorCode == "invalid_token")
-            let confirmed = try await driver.post("/api/v1/auth/totp/confirm",
-                                                  ["enrollment_token": token, "code": TOTP.standard.code(secret: secret, at: app.clock.now)], ip: "10.0.0.7")
+            let confirmed = try await driver.post(
+                "/api/v1/auth/totp/confirm",
+                ["enrollment_token": token, "code": TOTP.standard.code(secret: secret, at: app.clock.now)],
+                ip: "10.0.0.7"
+            )
             #expect(confirmed.status == .ok)
         }
     }
@@ -203,7 +227,9 @@ import Vault
         defer { directory.remove() }
         let database = directory.appending("data/tradekeep.sqlite")
         // The test logger records every level, trace included (LogCapture).
-        let app = try AuthDriver.application([Setting.dataDirectory.name: directory.appending("data").path, Setting.databaseURL.name: "sqlite:\(database.path)"])
+        let app = try AuthDriver.application([
+            Setting.dataDirectory.name: directory.appending("data").path, Setting.databaseURL.name: "sqlite:\(database.path)",
+        ])
         let secrets = try await app.test { client in
             let driver = AuthDriver(client: client, clock: app.clock)
             var found: [[UInt8]] = []
@@ -233,14 +259,21 @@ import Vault
         let clock = app.clock
         try await app.run { client, inside in
             let driver = AuthDriver(client: client, clock: clock)
-            let alice = try await driver.signUp(), bob = try await driver.signUp()
+            let alice = try await driver.signUp()
+            let bob = try await driver.signUp()
             let store = inside.auth.store
             let aliceRecord = try #require(try await store.user(id: UUID(uuidString: alice.userID)!))
             let bobRecord = try #require(try await store.user(id: UUID(uuidString: bob.userID)!))
             let sql = try inside.database.database(logger: Logger(label: "t")) as! any SQLDatabase
-            struct Sealed: Codable { var ciphertext: Data; var nonce: Data; var wrappedKey: Data }
-            let aliceSealed = try #require(try await sql.select().columns("ciphertext", "nonce", "wrapped_key").from("vault_secrets")
-                .where("id", .equal, aliceRecord.totpSecretID!).first(decoding: Sealed.self, keyDecodingStrategy: .convertFromSnakeCase))
+            struct Sealed: Codable {
+                var ciphertext: Data
+                var nonce: Data
+                var wrappedKey: Data
+            }
+            let aliceSealed = try #require(
+                try await sql.select().columns("ciphertext", "nonce", "wrapped_key").from("vault_secrets")
+                    .where("id", .equal, aliceRecord.totpSecretID!).first(decoding: Sealed.self, keyDecodingStrategy: .convertFromSnakeCase)
+            )
             try await sql.update("vault_secrets")
                 .set("ciphertext", to: aliceSealed.ciphertext).set("nonce", to: aliceSealed.nonce).set("wrapped_key", to: aliceSealed.wrappedKey)
                 .where("id", .equal, bobRecord.totpSecretID!).run()

@@ -4,8 +4,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import Server
 import Testing
+
+@testable import Server
 
 @Suite struct SecurityHeadersTests {
     struct Boom: Error, CustomStringConvertible {
@@ -48,10 +49,11 @@ import Testing
     func everyStatusOverPlainHTTP() async throws {
         let app = try TestApplication()
         let logs = app.logs
-        try await app.test(extraRoutes: { router in
+        let routes: (Router<AppRequestContext>) -> Void = { router in
             router.get("/boom") { _, _ -> String in throw Boom() }
             router.get("/api/v1/boom") { _, _ -> String in throw Boom() }
-        }) { client in
+        }
+        try await app.test(extraRoutes: routes) { client in
             let ok = try await client.execute(uri: "/healthz", method: .get)
             #expect(ok.status == .ok)
             Self.expectSecurityHeaders(ok, hsts: false, api: false)
@@ -82,10 +84,13 @@ import Testing
     @Test("Behind a TLS proxy every response, errors included, carries HSTS")
     func hstsBehindProxy() async throws {
         let app = try TestApplication([Setting.behindTLSProxy.name: "true"])
-        try await app.test(extraRoutes: { router in
+        let routes: (Router<AppRequestContext>) -> Void = { router in
             router.get("/boom") { _, _ -> String in throw Boom() }
-        }) { client in
-            for (uri, status) in [("/healthz", HTTPResponse.Status.ok), ("/api/v1/bots", .unauthorized), ("/nope", .notFound), ("/boom", .internalServerError)] {
+        }
+        try await app.test(extraRoutes: routes) { client in
+            for (uri, status) in [
+                ("/healthz", HTTPResponse.Status.ok), ("/api/v1/bots", .unauthorized), ("/nope", .notFound), ("/boom", .internalServerError),
+            ] {
                 let response = try await client.execute(uri: uri, method: .get)
                 #expect(response.status == status)
                 Self.expectSecurityHeaders(response, hsts: true, api: uri.hasPrefix("/api"))
@@ -125,12 +130,13 @@ import Testing
 
     @Test("A body over the upload limit answers 413 in the error shape")
     func oversizedBody() async throws {
-        try await TestApplication().test(extraRoutes: { router in
+        let routes: (Router<AppRequestContext>) -> Void = { router in
             router.post("/echo") { request, context -> String in
                 let text = try await request.decode(as: [String: String].self, context: context)
                 return text.description
             }
-        }) { client in
+        }
+        try await TestApplication().test(extraRoutes: routes) { client in
             let big = ByteBuffer(string: "{\"a\":\"" + String(repeating: "x", count: 100_000) + "\"}")
             let response = try await client.execute(uri: "/echo", method: .post, headers: [.contentType: "application/json"], body: big)
             #expect(response.status == .contentTooLarge)

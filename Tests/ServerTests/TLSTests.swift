@@ -6,8 +6,9 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import NIOSSL
-@testable import Server
 import Testing
+
+@testable import Server
 
 @Suite struct TLSTests {
     @Test("--tls-cert/--tls-key serve HTTPS, negotiate HTTP/2 and send HSTS")

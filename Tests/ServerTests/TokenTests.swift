@@ -5,10 +5,11 @@ import Crypto
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
-@testable import Server
 import Storage
 import Testing
 import Vault
+
+@testable import Server
 
 @Suite struct TokenTests {
     /// A JWT signed with `key` (HMAC with `algorithm`) over arbitrary header and claims.
@@ -18,11 +19,12 @@ import Vault
         }
         let input = "\(try segment(header)).\(try segment(claims))"
         guard let key else { return input + "." }
-        let mac: [UInt8] = switch algorithm {
-        case "HS512": Array(HMAC<SHA512>.authenticationCode(for: Array(input.utf8), using: key.symmetricKey))
-        case "HS384": Array(HMAC<SHA384>.authenticationCode(for: Array(input.utf8), using: key.symmetricKey))
-        default: Array(HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: key.symmetricKey))
-        }
+        let mac: [UInt8] =
+            switch algorithm {
+            case "HS512": Array(HMAC<SHA512>.authenticationCode(for: Array(input.utf8), using: key.symmetricKey))
+            case "HS384": Array(HMAC<SHA384>.authenticationCode(for: Array(input.utf8), using: key.symmetricKey))
+            default: Array(HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: key.symmetricKey))
+            }
         return input + "." + Base64.urlSafeEncode(mac).replacingOccurrences(of: "=", with: "")
     }
 
@@ -44,11 +46,17 @@ import Vault
             let control = try Self.forge(header: ["alg": "HS256", "typ": "JWT"], claims: good, key: key)
             #expect(try await driver.request(.get, "/api/v1/auth/sessions", ip: user.ip, token: control).status == .ok)
 
-            var noIAT = good; noIAT["iat"] = nil
-            var expired = good; expired["iat"] = now - 3600; expired["exp"] = now - 60
-            var future = good; future["iat"] = now + 3600
-            var noSID = good; noSID["sid"] = nil
-            var otherSession = good; otherSession["sid"] = UUID().uuidString.lowercased()
+            var noIAT = good
+            noIAT["iat"] = nil
+            var expired = good
+            expired["iat"] = now - 3600
+            expired["exp"] = now - 60
+            var future = good
+            future["iat"] = now + 3600
+            var noSID = good
+            noSID["sid"] = nil
+            var otherSession = good
+            otherSession["sid"] = UUID().uuidString.lowercased()
             let refused: [(String, String)] = [
                 ("no iat", try Self.forge(header: ["alg": "HS256"], claims: noIAT, key: key)),
                 ("alg none", try Self.forge(header: ["alg": "none"], claims: good, key: nil)),
@@ -134,8 +142,12 @@ import Vault
             let bare = try await driver.request(.post, "/api/v1/auth/refresh", ip: user.ip, headers: [.cookie: cookie])
             #expect(bare.status == .forbidden)
             #expect(bare.errorCode == "csrf_check_failed")
-            let foreign = try await driver.request(.post, "/api/v1/auth/refresh", ip: user.ip,
-                                                   headers: [.cookie: cookie, .origin: "https://evil.example", .xRequestedWith: "x"])
+            let foreign = try await driver.request(
+                .post,
+                "/api/v1/auth/refresh",
+                ip: user.ip,
+                headers: [.cookie: cookie, .origin: "https://evil.example", .xRequestedWith: "x"]
+            )
             #expect(foreign.status == .forbidden)
             let noCookie = try await driver.request(.post, "/api/v1/auth/refresh", ip: user.ip, headers: [.xRequestedWith: "fetch"])
             #expect(noCookie.status == .unauthorized)
@@ -177,10 +189,14 @@ import Vault
         let app = try AuthDriver.application()
         try await app.test { client in
             let driver = AuthDriver(client: client, clock: app.clock)
-            let alice = try await driver.signUp(), bob = try await driver.signUp()
-            let aliceIn = try await driver.signIn(alice), bobIn = try await driver.signIn(bob)
+            let alice = try await driver.signUp()
+            let bob = try await driver.signUp()
+            let aliceIn = try await driver.signIn(alice)
+            let bobIn = try await driver.signIn(bob)
             let bobSessions = try await driver.request(.get, "/api/v1/auth/sessions", ip: bob.ip, token: bobIn.accessToken)
-            let bobSession = try #require((try JSONSerialization.jsonObject(with: Data(buffer: bobSessions.body)) as? [[String: Any]])?.first?["id"] as? String)
+            let bobSession = try #require(
+                (try JSONSerialization.jsonObject(with: Data(buffer: bobSessions.body)) as? [[String: Any]])?.first?["id"] as? String
+            )
             let aliceList = try await driver.request(.get, "/api/v1/auth/sessions", ip: alice.ip, token: aliceIn.accessToken)
             #expect(!aliceList.bodyString.contains(bobSession))
             let attempt = try await driver.request(.delete, "/api/v1/auth/sessions/\(bobSession)", ip: alice.ip, token: aliceIn.accessToken)

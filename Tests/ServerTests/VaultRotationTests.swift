@@ -2,10 +2,11 @@
 
 import Foundation
 import Logging
-@testable import Server
 import Storage
 import Testing
 import Vault
+
+@testable import Server
 
 @Suite(.serialized) struct VaultRotationTests {
     static let logger = Logger(label: "vault-test")
@@ -31,7 +32,10 @@ import Vault
         }
 
         func open() async throws -> VaultAdministration {
-            try await VaultAdministration.open(ConfigurationSources(flags: self.flags, environment: self.environment), logger: VaultRotationTests.logger)
+            try await VaultAdministration.open(
+                ConfigurationSources(flags: self.flags, environment: self.environment),
+                logger: VaultRotationTests.logger
+            )
         }
 
         var commandArguments: [String] { ["--data-dir", self.flags[Setting.dataDirectory.name]!] }
@@ -76,7 +80,9 @@ import Vault
         let installation = try Installation()
         defer { installation.directory.remove() }
         var app = try AuthDriver.application(installation.flags)
-        app.prepared.configuration.database = try ServerConfiguration(ConfigurationSources(flags: installation.flags, environment: installation.environment)).database
+        app.prepared.configuration.database = try ServerConfiguration(
+            ConfigurationSources(flags: installation.flags, environment: installation.environment)
+        ).database
         let clock = app.clock
         try await app.test { client in
             let driver = AuthDriver(client: client, clock: clock)
@@ -109,8 +115,10 @@ import Vault
         }
     }
 
-    @Test("5,000 records: `vault rotate` killed with SIGKILL at 20 random points; resuming completes and every record decrypts",
-          .enabled(if: TestEnvironment.needs(ProcessTests.binaryAvailable), "needs the built tradekeep executable"))
+    @Test(
+        "5,000 records: `vault rotate` killed with SIGKILL at 20 random points; resuming completes and every record decrypts",
+        .enabled(if: TestEnvironment.needs(ProcessTests.binaryAvailable), "needs the built tradekeep executable")
+    )
     func killRotationAnywhere() async throws {
         let installation = try VaultRotationTests.Installation()
         defer { installation.directory.remove() }

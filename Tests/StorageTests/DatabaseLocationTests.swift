@@ -15,7 +15,10 @@ import Testing
     @Test("PostgreSQL with TLS verification, a CA file and a schema")
     func postgres() throws {
         let location = try DatabaseLocation(url: "postgres://tk:p%40ss@db.example:6432/trading?sslmode=verify-full&sslrootcert=/etc/ca.pem&schema=tk")
-        guard case .postgres(let pg) = location else { Issue.record("not postgres"); return }
+        guard case .postgres(let pg) = location else {
+            Issue.record("not postgres")
+            return
+        }
         #expect(pg.host == "db.example" && pg.port == 6432 && pg.username == "tk" && pg.password == "p@ss")
         #expect(pg.database == "trading")
         #expect(pg.sslMode == .verifyFull)
@@ -27,18 +30,24 @@ import Testing
 
     @Test("Defaults: port 5432, sslmode=prefer; loopback detection")
     func postgresDefaults() throws {
-        guard case .postgres(let pg) = try DatabaseLocation(url: "postgresql://me@localhost/db") else { Issue.record("not postgres"); return }
+        guard case .postgres(let pg) = try DatabaseLocation(url: "postgresql://me@localhost/db") else {
+            Issue.record("not postgres")
+            return
+        }
         #expect(pg.port == 5432 && pg.sslMode == .prefer && pg.isLoopback && pg.password == nil)
     }
 
-    @Test("Bad URLs are refused with a reason", arguments: [
-        ("mysql://x", "expected sqlite"),
-        ("postgres://db.example/x", "no user name"),
-        ("postgres://u@db/x?sslmode=sometimes", "sslmode 'sometimes'"),
-        ("postgres://u@db/x?sslrootcert=/ca.pem", "only used with"),
-        ("postgres://u@db/x?schema=Robert');DROP", "schema must be"),
-        ("postgres://u@db/x?application=x", "unknown postgres URL parameter"),
-    ])
+    @Test(
+        "Bad URLs are refused with a reason",
+        arguments: [
+            ("mysql://x", "expected sqlite"),
+            ("postgres://db.example/x", "no user name"),
+            ("postgres://u@db/x?sslmode=sometimes", "sslmode 'sometimes'"),
+            ("postgres://u@db/x?sslrootcert=/ca.pem", "only used with"),
+            ("postgres://u@db/x?schema=Robert');DROP", "schema must be"),
+            ("postgres://u@db/x?application=x", "unknown postgres URL parameter"),
+        ]
+    )
     func bad(url: String, reason: String) {
         #expect {
             try DatabaseLocation(url: url)

@@ -3,6 +3,7 @@
 import Foundation
 import InteropSupport
 import Testing
+
 @testable import Vault
 
 @Suite struct FernetVectorTests {
@@ -54,15 +55,18 @@ import Testing
         #expect(key.base64URL.count == 44)
         #expect(try FernetKey(base64URL: key.base64URL).base64URL == key.base64URL)
         // Empty, short, the standard alphabet, missing padding, 34 bytes.
-        for bad in ["", "short", "cw/0x689RpI+jtRR7oE8h/eQsKImvJapLeSbXpwF4e4=", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4",
-                    "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4e4="] {
+        for bad in [
+            "", "short", "cw/0x689RpI+jtRR7oE8h/eQsKImvJapLeSbXpwF4e4=", "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4",
+            "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4e4=",
+        ] {
             #expect(throws: FernetError.invalidKey) { try FernetKey(base64URL: bad) }
         }
     }
 
     @Test("MultiFernet encrypts with the first key, decrypts with any, and rotate keeps the timestamp")
     func multi() throws {
-        let old = FernetKey.generate(), new = FernetKey.generate()
+        let old = FernetKey.generate()
+        let new = FernetKey.generate()
         let created = Date(timeIntervalSince1970: 1_700_000_000)
         let token = try Fernet(key: old).encrypt(Array("rotate me".utf8), now: created)
         let multi = try MultiFernet(keys: [new, old])
@@ -82,11 +86,14 @@ struct FernetInteropTests {
         let payloads: [[UInt8]] = [[], Array("hello".utf8), (0..<1000).map { _ in UInt8.random(in: 0...255) }, Array(repeating: 7, count: 16)]
         let ours = try payloads.map { try Fernet(key: key).encrypt($0) }
         let other = FernetKey.generate()
-        let answer = try Python.interop("fernet.py", [
-            "decrypt": ours.map { ["key": key.base64URL, "token": $0] } + [["key": other.base64URL, "token": ours[1]]],
-            "encrypt": payloads.map { ["key": key.base64URL, "plaintext": Data($0).base64EncodedString()] },
-            "rotate": ["keys": [other.base64URL, key.base64URL], "token": ours[1]],
-        ])
+        let answer = try Python.interop(
+            "fernet.py",
+            [
+                "decrypt": ours.map { ["key": key.base64URL, "token": $0] } + [["key": other.base64URL, "token": ours[1]]],
+                "encrypt": payloads.map { ["key": key.base64URL, "plaintext": Data($0).base64EncodedString()] },
+                "rotate": ["keys": [other.base64URL, key.base64URL], "token": ours[1]],
+            ]
+        )
         let decrypted = try #require(answer["decrypted"] as? [Any])
         for (index, payload) in payloads.enumerated() {
             #expect((decrypted[index] as? String).flatMap { Data(base64Encoded: $0) } == Data(payload))

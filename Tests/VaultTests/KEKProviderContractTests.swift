@@ -4,6 +4,7 @@
 import Foundation
 import InteropSupport
 import Testing
+
 @testable import Vault
 
 enum KEKTestProviders {
@@ -62,9 +63,11 @@ enum KEKTestProviders {
     func contextBinding(kind: String) async throws {
         let (provider, key) = try await KEKTestProviders.make(kind)
         let (_, wrapped) = try await provider.generateDataKey(key: key, context: Self.context)
-        for other in [SecretContext(purpose: "totp", ownerID: "owner-2", recordID: "record-1"),
-                      SecretContext(purpose: "totp", ownerID: "owner-1", recordID: "record-2"),
-                      SecretContext(purpose: "api_key", ownerID: "owner-1", recordID: "record-1")] {
+        for other in [
+            SecretContext(purpose: "totp", ownerID: "owner-2", recordID: "record-1"),
+            SecretContext(purpose: "totp", ownerID: "owner-1", recordID: "record-2"),
+            SecretContext(purpose: "api_key", ownerID: "owner-1", recordID: "record-1"),
+        ] {
             await #expect(throws: (any Error).self, "\(kind) opened under \(other)") {
                 _ = try await provider.unwrap(wrapped, key: key, context: other)
             }
@@ -144,7 +147,9 @@ struct PKCS11SpecificTests {
 
     @Test("pkcs11 URIs parse per RFC 7512, with pin-value or pin-source")
     func uriParsing() throws {
-        let location = try PKCS11Location(uri: "pkcs11:token=My%20Token;object=tradekeep-kek;type=secret-key?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234")
+        let location = try PKCS11Location(
+            uri: "pkcs11:token=My%20Token;object=tradekeep-kek;type=secret-key?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234"
+        )
         #expect(location == PKCS11Location(token: "My Token", object: "tradekeep-kek", modulePath: "/usr/lib/softhsm/libsofthsm2.so", pin: "1234"))
         let pinFile = FileManager.default.temporaryDirectory.appendingPathComponent("pin-\(UUID().uuidString)")
         try "9876\n".write(to: pinFile, atomically: true, encoding: .utf8)

@@ -3,6 +3,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import Testing
+
 @testable import Vault
 
 @Suite struct SecretBytesTests {
@@ -18,7 +19,8 @@ import Testing
 
     @Test("Random secrets differ and have the requested size")
     func randomness() {
-        let a = SecretBytes.random(count: 32), b = SecretBytes.random(count: 32)
+        let a = SecretBytes.random(count: 32)
+        let b = SecretBytes.random(count: 32)
         #expect(a.count == 32)
         #expect(!a.constantTimeEquals(b))
         #expect(a.constantTimeEquals(SecretBytes(copying: a.withUnsafeBytes { Array($0) })))
@@ -102,12 +104,18 @@ import Testing
         #expect(parsed.key(version: 2) == nil)
     }
 
-    @Test("Malformed keyrings are refused with a reason", arguments: [
-        ("not json", "not valid"),
-        (#"{"format":"other","id":"x","current":1,"keys":[]}"#, "unknown format"),
-        (#"{"format":"tradekeep-keyring-v1","id":"x","current":1,"keys":[{"version":1,"created_at":"2026-01-01T00:00:00Z","key":"AAAA"}]}"#, "32 random bytes"),
-        (#"{"format":"tradekeep-keyring-v1","id":"x","current":2,"keys":[]}"#, "current version 2"),
-    ])
+    @Test(
+        "Malformed keyrings are refused with a reason",
+        arguments: [
+            ("not json", "not valid"),
+            (#"{"format":"other","id":"x","current":1,"keys":[]}"#, "unknown format"),
+            (
+                #"{"format":"tradekeep-keyring-v1","id":"x","current":1,"keys":[{"version":1,"created_at":"2026-01-01T00:00:00Z","key":"AAAA"}]}"#,
+                "32 random bytes"
+            ),
+            (#"{"format":"tradekeep-keyring-v1","id":"x","current":2,"keys":[]}"#, "current version 2"),
+        ]
+    )
     func malformed(text: String, reason: String) {
         #expect {
             try LocalKeyring.parse(Array(text.utf8))
@@ -145,11 +153,14 @@ import Testing
         #expect(again.ciphertext != sealed.ciphertext && again.wrappedKey != sealed.wrappedKey)
     }
 
-    @Test("Another owner, record or purpose cannot open it", arguments: [
-        SecretContext(purpose: "totp", ownerID: "user-2", recordID: "secret-1"),
-        SecretContext(purpose: "totp", ownerID: "user-1", recordID: "secret-2"),
-        SecretContext(purpose: "exchange_key", ownerID: "user-1", recordID: "secret-1"),
-    ])
+    @Test(
+        "Another owner, record or purpose cannot open it",
+        arguments: [
+            SecretContext(purpose: "totp", ownerID: "user-2", recordID: "secret-1"),
+            SecretContext(purpose: "totp", ownerID: "user-1", recordID: "secret-2"),
+            SecretContext(purpose: "exchange_key", ownerID: "user-1", recordID: "secret-1"),
+        ]
+    )
     func wrongContext(context: SecretContext) async throws {
         let sealed = try await Self.envelope.seal(.random(count: 20), context: Self.context)
         await #expect(throws: VaultError.decryptionFailed) {
@@ -195,8 +206,14 @@ import Testing
 
         func vault(cacheLifetime: Duration = .seconds(300), capacity: Int = 10_000) -> Envelope {
             let table = self.table
-            return Envelope(providers: [self.provider], versions: table.value, versionSource: { table.value },
-                            refreshInterval: .seconds(3600), cacheLifetime: cacheLifetime, cacheCapacity: capacity)
+            return Envelope(
+                providers: [self.provider],
+                versions: table.value,
+                versionSource: { table.value },
+                refreshInterval: .seconds(3600),
+                cacheLifetime: cacheLifetime,
+                cacheCapacity: capacity
+            )
         }
     }
 

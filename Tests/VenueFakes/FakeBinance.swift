@@ -29,12 +29,22 @@ public struct BinanceKey: Sendable {
     public var createTime: Int64
 
     public init(
-        apiKey: String, secret: String,
-        enableReading: Bool = true, enableSpotAndMarginTrading: Bool = false, enableFutures: Bool = true,
-        enableMargin: Bool = false, enableWithdrawals: Bool = false, enableInternalTransfer: Bool = false,
-        permitsUniversalTransfer: Bool = false, enableVanillaOptions: Bool = false,
-        enablePortfolioMarginTrading: Bool = false, enableFixApiTrade: Bool = false, enableFixReadOnly: Bool = false,
-        ipRestrict: Bool = true, tradingAuthorityExpirationTime: Int64? = nil, createTime: Int64 = 1_698_645_219_000
+        apiKey: String,
+        secret: String,
+        enableReading: Bool = true,
+        enableSpotAndMarginTrading: Bool = false,
+        enableFutures: Bool = true,
+        enableMargin: Bool = false,
+        enableWithdrawals: Bool = false,
+        enableInternalTransfer: Bool = false,
+        permitsUniversalTransfer: Bool = false,
+        enableVanillaOptions: Bool = false,
+        enablePortfolioMarginTrading: Bool = false,
+        enableFixApiTrade: Bool = false,
+        enableFixReadOnly: Bool = false,
+        ipRestrict: Bool = true,
+        tradingAuthorityExpirationTime: Int64? = nil,
+        createTime: Int64 = 1_698_645_219_000
     ) {
         self.apiKey = apiKey
         self.secret = secret
@@ -60,14 +70,14 @@ public struct BinanceOrder: Sendable, Equatable {
     public var orderId: Int
     public var clientOrderId: String
     public var symbol: String
-    public var side: String            // BUY | SELL
-    public var type: String            // LIMIT | MARKET
+    public var side: String  // BUY | SELL
+    public var type: String  // LIMIT | MARKET
     public var timeInForce: String
     public var price: Decimal
     public var origQty: Decimal
     public var executedQty: Decimal
     public var avgPrice: Decimal
-    public var status: String          // NEW | FILLED | CANCELED | EXPIRED
+    public var status: String  // NEW | FILLED | CANCELED | EXPIRED
     public var reduceOnly: Bool
     public var positionSide: String
     public var time: Int64
@@ -82,7 +92,7 @@ public struct BinanceAlgoOrder: Sendable, Equatable {
     public var clientAlgoId: String
     public var symbol: String
     public var side: String
-    public var orderType: String       // STOP_MARKET | TAKE_PROFIT_MARKET | STOP | TAKE_PROFIT | TRAILING_STOP_MARKET
+    public var orderType: String  // STOP_MARKET | TAKE_PROFIT_MARKET | STOP | TAKE_PROFIT | TRAILING_STOP_MARKET
     public var quantity: Decimal?
     public var price: Decimal?
     public var triggerPrice: Decimal?
@@ -92,7 +102,7 @@ public struct BinanceAlgoOrder: Sendable, Equatable {
     public var reduceOnly: Bool
     public var priceProtect: Bool
     public var positionSide: String
-    public var algoStatus: String      // NEW | CANCELED | FINISHED | ...
+    public var algoStatus: String  // NEW | CANCELED | FINISHED | ...
     public var actualOrderId: String
     public var createTime: Int64
     public var updateTime: Int64
@@ -136,23 +146,47 @@ public final class FakeBinance: Sendable {
         var maxWeightPerMinute = 2400
         var weightMinute: Int64 = 0
         var usedWeight = 0
-        var limitedInMinute: Int64?    // the minute in which a 429 was answered
-        var bannedUntil: Int64?        // after a 429 the client kept going: 418 until then
+        var limitedInMinute: Int64?  // the minute in which a 429 was answered
+        var bannedUntil: Int64?  // after a 429 the client kept going: 418 until then
         var orderTimes: [Int64] = []
     }
 
     private let state = NIOLockedValueBox(State())
 
     static let rules: [String: BinanceSymbolRules] = [
-        "BTCUSDT": .init(baseAsset: "BTC", tickSize: Decimal(string: "0.10")!, stepSize: Decimal(string: "0.001")!,
-                         minQty: Decimal(string: "0.001")!, maxQty: 1000, marketMaxQty: 120, minNotional: 100,
-                         pricePrecision: 2, quantityPrecision: 3),
-        "ETHUSDT": .init(baseAsset: "ETH", tickSize: Decimal(string: "0.01")!, stepSize: Decimal(string: "0.001")!,
-                         minQty: Decimal(string: "0.001")!, maxQty: 10_000, marketMaxQty: 2000, minNotional: 20,
-                         pricePrecision: 2, quantityPrecision: 3),
-        "SOLUSDT": .init(baseAsset: "SOL", tickSize: Decimal(string: "0.01")!, stepSize: 1,
-                         minQty: 1, maxQty: 1_000_000, marketMaxQty: 5000, minNotional: 5,
-                         pricePrecision: 4, quantityPrecision: 0),
+        "BTCUSDT": .init(
+            baseAsset: "BTC",
+            tickSize: Decimal(string: "0.10")!,
+            stepSize: Decimal(string: "0.001")!,
+            minQty: Decimal(string: "0.001")!,
+            maxQty: 1000,
+            marketMaxQty: 120,
+            minNotional: 100,
+            pricePrecision: 2,
+            quantityPrecision: 3
+        ),
+        "ETHUSDT": .init(
+            baseAsset: "ETH",
+            tickSize: Decimal(string: "0.01")!,
+            stepSize: Decimal(string: "0.001")!,
+            minQty: Decimal(string: "0.001")!,
+            maxQty: 10_000,
+            marketMaxQty: 2000,
+            minNotional: 20,
+            pricePrecision: 2,
+            quantityPrecision: 3
+        ),
+        "SOLUSDT": .init(
+            baseAsset: "SOL",
+            tickSize: Decimal(string: "0.01")!,
+            stepSize: 1,
+            minQty: 1,
+            maxQty: 1_000_000,
+            marketMaxQty: 5000,
+            minNotional: 5,
+            pricePrecision: 4,
+            quantityPrecision: 0
+        ),
     ]
     static let takerFee = Decimal(string: "0.0005")!
     static let makerFee = Decimal(string: "0.0002")!
@@ -193,7 +227,11 @@ public final class FakeBinance: Sendable {
 
     /// Forgets used weight, 429 state and bans.
     public func resetRateLimits() {
-        self.state.withLockedValue { $0.usedWeight = 0; $0.limitedInMinute = nil; $0.bannedUntil = nil }
+        self.state.withLockedValue {
+            $0.usedWeight = 0
+            $0.limitedInMinute = nil
+            $0.bannedUntil = nil
+        }
     }
 
     /// The documented 429 answer, for `log.inject(path:_:)`.
@@ -201,7 +239,8 @@ public final class FakeBinance: Sendable {
         InjectedAnswer(
             status: .tooManyRequests,
             headers: ["Retry-After": "\(seconds)", "X-MBX-USED-WEIGHT-1M": "\(usedWeight)"],
-            body: #"{"code":-1003,"msg":"Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API."}"#
+            body:
+                #"{"code":-1003,"msg":"Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API."}"#
         )
     }
 
@@ -265,11 +304,18 @@ public final class FakeBinance: Sendable {
         case error(HTTPResponse.Status, Int, String)
     }
 
-    private enum WeightVerdict { case ok(Int), limited(retryAfter: Int, used: Int), banned(retryAfter: Int, until: Int64, used: Int) }
+    private enum WeightVerdict {
+        case ok(Int)
+        case limited(retryAfter: Int, used: Int)
+        case banned(retryAfter: Int, until: Int64, used: Int)
+    }
 
     /// Charges weight, authenticates, runs the handler and adds the rate-limit headers every answer carries.
     private func serve(
-        _ request: Request, _ security: Security, weight: ([String: String]) -> Int = { _ in 1 }, countsOrder: Bool = false,
+        _ request: Request,
+        _ security: Security,
+        weight: ([String: String]) -> Int = { _ in 1 },
+        countsOrder: Bool = false,
         _ handle: (Call) -> Answer
     ) async throws -> Response {
         var request = request
@@ -285,18 +331,32 @@ public final class FakeBinance: Sendable {
         var headers: [String: String] = [:]
         switch self.chargeWeight(weight(params), now: now) {
         case .banned(let retryAfter, let until, let used):
-            return fakeJSON(.init(code: 418), ["code": -1003, "msg": "Way too many requests; IP(127.0.0.1) banned until \(until). Please use the websocket for live updates to avoid bans."],
-                            headers: self.weightHeaders(path: path, used: used).merging(["Retry-After": "\(retryAfter)"]) { $1 })
+            return fakeJSON(
+                .init(code: 418),
+                [
+                    "code": -1003,
+                    "msg": "Way too many requests; IP(127.0.0.1) banned until \(until). Please use the websocket for live updates to avoid bans.",
+                ],
+                headers: self.weightHeaders(path: path, used: used).merging(["Retry-After": "\(retryAfter)"]) { $1 }
+            )
         case .limited(let retryAfter, let used):
-            return fakeJSON(.tooManyRequests, ["code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is \(self.maxWeightPerMinute) requests per minute. Please use the websocket for live updates to avoid polling the API."],
-                            headers: self.weightHeaders(path: path, used: used).merging(["Retry-After": "\(retryAfter)"]) { $1 })
+            return fakeJSON(
+                .tooManyRequests,
+                [
+                    "code": -1003,
+                    "msg":
+                        "Too many requests; current limit of IP(127.0.0.1) is \(self.maxWeightPerMinute) requests per minute. Please use the websocket for live updates to avoid polling the API.",
+                ],
+                headers: self.weightHeaders(path: path, used: used).merging(["Retry-After": "\(retryAfter)"]) { $1 }
+            )
         case .ok(let used):
             headers = self.weightHeaders(path: path, used: used)
         }
 
         var key: BinanceKey?
         if security != .none {
-            switch self.authenticate(request: request, rawQuery: rawQuery, rawBody: rawBody, params: params, now: now, security: security, path: path) {
+            switch self.authenticate(request: request, rawQuery: rawQuery, rawBody: rawBody, params: params, now: now, security: security, path: path)
+            {
             case .success(let found): key = found
             case .failure(let rejection): return fakeJSON(rejection.status, ["code": rejection.code, "msg": rejection.msg], headers: headers)
             }
@@ -326,7 +386,10 @@ public final class FakeBinance: Sendable {
     private func chargeWeight(_ weight: Int, now: Int64) -> WeightVerdict {
         self.state.withLockedValue { state in
             let minute = now / 60_000
-            if minute != state.weightMinute { state.weightMinute = minute; state.usedWeight = 0 }
+            if minute != state.weightMinute {
+                state.weightMinute = minute
+                state.usedWeight = 0
+            }
             let secondsToNextMinute = Int((minute + 1) * 60_000 - now + 999) / 1000
             if let until = state.bannedUntil, until > now {
                 return .banned(retryAfter: Int((until - now + 999) / 1000), until: until, used: state.usedWeight)
@@ -354,26 +417,42 @@ public final class FakeBinance: Sendable {
 
     /// SIGNED request checks: key header, mandatory timestamp/signature, recvWindow, HMAC over query+body, timing, permissions.
     private func authenticate(
-        request: Request, rawQuery: String, rawBody: String, params: [String: String], now: Int64, security: Security, path: String
+        request: Request,
+        rawQuery: String,
+        rawBody: String,
+        params: [String: String],
+        now: Int64,
+        security: Security,
+        path: String
     ) -> Result<BinanceKey, Rejection> {
         let isFutures = path.hasPrefix("/fapi/")
         guard let apiKey = request.headers[HTTPField.Name("X-MBX-APIKEY")!], !apiKey.isEmpty,
-              apiKey.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0)) })
+            apiKey.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0)) })
         else { return .failure(.init(status: .unauthorized, code: -2014, msg: "API-key format invalid.")) }
-        let invalidKey = Rejection(status: .unauthorized, code: -2015,
-                                   msg: isFutures ? "Invalid API-key, IP, or permissions for action, request ip: 127.0.0.1"
-                                                  : "Invalid API-key, IP, or permissions for action.")
+        let invalidKey = Rejection(
+            status: .unauthorized,
+            code: -2015,
+            msg: isFutures
+                ? "Invalid API-key, IP, or permissions for action, request ip: 127.0.0.1"
+                : "Invalid API-key, IP, or permissions for action."
+        )
         guard let key = self.state.withLockedValue({ $0.keys[apiKey] }) else { return .failure(invalidKey) }
         guard let timestampText = params["timestamp"], let timestamp = Int64(timestampText) else {
-            return .failure(.init(status: .badRequest, code: -1102, msg: "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."))
+            return .failure(
+                .init(status: .badRequest, code: -1102, msg: "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+            )
         }
         guard let signature = params["signature"], !signature.isEmpty else {
-            return .failure(.init(status: .badRequest, code: -1102, msg: "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."))
+            return .failure(
+                .init(status: .badRequest, code: -1102, msg: "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+            )
         }
         var recvWindow: Decimal = 5000
         if let text = params["recvWindow"] {
             guard let value = Decimal(string: text), value > 0 else {
-                return .failure(.init(status: .badRequest, code: -1102, msg: "Mandatory parameter 'recvWindow' was not sent, was empty/null, or malformed."))
+                return .failure(
+                    .init(status: .badRequest, code: -1102, msg: "Mandatory parameter 'recvWindow' was not sent, was empty/null, or malformed.")
+                )
             }
             guard value <= 60_000 else { return .failure(.init(status: .badRequest, code: -1131, msg: "recvWindow must be less than 60000")) }
             recvWindow = value
@@ -420,9 +499,18 @@ public final class FakeBinance: Sendable {
                 "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [String](),
                 "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
                 "filters": [
-                    ["filterType": "PRICE_FILTER", "minPrice": BBFakeSupport.text(rules.tickSize), "maxPrice": "4529764", "tickSize": BBFakeSupport.text(rules.tickSize)],
-                    ["filterType": "LOT_SIZE", "minQty": BBFakeSupport.text(rules.minQty), "maxQty": BBFakeSupport.text(rules.maxQty), "stepSize": BBFakeSupport.text(rules.stepSize)],
-                    ["filterType": "MARKET_LOT_SIZE", "minQty": BBFakeSupport.text(rules.minQty), "maxQty": BBFakeSupport.text(rules.marketMaxQty), "stepSize": BBFakeSupport.text(rules.stepSize)],
+                    [
+                        "filterType": "PRICE_FILTER", "minPrice": BBFakeSupport.text(rules.tickSize), "maxPrice": "4529764",
+                        "tickSize": BBFakeSupport.text(rules.tickSize),
+                    ],
+                    [
+                        "filterType": "LOT_SIZE", "minQty": BBFakeSupport.text(rules.minQty), "maxQty": BBFakeSupport.text(rules.maxQty),
+                        "stepSize": BBFakeSupport.text(rules.stepSize),
+                    ],
+                    [
+                        "filterType": "MARKET_LOT_SIZE", "minQty": BBFakeSupport.text(rules.minQty), "maxQty": BBFakeSupport.text(rules.marketMaxQty),
+                        "stepSize": BBFakeSupport.text(rules.stepSize),
+                    ],
                     ["filterType": "MAX_NUM_ORDERS", "limit": 200],
                     ["filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10],
                     ["filterType": "MIN_NOTIONAL", "notional": BBFakeSupport.text(rules.minNotional)],
@@ -461,8 +549,10 @@ public final class FakeBinance: Sendable {
         case .success(let list):
             let tickers: [[String: Any]] = list.map { symbol, price in
                 let tick = Self.rules[symbol]!.tickSize
-                return ["symbol": symbol, "bidPrice": BBFakeSupport.text(price - tick), "bidQty": "10.000",
-                        "askPrice": BBFakeSupport.text(price + tick), "askQty": "10.000", "time": Int(call.now), "lastUpdateId": Int(call.now)]
+                return [
+                    "symbol": symbol, "bidPrice": BBFakeSupport.text(price - tick), "bidQty": "10.000",
+                    "askPrice": BBFakeSupport.text(price + tick), "askQty": "10.000", "time": Int(call.now), "lastUpdateId": Int(call.now),
+                ]
             }
             return .json(call.params["symbol"] == nil ? tickers as Any : tickers[0] as Any)
         }
@@ -497,7 +587,10 @@ public final class FakeBinance: Sendable {
             "priceProtect": false, "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
             "updateTime": Int(order.updateTime),
         ]
-        if withTime { json["time"] = Int(order.time); json.removeValue(forKey: "cumQty") }
+        if withTime {
+            json["time"] = Int(order.time)
+            json.removeValue(forKey: "cumQty")
+        }
         return json
     }
 
@@ -564,25 +657,43 @@ public final class FakeBinance: Sendable {
 
         return self.state.withLockedValue { state -> Answer in
             if state.orders.contains(where: { $0.isOpen && $0.clientOrderId == clientOrderId })
-                || state.algoOrders.contains(where: { $0.algoStatus == "NEW" && $0.clientAlgoId == clientOrderId }) {
+                || state.algoOrders.contains(where: { $0.algoStatus == "NEW" && $0.clientAlgoId == clientOrderId })
+            {
                 return .error(.badRequest, -4116, "ClientOrderId is duplicated.")
             }
             let mark = state.prices[symbol] ?? 0
             if !reduceOnly && quantity * (type == "MARKET" ? mark : price) < rules.minNotional {
-                return .error(.badRequest, -4164, "Order's notional must be no smaller than \(BBFakeSupport.text(rules.minNotional)) (unless you choose reduce only).")
+                return .error(
+                    .badRequest,
+                    -4164,
+                    "Order's notional must be no smaller than \(BBFakeSupport.text(rules.minNotional)) (unless you choose reduce only)."
+                )
             }
             if reduceOnly {
                 let held = state.positions[symbol]?.positionAmt ?? 0
                 if held == 0 || (held > 0) == (side == "BUY") { return .error(.badRequest, -2022, "ReduceOnly Order is rejected.") }
             }
             var order = BinanceOrder(
-                orderId: state.nextOrderId, clientOrderId: clientOrderId, symbol: symbol, side: side, type: type,
-                timeInForce: timeInForce, price: price, origQty: quantity, executedQty: 0, avgPrice: 0, status: "NEW",
-                reduceOnly: reduceOnly, positionSide: p["positionSide"] ?? "BOTH", time: now, updateTime: now)
+                orderId: state.nextOrderId,
+                clientOrderId: clientOrderId,
+                symbol: symbol,
+                side: side,
+                type: type,
+                timeInForce: timeInForce,
+                price: price,
+                origQty: quantity,
+                executedQty: 0,
+                avgPrice: 0,
+                status: "NEW",
+                reduceOnly: reduceOnly,
+                positionSide: p["positionSide"] ?? "BOTH",
+                time: now,
+                updateTime: now
+            )
             state.nextOrderId += 1
             let crosses = type == "MARKET" || (side == "BUY" ? price >= mark : price <= mark)
             if crosses && timeInForce == "GTX" {
-                order.status = "EXPIRED"          // post-only would take liquidity
+                order.status = "EXPIRED"  // post-only would take liquidity
             } else if crosses {
                 Self.fill(&state, &order, at: mark, fee: Self.takerFee, now: now)
             } else if timeInForce == "IOC" || timeInForce == "FOK" {
@@ -597,7 +708,7 @@ public final class FakeBinance: Sendable {
     private static func fill(_ state: inout State, _ order: inout BinanceOrder, at price: Decimal, fee: Decimal, now: Int64) {
         var quantity = order.origQty
         var position = state.positions[order.symbol] ?? BinancePosition(symbol: order.symbol, positionAmt: 0, entryPrice: 0, updateTime: now)
-        if order.reduceOnly { quantity = min(quantity, abs(position.positionAmt)) }   // reduce-only never flips
+        if order.reduceOnly { quantity = min(quantity, abs(position.positionAmt)) }  // reduce-only never flips
         let signed = order.side == "BUY" ? quantity : -quantity
         let result = BBFakeSupport.applyFill(amount: position.positionAmt, entry: position.entryPrice, signedQty: signed, price: price)
         position.positionAmt = result.amount
@@ -614,7 +725,8 @@ public final class FakeBinance: Sendable {
     /// Fills resting limit orders the price crossed and triggers algo orders whose trigger price was reached.
     private static func matchResting(_ state: inout State, symbol: String, now: Int64) {
         guard let mark = state.prices[symbol] else { return }
-        for index in state.orders.indices where state.orders[index].symbol == symbol && state.orders[index].isOpen && state.orders[index].type == "LIMIT" {
+        for index in state.orders.indices
+        where state.orders[index].symbol == symbol && state.orders[index].isOpen && state.orders[index].type == "LIMIT" {
             var order = state.orders[index]
             if order.side == "BUY" ? mark <= order.price : mark >= order.price {
                 Self.fill(&state, &order, at: order.price, fee: Self.makerFee, now: now)
@@ -634,10 +746,22 @@ public final class FakeBinance: Sendable {
             algo.updateTime = now
             if quantity > 0 {
                 var order = BinanceOrder(
-                    orderId: state.nextOrderId, clientOrderId: "autoclose-\(algo.algoId)", symbol: symbol, side: algo.side,
-                    type: "MARKET", timeInForce: "GTC", price: 0, origQty: quantity, executedQty: 0, avgPrice: 0,
-                    status: "NEW", reduceOnly: algo.reduceOnly || algo.closePosition, positionSide: algo.positionSide,
-                    time: now, updateTime: now)
+                    orderId: state.nextOrderId,
+                    clientOrderId: "autoclose-\(algo.algoId)",
+                    symbol: symbol,
+                    side: algo.side,
+                    type: "MARKET",
+                    timeInForce: "GTC",
+                    price: 0,
+                    origQty: quantity,
+                    executedQty: 0,
+                    avgPrice: 0,
+                    status: "NEW",
+                    reduceOnly: algo.reduceOnly || algo.closePosition,
+                    positionSide: algo.positionSide,
+                    time: now,
+                    updateTime: now
+                )
                 state.nextOrderId += 1
                 Self.fill(&state, &order, at: mark, fee: Self.takerFee, now: now)
                 state.orders.append(order)
@@ -759,12 +883,26 @@ public final class FakeBinance: Sendable {
                 if immediate { return .error(.badRequest, -2021, "Order would immediately trigger.") }
             }
             let algo = BinanceAlgoOrder(
-                algoId: state.nextAlgoId, clientAlgoId: clientAlgoId, symbol: symbol, side: side, orderType: type,
-                quantity: quantity, price: price, triggerPrice: triggerPrice, timeInForce: p["timeInForce"] ?? "GTC",
-                workingType: p["workingType"] ?? "CONTRACT_PRICE", closePosition: closePosition,
-                reduceOnly: Self.isTrue(p["reduceOnly"]), priceProtect: Self.isTrue(p["priceProtect"]),
-                positionSide: p["positionSide"] ?? "BOTH", algoStatus: "NEW", actualOrderId: "",
-                createTime: now, updateTime: now, triggerTime: 0)
+                algoId: state.nextAlgoId,
+                clientAlgoId: clientAlgoId,
+                symbol: symbol,
+                side: side,
+                orderType: type,
+                quantity: quantity,
+                price: price,
+                triggerPrice: triggerPrice,
+                timeInForce: p["timeInForce"] ?? "GTC",
+                workingType: p["workingType"] ?? "CONTRACT_PRICE",
+                closePosition: closePosition,
+                reduceOnly: Self.isTrue(p["reduceOnly"]),
+                priceProtect: Self.isTrue(p["priceProtect"]),
+                positionSide: p["positionSide"] ?? "BOTH",
+                algoStatus: "NEW",
+                actualOrderId: "",
+                createTime: now,
+                updateTime: now,
+                triggerTime: 0
+            )
             state.nextAlgoId += 1
             state.algoOrders.append(algo)
             return .json(Self.algoJSON(algo))
@@ -805,7 +943,9 @@ public final class FakeBinance: Sendable {
         let symbol = call.params["symbol"]
         let algoId = call.params["algoId"]
         let open = self.state.withLockedValue { state in
-            state.algoOrders.filter { $0.algoStatus == "NEW" && (symbol == nil || $0.symbol == symbol) && (algoId == nil || "\($0.algoId)" == algoId) }
+            state.algoOrders.filter {
+                $0.algoStatus == "NEW" && (symbol == nil || $0.symbol == symbol) && (algoId == nil || "\($0.algoId)" == algoId)
+            }
         }
         return .json(open.map(Self.algoJSON))
     }
@@ -900,7 +1040,8 @@ enum BBFakeSupport {
     }
 
     /// Applies a signed fill to a one-way position; returns the new amount, entry price and realized PnL.
-    static func applyFill(amount: Decimal, entry: Decimal, signedQty: Decimal, price: Decimal) -> (amount: Decimal, entry: Decimal, realized: Decimal) {
+    static func applyFill(amount: Decimal, entry: Decimal, signedQty: Decimal, price: Decimal) -> (amount: Decimal, entry: Decimal, realized: Decimal)
+    {
         let newAmount = amount + signedQty
         if amount == 0 || (amount > 0) == (signedQty > 0) {
             let entry = newAmount == 0 ? 0 : (abs(amount) * entry + abs(signedQty) * price) / abs(newAmount)
@@ -910,6 +1051,6 @@ enum BBFakeSupport {
         let realized = closed * (price - entry) * (amount > 0 ? 1 : -1)
         if newAmount == 0 { return (0, 0, realized) }
         if (newAmount > 0) == (amount > 0) { return (newAmount, entry, realized) }
-        return (newAmount, price, realized)   // flipped: the remainder opened at the fill price
+        return (newAmount, price, realized)  // flipped: the remainder opened at the fill price
     }
 }

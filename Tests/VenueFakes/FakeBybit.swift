@@ -43,12 +43,28 @@ public struct BybitKey: Sendable {
     ]
 
     public init(
-        apiKey: String, secret: String, id: String = "2208369", note: String = "tradekeep", readOnly: Int = 0,
-        permissions: [String: [String]] = BybitKey.tradeOnlyPermissions, ips: [String] = ["127.0.0.1"], type: Int = 1,
-        deadlineDay: Int = -2, expiredAt: String = "1970-01-01T00:00:00Z", createdAt: String = "2025-10-13T03:20:45Z",
-        uta: Int = 1, userID: Int = 1_448_939, inviterID: Int = 0, vipLevel: String = "No VIP", mktMakerLevel: String = "0",
-        affiliateID: Int = 0, rsaPublicKey: String = "", isMaster: Bool = true, parentUid: String = "0",
-        kycLevel: String = "LEVEL_1", kycRegion: String = "MYS"
+        apiKey: String,
+        secret: String,
+        id: String = "2208369",
+        note: String = "tradekeep",
+        readOnly: Int = 0,
+        permissions: [String: [String]] = BybitKey.tradeOnlyPermissions,
+        ips: [String] = ["127.0.0.1"],
+        type: Int = 1,
+        deadlineDay: Int = -2,
+        expiredAt: String = "1970-01-01T00:00:00Z",
+        createdAt: String = "2025-10-13T03:20:45Z",
+        uta: Int = 1,
+        userID: Int = 1_448_939,
+        inviterID: Int = 0,
+        vipLevel: String = "No VIP",
+        mktMakerLevel: String = "0",
+        affiliateID: Int = 0,
+        rsaPublicKey: String = "",
+        isMaster: Bool = true,
+        parentUid: String = "0",
+        kycLevel: String = "LEVEL_1",
+        kycRegion: String = "MYS"
     ) {
         self.apiKey = apiKey
         self.secret = secret
@@ -80,14 +96,14 @@ public struct BybitOrder: Sendable, Equatable {
     public var orderId: String
     public var orderLinkId: String
     public var symbol: String
-    public var side: String             // Buy | Sell
-    public var orderType: String        // Market | Limit
+    public var side: String  // Buy | Sell
+    public var orderType: String  // Market | Limit
     public var price: Decimal
     public var qty: Decimal
     public var cumExecQty: Decimal
     public var avgPrice: Decimal
     public var cumExecFee: Decimal
-    public var orderStatus: String      // New | Untriggered | Filled | Cancelled | Triggered
+    public var orderStatus: String  // New | Untriggered | Filled | Cancelled | Triggered
     public var timeInForce: String
     public var reduceOnly: Bool
     public var closeOnTrigger: Bool
@@ -134,19 +150,43 @@ public final class FakeBybit: Sendable {
         var balances: [String: Decimal] = ["USDT": 10_000]
         var cancelAllBatchLimit = 500
         var limits: [String: Int] = FakeBybit.defaultLimits
-        var hits: [String: [Int64]] = [:]     // "apiKey path" -> request times in the last second
+        var hits: [String: [Int64]] = [:]  // "apiKey path" -> request times in the last second
         var sequence: Int64 = 1
     }
 
     private let state = NIOLockedValueBox(State())
 
     static let rules: [String: BybitSymbolRules] = [
-        "BTCUSDT": .init(baseCoin: "BTC", tickSize: Decimal(string: "0.10")!, qtyStep: Decimal(string: "0.001")!,
-                         minOrderQty: Decimal(string: "0.001")!, maxOrderQty: 1190, maxMktOrderQty: 500, minNotionalValue: 5, priceScale: 2),
-        "ETHUSDT": .init(baseCoin: "ETH", tickSize: Decimal(string: "0.01")!, qtyStep: Decimal(string: "0.01")!,
-                         minOrderQty: Decimal(string: "0.01")!, maxOrderQty: 7240, maxMktOrderQty: 3620, minNotionalValue: 5, priceScale: 2),
-        "SOLUSDT": .init(baseCoin: "SOL", tickSize: Decimal(string: "0.010")!, qtyStep: Decimal(string: "0.1")!,
-                         minOrderQty: Decimal(string: "0.1")!, maxOrderQty: 79_770, maxMktOrderQty: 39_880, minNotionalValue: 5, priceScale: 3),
+        "BTCUSDT": .init(
+            baseCoin: "BTC",
+            tickSize: Decimal(string: "0.10")!,
+            qtyStep: Decimal(string: "0.001")!,
+            minOrderQty: Decimal(string: "0.001")!,
+            maxOrderQty: 1190,
+            maxMktOrderQty: 500,
+            minNotionalValue: 5,
+            priceScale: 2
+        ),
+        "ETHUSDT": .init(
+            baseCoin: "ETH",
+            tickSize: Decimal(string: "0.01")!,
+            qtyStep: Decimal(string: "0.01")!,
+            minOrderQty: Decimal(string: "0.01")!,
+            maxOrderQty: 7240,
+            maxMktOrderQty: 3620,
+            minNotionalValue: 5,
+            priceScale: 2
+        ),
+        "SOLUSDT": .init(
+            baseCoin: "SOL",
+            tickSize: Decimal(string: "0.010")!,
+            qtyStep: Decimal(string: "0.1")!,
+            minOrderQty: Decimal(string: "0.1")!,
+            maxOrderQty: 79_770,
+            maxMktOrderQty: 39_880,
+            minNotionalValue: 5,
+            priceScale: 3
+        ),
     ]
     static let takerFee = Decimal(string: "0.00055")!
     static let makerFee = Decimal(string: "0.0002")!
@@ -287,7 +327,11 @@ public final class FakeBybit: Sendable {
         case .ok(let result):
             return fakeJSON(.ok, ["retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": [String: Any](), "time": Int(now)], headers: headers)
         case .fail(let code, let msg):
-            return fakeJSON(.ok, ["retCode": code, "retMsg": msg, "result": [String: Any](), "retExtInfo": [String: Any](), "time": Int(now)], headers: headers)
+            return fakeJSON(
+                .ok,
+                ["retCode": code, "retMsg": msg, "result": [String: Any](), "retExtInfo": [String: Any](), "time": Int(now)],
+                headers: headers
+            )
         }
     }
 
@@ -306,9 +350,15 @@ public final class FakeBybit: Sendable {
         let recvWindow = recvWindowText.isEmpty ? 5000 : Int64(recvWindowText)
         guard let recvWindow, recvWindow > 0 else { return .failure(.init(code: 10001, msg: "Request parameter error")) }
         guard let timestampText = header("X-BAPI-TIMESTAMP"), let timestamp = Int64(timestampText),
-              now - recvWindow <= timestamp, timestamp < now + 1000
+            now - recvWindow <= timestamp, timestamp < now + 1000
         else {
-            return .failure(.init(code: 10002, msg: "invalid request, please check your server timestamp or recv_window param. req_timestamp[\(header("X-BAPI-TIMESTAMP") ?? "")],server_timestamp[\(now)],recv_window[\(recvWindow)]"))
+            return .failure(
+                .init(
+                    code: 10002,
+                    msg:
+                        "invalid request, please check your server timestamp or recv_window param. req_timestamp[\(header("X-BAPI-TIMESTAMP") ?? "")],server_timestamp[\(now)],recv_window[\(recvWindow)]"
+                )
+            )
         }
         let origin = timestampText + apiKey + recvWindowText + payload
         guard let sign = header("X-BAPI-SIGN"), BBFakeSupport.hmacHex(secret: key.secret, message: origin) == sign.lowercased() else {
@@ -350,7 +400,9 @@ public final class FakeBybit: Sendable {
                 "quoteCoin": "USDT", "settleCoin": "USDT", "launchTime": "1585526400000", "deliveryTime": "0",
                 "deliveryFeeRate": "", "priceScale": "\(rules.priceScale)",
                 "leverageFilter": ["minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"],
-                "priceFilter": ["minPrice": BBFakeSupport.text(rules.tickSize), "maxPrice": "1999999.80", "tickSize": BBFakeSupport.text(rules.tickSize)],
+                "priceFilter": [
+                    "minPrice": BBFakeSupport.text(rules.tickSize), "maxPrice": "1999999.80", "tickSize": BBFakeSupport.text(rules.tickSize),
+                ],
                 "lotSizeFilter": [
                     "maxOrderQty": BBFakeSupport.text(rules.maxOrderQty), "minOrderQty": BBFakeSupport.text(rules.minOrderQty),
                     "qtyStep": BBFakeSupport.text(rules.qtyStep), "postOnlyMaxOrderQty": BBFakeSupport.text(rules.maxOrderQty),
@@ -416,8 +468,12 @@ public final class FakeBybit: Sendable {
         }
         var price: Decimal = 0
         if orderType == "Limit" {
-            guard let text = call.param("price"), let parsed = Decimal(string: text), parsed > 0 else { return .fail(10001, "params error: price invalid") }
-            guard BBFakeSupport.isMultiple(parsed, of: rules.tickSize) else { return .fail(10001, "params error: price invalid, not a multiple of tickSize") }
+            guard let text = call.param("price"), let parsed = Decimal(string: text), parsed > 0 else {
+                return .fail(10001, "params error: price invalid")
+            }
+            guard BBFakeSupport.isMultiple(parsed, of: rules.tickSize) else {
+                return .fail(10001, "params error: price invalid, not a multiple of tickSize")
+            }
             price = parsed
         }
         var timeInForce = orderType == "Market" ? "IOC" : (call.param("timeInForce") ?? "GTC")
@@ -457,15 +513,32 @@ public final class FakeBybit: Sendable {
             if let triggerPrice {
                 // The trigger must still be ahead of the market in the expected direction.
                 if triggerDirection == 1 ? triggerPrice <= mark : triggerPrice >= mark {
-                    return .fail(110092, "expect \(triggerDirection == 1 ? "Rising" : "Falling"), but trigger_price[\(triggerPrice)] \(triggerDirection == 1 ? "<=" : ">=") current[\(mark)]??LastPrice")
+                    return .fail(
+                        110092,
+                        "expect \(triggerDirection == 1 ? "Rising" : "Falling"), but trigger_price[\(triggerPrice)] \(triggerDirection == 1 ? "<=" : ">=") current[\(mark)]??LastPrice"
+                    )
                 }
             }
             var order = BybitOrder(
-                orderId: UUID().uuidString.lowercased(), orderLinkId: orderLinkId, symbol: symbol, side: side,
-                orderType: orderType, price: price, qty: qty, cumExecQty: 0, avgPrice: 0, cumExecFee: 0,
-                orderStatus: triggerPrice == nil ? "New" : "Untriggered", timeInForce: timeInForce, reduceOnly: reduceOnly,
-                closeOnTrigger: closeOnTrigger, triggerPrice: triggerPrice, triggerDirection: triggerDirection,
-                createdTime: now, updatedTime: now)
+                orderId: UUID().uuidString.lowercased(),
+                orderLinkId: orderLinkId,
+                symbol: symbol,
+                side: side,
+                orderType: orderType,
+                price: price,
+                qty: qty,
+                cumExecQty: 0,
+                avgPrice: 0,
+                cumExecFee: 0,
+                orderStatus: triggerPrice == nil ? "New" : "Untriggered",
+                timeInForce: timeInForce,
+                reduceOnly: reduceOnly,
+                closeOnTrigger: closeOnTrigger,
+                triggerPrice: triggerPrice,
+                triggerDirection: triggerDirection,
+                createdTime: now,
+                updatedTime: now
+            )
             if triggerPrice == nil {
                 let crosses = orderType == "Market" || (side == "Buy" ? price >= mark : price <= mark)
                 if crosses && timeInForce == "PostOnly" {
@@ -482,11 +555,12 @@ public final class FakeBybit: Sendable {
     }
 
     private static func fill(_ state: inout State, _ order: inout BybitOrder, at price: Decimal, fee: Decimal, now: Int64) {
-        var position = state.positions[order.symbol]
+        var position =
+            state.positions[order.symbol]
             ?? BybitPosition(symbol: order.symbol, side: "", size: 0, avgPrice: 0, cumRealisedPnl: 0, createdTime: now, updatedTime: now)
         let held = position.side == "Sell" ? -position.size : position.size
         var qty = order.qty
-        if order.reduceOnly || order.closeOnTrigger { qty = min(qty, abs(held)) }   // closing orders never flip
+        if order.reduceOnly || order.closeOnTrigger { qty = min(qty, abs(held)) }  // closing orders never flip
         let result = BBFakeSupport.applyFill(amount: held, entry: position.avgPrice, signedQty: order.side == "Buy" ? qty : -qty, price: price)
         let paid = qty * price * fee
         position.size = abs(result.amount)
@@ -511,7 +585,7 @@ public final class FakeBybit: Sendable {
             var order = state.orders[index]
             if order.orderStatus == "Untriggered", let trigger = order.triggerPrice {
                 guard order.triggerDirection == 1 ? mark >= trigger : mark <= trigger else { continue }
-                order.orderStatus = "New"   // triggered: it becomes an active order
+                order.orderStatus = "New"  // triggered: it becomes an active order
                 if order.orderType == "Market" || (order.side == "Buy" ? order.price >= mark : order.price <= mark) {
                     Self.fill(&state, &order, at: mark, fee: Self.takerFee, now: now)
                 }
@@ -608,17 +682,19 @@ public final class FakeBybit: Sendable {
         let openOnly = call.param("openOnly") ?? "0"
         let (selected, prices) = self.state.withLockedValue { state -> ([BybitOrder], [String: Decimal]) in
             let found = state.orders.filter { order in
-                if let orderId { return order.orderId == orderId }          // id lookups ignore openOnly
+                if let orderId { return order.orderId == orderId }  // id lookups ignore openOnly
                 if let orderLinkId { return order.orderLinkId == orderLinkId }
                 guard matches!(order.symbol) else { return false }
                 return openOnly == "1" ? !order.isOpen : order.isOpen
             }
-            return (found.reversed(), state.prices)                       // newest first
+            return (found.reversed(), state.prices)  // newest first
         }
         let page = selected.dropFirst(offset).prefix(limit)
         let next = offset + page.count < selected.count ? "\(offset + page.count)" : ""
-        return .ok(["category": "linear", "nextPageCursor": next,
-                    "list": page.map { Self.orderJSON($0, mark: prices[$0.symbol] ?? 0) }])
+        return .ok([
+            "category": "linear", "nextPageCursor": next,
+            "list": page.map { Self.orderJSON($0, mark: prices[$0.symbol] ?? 0) },
+        ])
     }
 
     private func positionList(_ call: Call) -> Answer {
@@ -631,7 +707,8 @@ public final class FakeBybit: Sendable {
             // With a symbol the row comes even when flat; by settleCoin only open positions are listed.
             let names = symbol.map { [$0] } ?? state.positions.values.filter { $0.size > 0 }.map(\.symbol).sorted()
             return names.map { name in
-                let position = state.positions[name]
+                let position =
+                    state.positions[name]
                     ?? BybitPosition(symbol: name, side: "", size: 0, avgPrice: 0, cumRealisedPnl: 0, createdTime: call.now, updatedTime: call.now)
                 let mark = state.prices[name] ?? 0
                 let signed = position.side == "Sell" ? -position.size : position.size
@@ -677,14 +754,18 @@ public final class FakeBybit: Sendable {
                 ]
             }
             let total = (state.balances["USDT"] ?? 0)
-            return ["list": [[
-                "accountType": "UNIFIED", "totalEquity": BBFakeSupport.text(total + unrealized),
-                "totalWalletBalance": BBFakeSupport.text(total), "totalMarginBalance": BBFakeSupport.text(total + unrealized),
-                "totalAvailableBalance": BBFakeSupport.text(total + unrealized), "totalPerpUPL": BBFakeSupport.text(unrealized),
-                "totalInitialMargin": "0", "totalInitialMarginByMp": "0", "totalMaintenanceMargin": "0", "totalMaintenanceMarginByMp": "0",
-                "accountIMRate": "0", "accountIMRateByMp": "0", "accountMMRate": "0", "accountMMRateByMp": "0", "accountLTV": "0",
-                "coin": coins,
-            ] as [String: Any]]]
+            return [
+                "list": [
+                    [
+                        "accountType": "UNIFIED", "totalEquity": BBFakeSupport.text(total + unrealized),
+                        "totalWalletBalance": BBFakeSupport.text(total), "totalMarginBalance": BBFakeSupport.text(total + unrealized),
+                        "totalAvailableBalance": BBFakeSupport.text(total + unrealized), "totalPerpUPL": BBFakeSupport.text(unrealized),
+                        "totalInitialMargin": "0", "totalInitialMarginByMp": "0", "totalMaintenanceMargin": "0", "totalMaintenanceMarginByMp": "0",
+                        "accountIMRate": "0", "accountIMRateByMp": "0", "accountMMRate": "0", "accountMMRateByMp": "0", "accountLTV": "0",
+                        "coin": coins,
+                    ] as [String: Any]
+                ]
+            ]
         }
         return .ok(result)
     }

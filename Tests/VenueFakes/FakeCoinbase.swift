@@ -33,9 +33,15 @@ public struct CoinbaseKey: Sendable {
     /// One of UNDEFINED, DEFAULT, CONSUMER, INTX.
     public var portfolioType: String
 
-    public init(name: String, publicKey: CoinbasePublicKey, canView: Bool = true, canTrade: Bool = true,
-                canTransfer: Bool = false, portfolioUUID: String = "8bfc20d7-f7c6-4422-bf07-8243ca4169fe",
-                portfolioType: String = "DEFAULT") {
+    public init(
+        name: String,
+        publicKey: CoinbasePublicKey,
+        canView: Bool = true,
+        canTrade: Bool = true,
+        canTransfer: Bool = false,
+        portfolioUUID: String = "8bfc20d7-f7c6-4422-bf07-8243ca4169fe",
+        portfolioType: String = "DEFAULT"
+    ) {
         self.name = name
         self.publicKey = publicKey
         self.canView = canView
@@ -103,10 +109,13 @@ public final class FakeCoinbase: Sendable {
                 return coinbaseUnauthorized()
             case .success(let key):
                 self.state.withLockedValue { $0.accepted += 1 }
-                return fakeJSON(.ok, [
-                    "can_view": key.canView, "can_trade": key.canTrade, "can_transfer": key.canTransfer,
-                    "portfolio_uuid": key.portfolioUUID, "portfolio_type": key.portfolioType,
-                ])
+                return fakeJSON(
+                    .ok,
+                    [
+                        "can_view": key.canView, "can_trade": key.canTrade, "can_transfer": key.canTransfer,
+                        "portfolio_uuid": key.portfolioUUID, "portfolio_type": key.portfolioType,
+                    ]
+                )
             }
         }
         return router
@@ -119,7 +128,7 @@ public final class FakeCoinbase: Sendable {
     private func authenticate(_ request: Request) async -> Result<CoinbaseKey, Reason> {
         func fail(_ text: String) -> Result<CoinbaseKey, Reason> { .failure(Reason(text: text)) }
         guard let authorization = HTTPField.Name("Authorization").flatMap({ request.headers[$0] }),
-              authorization.hasPrefix("Bearer ")
+            authorization.hasPrefix("Bearer ")
         else { return fail("no bearer token") }
         let token = String(authorization.dropFirst("Bearer ".count))
         guard let (header, _, _) = try? DefaultJWTParser().parse(Array(token.utf8), as: CoinbaseJWTClaims.self)

@@ -9,9 +9,17 @@ extension FakeHyperliquid {
     public static func recovering(isMainnet: Bool = true) -> FakeHyperliquid {
         FakeHyperliquid(isMainnet: isMainnet) { rawAction, nonce, vault, expiresAfter, r, s, v, mainnet in
             guard let secp = try? Secp256k1.load(), let action = try? MessagePackValue(json: rawAction),
-                  let signature = RecoverableSignature(rHex: r, sHex: s, v: UInt8(clamping: v)) else { return nil }
-            let signer = try? HyperliquidSigning.recoverL1Signer(action: action, nonce: nonce, vaultAddress: vault.flatMap(EthereumAddress.init),
-                                                                expiresAfter: expiresAfter, isMainnet: mainnet, signature: signature, secp: secp)
+                let signature = RecoverableSignature(rHex: r, sHex: s, v: UInt8(clamping: v))
+            else { return nil }
+            let signer = try? HyperliquidSigning.recoverL1Signer(
+                action: action,
+                nonce: nonce,
+                vaultAddress: vault.flatMap(EthereumAddress.init),
+                expiresAfter: expiresAfter,
+                isMainnet: mainnet,
+                signature: signature,
+                secp: secp
+            )
             return signer?.hex
         }
     }

@@ -60,9 +60,12 @@ public final class FakeHyperliquid: Sendable {
     /// Answer to a body the venue cannot deserialize (HTTP 422, text/plain).
     public static let deserializeError = "Failed to deserialize the JSON body into the target type"
 
-    public typealias SignerRecovery = @Sendable (_ rawActionJSON: String, _ nonce: UInt64, _ vaultAddress: String?,
-                                                 _ expiresAfter: UInt64?, _ r: String, _ s: String, _ v: Int,
-                                                 _ isMainnet: Bool) -> String?
+    public typealias SignerRecovery =
+        @Sendable (
+            _ rawActionJSON: String, _ nonce: UInt64, _ vaultAddress: String?,
+            _ expiresAfter: UInt64?, _ r: String, _ s: String, _ v: Int,
+            _ isMainnet: Bool
+        ) -> String?
 
     private struct Position {
         var szi: Decimal
@@ -93,9 +96,12 @@ public final class FakeHyperliquid: Sendable {
 
     /// - Parameter recoverSigner: recovers the lowercase 0x address that signed the L1 action; the raw action JSON is
     ///   passed exactly as received because the action hash depends on its key order.
-    public init(log: FakeVenueLog = FakeVenueLog(), isMainnet: Bool = true,
-                universe: [HyperliquidAsset] = HyperliquidAsset.defaultUniverse,
-                recoverSigner: @escaping SignerRecovery) {
+    public init(
+        log: FakeVenueLog = FakeVenueLog(),
+        isMainnet: Bool = true,
+        universe: [HyperliquidAsset] = HyperliquidAsset.defaultUniverse,
+        recoverSigner: @escaping SignerRecovery
+    ) {
         self.log = log
         self.state = NIOLockedValueBox(State(isMainnet: isMainnet, universe: universe))
         self.recoverSigner = recoverSigner
@@ -182,7 +188,7 @@ public final class FakeHyperliquid: Sendable {
         router.post("/info") { request, _ in
             let body = String(buffer: try await request.body.collect(upTo: 1 << 20))
             guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-                  let answer = self.info(object)
+                let answer = self.info(object)
             else { return hyperliquidText(.unprocessableContent, Self.deserializeError) }
             return fakeJSON(.ok, answer)
         }
@@ -234,8 +240,13 @@ public final class FakeHyperliquid: Sendable {
                     return nil
                 }
                 guard let oid, let order = state.orders[oid], order.user == user else { return ["status": "unknownOid"] }
-                return ["status": "order", "order": ["order": Self.frontendOrder(order), "status": order.status,
-                                                      "statusTimestamp": order.statusTimestamp]]
+                return [
+                    "status": "order",
+                    "order": [
+                        "order": Self.frontendOrder(order), "status": order.status,
+                        "statusTimestamp": order.statusTimestamp,
+                    ],
+                ]
             case "clearinghouseState":
                 return self.clearinghouseState(state, user: user)
             default:
@@ -284,15 +295,18 @@ public final class FakeHyperliquid: Sendable {
             marginUsed += margin
             unrealized += pnl
             costBasis += position.szi * position.entryPx
-            positions.append(["type": "oneWay", "position": [
-                "coin": coin, "szi": hlFormat(position.szi), "entryPx": hlFormat(position.entryPx),
-                "positionValue": hlFormat(value), "unrealizedPnl": hlFormat(pnl),
-                "returnOnEquity": hlFormat(initialMargin == 0 ? 0 : pnl / initialMargin),
-                "liquidationPx": NSNull(), "marginUsed": hlFormat(margin),
-                "leverage": ["type": "cross", "value": leverage],
-                "maxLeverage": state.universe.first { $0.name == coin }?.maxLeverage ?? leverage,
-                "cumFunding": ["allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"],
-            ] as [String: Any]])
+            positions.append([
+                "type": "oneWay",
+                "position": [
+                    "coin": coin, "szi": hlFormat(position.szi), "entryPx": hlFormat(position.entryPx),
+                    "positionValue": hlFormat(value), "unrealizedPnl": hlFormat(pnl),
+                    "returnOnEquity": hlFormat(initialMargin == 0 ? 0 : pnl / initialMargin),
+                    "liquidationPx": NSNull(), "marginUsed": hlFormat(margin),
+                    "leverage": ["type": "cross", "value": leverage],
+                    "maxLeverage": state.universe.first { $0.name == coin }?.maxLeverage ?? leverage,
+                    "cumFunding": ["allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"],
+                ] as [String: Any],
+            ])
         }
         let balance = state.balances[user] ?? 0
         let accountValue = balance + unrealized
@@ -326,12 +340,12 @@ public final class FakeHyperliquid: Sendable {
 
     private func exchange(_ body: String) -> ExchangeAnswer {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-              let action = object["action"] as? [String: Any], let type = action["type"] as? String,
-              let rawAction = hyperliquidRawMember("action", in: body),
-              let nonce = hlInteger(object["nonce"]).flatMap({ UInt64(exactly: $0) }),
-              let signature = object["signature"] as? [String: Any],
-              let r = signature["r"] as? String, let s = signature["s"] as? String,
-              let v = hlInteger(signature["v"]).map({ Int($0) })
+            let action = object["action"] as? [String: Any], let type = action["type"] as? String,
+            let rawAction = hyperliquidRawMember("action", in: body),
+            let nonce = hlInteger(object["nonce"]).flatMap({ UInt64(exactly: $0) }),
+            let signature = object["signature"] as? [String: Any],
+            let r = signature["r"] as? String, let s = signature["s"] as? String,
+            let v = hlInteger(signature["v"]).map({ Int($0) })
         else { return .undecodable }
         let vaultAddress = (object["vaultAddress"] as? String)?.lowercased()
         let expiresAfter = hlInteger(object["expiresAfter"]).flatMap { UInt64(exactly: $0) }
@@ -381,7 +395,7 @@ public final class FakeHyperliquid: Sendable {
                 return .answer(["status": "ok", "response": ["type": "cancel", "data": ["statuses": statuses]]])
             case "updateLeverage":
                 guard let asset = hlInteger(action["asset"]).map({ Int($0) }), state.universe.indices.contains(asset),
-                      let leverage = hlInteger(action["leverage"]).map({ Int($0) })
+                    let leverage = hlInteger(action["leverage"]).map({ Int($0) })
                 else { return .undecodable }
                 guard leverage >= 1, leverage <= state.universe[asset].maxLeverage else { return refuse("Invalid leverage value") }
                 state.leverage[account, default: [:]][state.universe[asset].name] = leverage
@@ -425,10 +439,10 @@ public final class FakeHyperliquid: Sendable {
         var wires: [Wire] = []
         for order in orders {
             guard let asset = hlInteger(order["a"]).map({ Int($0) }), state.universe.indices.contains(asset),
-                  let isBuy = order["b"] as? Bool, let px = order["p"] as? String, let sz = order["s"] as? String,
-                  let reduceOnly = order["r"] as? Bool,
-                  let tif = ((order["t"] as? [String: Any])?["limit"] as? [String: Any])?["tif"] as? String,
-                  ["Gtc", "Ioc", "Alo"].contains(tif)
+                let isBuy = order["b"] as? Bool, let px = order["p"] as? String, let sz = order["s"] as? String,
+                let reduceOnly = order["r"] as? Bool,
+                let tif = ((order["t"] as? [String: Any])?["limit"] as? [String: Any])?["tif"] as? String,
+                ["Gtc", "Ioc", "Alo"].contains(tif)
             else { return .undecodable }
             let cloid = (order["c"] as? String)?.lowercased()
             if let cloid, cloid.range(of: "^0x[0-9a-f]{32}$", options: .regularExpression) == nil { return .undecodable }
@@ -446,14 +460,33 @@ public final class FakeHyperliquid: Sendable {
                 statuses.append(["error": "Order has invalid size."])
                 continue
             }
-            if size == 0 { statuses.append(["error": "Order has zero size."]); continue }
-            if hlDecimalPlaces(wire.sz) > asset.szDecimals { statuses.append(["error": "Order has invalid size."]); continue }
+            if size == 0 {
+                statuses.append(["error": "Order has zero size."])
+                continue
+            }
+            if hlDecimalPlaces(wire.sz) > asset.szDecimals {
+                statuses.append(["error": "Order has invalid size."])
+                continue
+            }
 
             let oid = state.nextOid
             state.nextOid += 1
-            var order = HyperliquidOrder(oid: oid, user: user, coin: asset.name, asset: wire.asset, isBuy: wire.isBuy,
-                                         limitPx: price, size: size, originalSize: size, cloid: wire.cloid, tif: wire.tif,
-                                         reduceOnly: wire.reduceOnly, timestamp: now, status: "open", statusTimestamp: now)
+            var order = HyperliquidOrder(
+                oid: oid,
+                user: user,
+                coin: asset.name,
+                asset: wire.asset,
+                isBuy: wire.isBuy,
+                limitPx: price,
+                size: size,
+                originalSize: size,
+                cloid: wire.cloid,
+                tif: wire.tif,
+                reduceOnly: wire.reduceOnly,
+                timestamp: now,
+                status: "open",
+                statusTimestamp: now
+            )
             if let cloid = wire.cloid { state.cloids[user, default: [:]][cloid] = oid }
             // Order-level rejections still get an oid and an orderStatus, like the venue's "…Rejected" states.
             func reject(_ status: String, _ error: String) {
@@ -467,20 +500,30 @@ public final class FakeHyperliquid: Sendable {
             let signed = wire.isBuy ? size : -size
             let increases = held == 0 || (held > 0) == (signed > 0) || abs(signed) > abs(held)
             if !hlValidTick(wire.px, szDecimals: asset.szDecimals) {
-                reject("tickRejected", "Price must be divisible by tick size."); continue
+                reject("tickRejected", "Price must be divisible by tick size.")
+                continue
             }
-            if price * size < 10 { reject("minTradeNtlRejected", "Order must have minimum value of $10."); continue }
+            if price * size < 10 {
+                reject("minTradeNtlRejected", "Order must have minimum value of $10.")
+                continue
+            }
             if wire.reduceOnly && (held == 0 || (held > 0) == (signed > 0)) {
-                reject("reduceOnlyRejected", "Reduce only order would increase position."); continue
+                reject("reduceOnlyRejected", "Reduce only order would increase position.")
+                continue
             }
-            if wire.reduceOnly && size > abs(held) { order.size = abs(held); order.originalSize = abs(held) }
+            if wire.reduceOnly && size > abs(held) {
+                order.size = abs(held)
+                order.originalSize = abs(held)
+            }
             let crosses = mid.map { wire.isBuy ? price >= $0 : price <= $0 } ?? false
             if wire.tif == "Alo" && crosses {
                 let bbo = mid.map { "\(hlFormat($0 * Decimal(string: "0.9999")!))@\(hlFormat($0 * Decimal(string: "1.0001")!))" } ?? ""
-                reject("badAloPxRejected", "Post only order would have immediately matched, bbo was \(bbo)."); continue
+                reject("badAloPxRejected", "Post only order would have immediately matched, bbo was \(bbo).")
+                continue
             }
             if wire.tif == "Ioc" && !crosses {
-                reject("iocCancelRejected", "Order could not immediately match against any resting orders."); continue
+                reject("iocCancelRejected", "Order could not immediately match against any resting orders.")
+                continue
             }
             if increases && !wire.reduceOnly {
                 let leverage = Decimal(Self.leverage(state, user: user, coin: asset.name))
@@ -489,7 +532,8 @@ public final class FakeHyperliquid: Sendable {
                 let added = held == 0 || (after > 0) == (held > 0) ? max(0, abs(after) - abs(held)) : abs(after)
                 let needed = added * (mid ?? price) / leverage
                 if needed > Self.available(state, user: user) {
-                    reject("perpMarginRejected", "Insufficient margin to place order."); continue
+                    reject("perpMarginRejected", "Insufficient margin to place order.")
+                    continue
                 }
             }
             if crosses, let mid {
@@ -566,8 +610,14 @@ func hyperliquidRawMember(_ name: String, in json: String) -> String? {
         guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return false }
         i += 1
         while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "\\") { i += 2; continue }
-            if bytes[i] == UInt8(ascii: "\"") { i += 1; return true }
+            if bytes[i] == UInt8(ascii: "\\") {
+                i += 2
+                continue
+            }
+            if bytes[i] == UInt8(ascii: "\"") {
+                i += 1
+                return true
+            }
             i += 1
         }
         return false
@@ -580,11 +630,16 @@ func hyperliquidRawMember(_ name: String, in json: String) -> String? {
             var depth = 0
             while i < bytes.count {
                 switch bytes[i] {
-                case UInt8(ascii: "\""): if !skipString() { return false }; continue
+                case UInt8(ascii: "\""):
+                    if !skipString() { return false }
+                    continue
                 case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
                     depth -= 1
-                    if depth == 0 { i += 1; return true }
+                    if depth == 0 {
+                        i += 1
+                        return true
+                    }
                 default: break
                 }
                 i += 1

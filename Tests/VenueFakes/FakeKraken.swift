@@ -20,8 +20,15 @@ public struct KrakenKey: Sendable {
     public var nonceWindow: UInt64
     public var iban: String
 
-    public init(apiKey: String, secretBase64: String, permissions: [String], ipAllowlist: [String] = [],
-                name: String = "tradekeep", nonceWindow: UInt64 = 0, iban: String = "AA88 N84G WOAK NMOI") {
+    public init(
+        apiKey: String,
+        secretBase64: String,
+        permissions: [String],
+        ipAllowlist: [String] = [],
+        name: String = "tradekeep",
+        nonceWindow: UInt64 = 0,
+        iban: String = "AA88 N84G WOAK NMOI"
+    ) {
         self.apiKey = apiKey
         self.secretBase64 = secretBase64
         self.permissions = permissions

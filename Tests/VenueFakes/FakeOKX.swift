@@ -26,10 +26,21 @@ public struct OKXKey: Sendable {
     public var autoLoan: Bool
     public var kycLv: String
 
-    public init(apiKey: String, secret: String, passphrase: String, perm: String = "read_only,trade", ip: String = "",
-                label: String = "tradekeep", isDemo: Bool = false, uid: String = "44705892343619584",
-                mainUid: String? = nil, acctLv: String = "2", posMode: String = "net_mode", autoLoan: Bool = false,
-                kycLv: String = "2") {
+    public init(
+        apiKey: String,
+        secret: String,
+        passphrase: String,
+        perm: String = "read_only,trade",
+        ip: String = "",
+        label: String = "tradekeep",
+        isDemo: Bool = false,
+        uid: String = "44705892343619584",
+        mainUid: String? = nil,
+        acctLv: String = "2",
+        posMode: String = "net_mode",
+        autoLoan: Bool = false,
+        kycLv: String = "2"
+    ) {
         self.apiKey = apiKey
         self.secret = secret
         self.passphrase = passphrase

@@ -82,8 +82,13 @@ public struct FakeVenueRecorder<Context: RequestContext>: RouterMiddleware {
         let buffer = try await request.collectBody(upTo: 1 << 20)
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let recorded = RecordedRequest(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-                                       headers: headers, body: String(buffer: buffer))
+        let recorded = RecordedRequest(
+            method: request.method.rawValue,
+            path: request.uri.path,
+            query: request.uri.query ?? "",
+            headers: headers,
+            body: String(buffer: buffer)
+        )
         if let answer = self.log.record(recorded) {
             var fields = HTTPFields()
             for (name, value) in answer.headers { if let fieldName = HTTPField.Name(name) { fields[fieldName] = value } }

@@ -3,6 +3,7 @@
 import Foundation
 import InteropSupport
 import Testing
+
 @testable import Venues
 
 @Suite struct HyperliquidCryptoTests {
@@ -23,18 +24,22 @@ import Testing
         func knownVectors() {
             #expect(hex(Keccak256.hash([UInt8]())) == "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
             #expect(hex(Keccak256.hash(Array("abc".utf8))) == "0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45")
-            #expect(hex(Keccak256.hash("The quick brown fox jumps over the lazy dog".utf8))
-                == "0x4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15")
+            #expect(
+                hex(Keccak256.hash("The quick brown fox jumps over the lazy dog".utf8))
+                    == "0x4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15"
+            )
             #expect(hex(Keccak256.hash("cow".utf8)) == "0xc85ef7d79691fe79573b1a7064c19c1a9819ebdbd1faaab1a8ec92344438aaf4")
         }
 
-        @Test("Inputs around the 136-byte block boundary and over several blocks hash as eth_utils.keccak does",
-              arguments: [
-                  (135, "0xcbdfd9dee5faad3818d6b06f95a219fd290b0e1706f6a82e5a595b9ce9faca62"),
-                  (136, "0x7ce759f1ab7f9ce437719970c26b0a66ff11fe3e38e17df89cf5d29c7d7f807e"),
-                  (137, "0xac73d4fae68b8453f764007c1a20ce95994187861f0c3227a3a8e99a73a3b1db"),
-                  (1000, "0xaca79e4146e30eb1c733f6d6060d72471c36ea4e01ebf45d7f4916249c2bbd82"),
-              ])
+        @Test(
+            "Inputs around the 136-byte block boundary and over several blocks hash as eth_utils.keccak does",
+            arguments: [
+                (135, "0xcbdfd9dee5faad3818d6b06f95a219fd290b0e1706f6a82e5a595b9ce9faca62"),
+                (136, "0x7ce759f1ab7f9ce437719970c26b0a66ff11fe3e38e17df89cf5d29c7d7f807e"),
+                (137, "0xac73d4fae68b8453f764007c1a20ce95994187861f0c3227a3a8e99a73a3b1db"),
+                (1000, "0xaca79e4146e30eb1c733f6d6060d72471c36ea4e01ebf45d7f4916249c2bbd82"),
+            ]
+        )
         func multiBlock(length: Int, expected: String) {
             let input = (0..<length).map { UInt8(truncatingIfNeeded: $0) }
             #expect(hex(Keccak256.hash(input)) == expected)
@@ -81,21 +86,24 @@ import Testing
             }
         }
 
-        @Test("Length headers switch form at msgpack's boundaries (str, bin, array, map)",
-              arguments: [
-                  ("str", 31, "bf78"), ("str", 32, "d92078"), ("str", 255, "d9ff78"), ("str", 256, "da010078"),
-                  ("str", 65535, "daffff78"), ("str", 65536, "db0001000078"),
-                  ("bin", 255, "c4ff78"), ("bin", 256, "c5010078"), ("bin", 65535, "c5ffff78"), ("bin", 65536, "c60001000078"),
-                  ("array", 15, "9f00"), ("array", 16, "dc001000"), ("array", 65535, "dcffff00"), ("array", 65536, "dd0001000000"),
-                  ("map", 15, "8fa130"), ("map", 16, "de0010a130"), ("map", 65535, "deffffa130"), ("map", 65536, "df00010000a130"),
-              ])
+        @Test(
+            "Length headers switch form at msgpack's boundaries (str, bin, array, map)",
+            arguments: [
+                ("str", 31, "bf78"), ("str", 32, "d92078"), ("str", 255, "d9ff78"), ("str", 256, "da010078"),
+                ("str", 65535, "daffff78"), ("str", 65536, "db0001000078"),
+                ("bin", 255, "c4ff78"), ("bin", 256, "c5010078"), ("bin", 65535, "c5ffff78"), ("bin", 65536, "c60001000078"),
+                ("array", 15, "9f00"), ("array", 16, "dc001000"), ("array", 65535, "dcffff00"), ("array", 65536, "dd0001000000"),
+                ("map", 15, "8fa130"), ("map", 16, "de0010a130"), ("map", 65535, "deffffa130"), ("map", 65536, "df00010000a130"),
+            ]
+        )
         func headers(kind: String, count: Int, prefix: String) {
-            let value: MessagePackValue = switch kind {
-            case "str": .string(String(repeating: "x", count: count))
-            case "bin": .binary([UInt8](repeating: 0x78, count: count))
-            case "array": .array([MessagePackValue](repeating: 0, count: count))
-            default: .map((0..<count).map { (key: String($0), value: 0) })
-            }
+            let value: MessagePackValue =
+                switch kind {
+                case "str": .string(String(repeating: "x", count: count))
+                case "bin": .binary([UInt8](repeating: 0x78, count: count))
+                case "array": .array([MessagePackValue](repeating: 0, count: count))
+                default: .map((0..<count).map { (key: String($0), value: 0) })
+                }
             let encoded = value.encoded()
             #expect(hex(Array(encoded.prefix(prefix.count / 2))) == "0x" + prefix)
             // Each prefix ends with the payload's first byte (for maps, the first key's two bytes).
@@ -122,7 +130,11 @@ import Testing
                 "f": 0.1, "g": 100.0, "n": nil, "t": true, "e": [], "o": [:],
             ]
             let text = try value.jsonString()
-            #expect(text.hasPrefix(#"{"type":"order","z":{"q":-1,"a":18446744073709551615,"m":-9223372036854775808},"s":"quote \" back \\ nl \n tab \t nul \u0000 é 🚀","#))
+            #expect(
+                text.hasPrefix(
+                    #"{"type":"order","z":{"q":-1,"a":18446744073709551615,"m":-9223372036854775808},"s":"quote \" back \\ nl \n tab \t nul \u0000 é 🚀","#
+                )
+            )
             #expect(try MessagePackValue(json: text) == value)
             #expect(try MessagePackValue(json: #" { "a" : [ 1 , 2.5e1 , "\ud83d\ude80\u00e9\/" ] } "#) == ["a": [1, 25.0, "🚀é/"]])
             for bad in ["", "{", "[1,]", "{\"a\"1}", "01", "1.", "\"\\x\"", "\"\u{1}\"", "nul", "[1] 2", "18446744073709551616", "\"\\ud83d\""] {
@@ -132,8 +144,10 @@ import Testing
             #expect(throws: MessagePackValue.JSONError.nonFiniteNumber) { try MessagePackValue.double(.nan).jsonString() }
         }
 
-        @Test("Ints, strings, nested maps and unicode encode byte for byte as Python's msgpack.packb",
-              .enabled(if: pythonReady || Python.requireAll, pythonReason))
+        @Test(
+            "Ints, strings, nested maps and unicode encode byte for byte as Python's msgpack.packb",
+            .enabled(if: pythonReady || Python.requireAll, pythonReason)
+        )
         func againstPython() throws {
             var values: [MessagePackValue] = Self.table.map(\.0).filter {
                 if case .binary = $0 { return false }
@@ -166,16 +180,31 @@ import Testing
     @Suite struct TypedData {
         /// Typed-data examples as wallets receive them; expected digests from eth-account 0.13.7's encode_typed_data.
         static let examples: [(name: String, json: String, digest: String)] = [
-            ("mail (the EIP's example)", #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}"#,
-             "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"),
-            ("mail with arrays of structs and addresses", #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person[]"},{"name":"contents","type":"string"}],"Person":[{"name":"name","type":"string"},{"name":"wallets","type":"address[]"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallets":["0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826","0xDeaDbeefdEAdbeefdEadbEEFdeadbeEFdEaDbeeF"]},"to":[{"name":"Bob","wallets":["0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB","0xB0BdaBea57B0BDABeA57b0bdABEA57b0BDabEa57","0xB0B0b0b0b0b0B000000000000000000000000000"]}],"contents":"Hello, Bob!"}}"#,
-             "0xa85c2e2b118698e88db68a8105b794a8cc7cec074e89ef991cb4f5f533819cc2"),
-            ("every atomic type at its limits, fixed and nested arrays, a two-field domain", #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}],"Kitchen":[{"name":"s","type":"string"},{"name":"b","type":"bytes"},{"name":"b1","type":"bytes1"},{"name":"b32","type":"bytes32"},{"name":"a","type":"address"},{"name":"t","type":"bool"},{"name":"f","type":"bool"},{"name":"u8","type":"uint8"},{"name":"u64","type":"uint64"},{"name":"u256","type":"uint256"},{"name":"i8","type":"int8"},{"name":"i32","type":"int32"},{"name":"i256","type":"int256"},{"name":"fixed","type":"uint16[3]"},{"name":"inner","type":"Inner[]"},{"name":"z","type":"Zeta"}],"Inner":[{"name":"x","type":"int64"},{"name":"tags","type":"string[]"}],"Zeta":[{"name":"grid","type":"uint8[][]"},{"name":"alpha","type":"Alpha"}],"Alpha":[{"name":"note","type":"string"}]},"primaryType":"Kitchen","domain":{"name":"Kitchen","chainId":42161},"message":{"s":"héllo, 世界","b":"0x0102030405","b1":"0xab","b32":"0x1111111111111111111111111111111111111111111111111111111111111122","a":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","t":true,"f":false,"u8":255,"u64":18446744073709551615,"u256":"115792089237316195423570985008687907853269984665640564039457584007913129639935","i8":-128,"i32":-2147483648,"i256":"-57896044618658097711785492504343953926634992332820282019728792003956564819968","fixed":[1,2,65535],"inner":[{"x":-1,"tags":["a","b"]},{"x":9223372036854775807,"tags":[]}],"z":{"grid":[[1,2],[],[3]],"alpha":{"note":""}}}}"#,
-             "0x4411912fa246532d4ad4cbddec5a8107083fc47c676f589d41386fa55f40dc17"),
-            ("Hyperliquid's user-signed usdSend (a type name with a colon, extra message fields ignored)", #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"HyperliquidTransaction:UsdSend":[{"name":"hyperliquidChain","type":"string"},{"name":"destination","type":"string"},{"name":"amount","type":"string"},{"name":"time","type":"uint64"}]},"primaryType":"HyperliquidTransaction:UsdSend","domain":{"name":"HyperliquidSignTransaction","version":"1","chainId":421614,"verifyingContract":"0x0000000000000000000000000000000000000000"},"message":{"type":"usdSend","signatureChainId":"0x66eee","hyperliquidChain":"Mainnet","destination":"0x5e9ee1089755c3435139848e47e6635505d5a13a","amount":"1","time":1687816341423}}"#,
-             "0x943b1369bb51cea410b9fdd71b6fbf7baa14a5ba7476166b877bd56315732643"),
-            ("a domain of version and salt only", #"{"types":{"EIP712Domain":[{"name":"version","type":"string"},{"name":"salt","type":"bytes32"}],"Ping":[{"name":"n","type":"uint256"}]},"primaryType":"Ping","domain":{"version":"2","salt":"0xabababababababababababababababababababababababababababababababab"},"message":{"n":0}}"#,
-             "0x43ab979af595326fd80202c51ce906c8962cc28eb8a40a28a9fe16dddaffa862"),
+            (
+                "mail (the EIP's example)",
+                #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}"#,
+                "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"
+            ),
+            (
+                "mail with arrays of structs and addresses",
+                #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person[]"},{"name":"contents","type":"string"}],"Person":[{"name":"name","type":"string"},{"name":"wallets","type":"address[]"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallets":["0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826","0xDeaDbeefdEAdbeefdEadbEEFdeadbeEFdEaDbeeF"]},"to":[{"name":"Bob","wallets":["0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB","0xB0BdaBea57B0BDABeA57b0bdABEA57b0BDabEa57","0xB0B0b0b0b0b0B000000000000000000000000000"]}],"contents":"Hello, Bob!"}}"#,
+                "0xa85c2e2b118698e88db68a8105b794a8cc7cec074e89ef991cb4f5f533819cc2"
+            ),
+            (
+                "every atomic type at its limits, fixed and nested arrays, a two-field domain",
+                #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}],"Kitchen":[{"name":"s","type":"string"},{"name":"b","type":"bytes"},{"name":"b1","type":"bytes1"},{"name":"b32","type":"bytes32"},{"name":"a","type":"address"},{"name":"t","type":"bool"},{"name":"f","type":"bool"},{"name":"u8","type":"uint8"},{"name":"u64","type":"uint64"},{"name":"u256","type":"uint256"},{"name":"i8","type":"int8"},{"name":"i32","type":"int32"},{"name":"i256","type":"int256"},{"name":"fixed","type":"uint16[3]"},{"name":"inner","type":"Inner[]"},{"name":"z","type":"Zeta"}],"Inner":[{"name":"x","type":"int64"},{"name":"tags","type":"string[]"}],"Zeta":[{"name":"grid","type":"uint8[][]"},{"name":"alpha","type":"Alpha"}],"Alpha":[{"name":"note","type":"string"}]},"primaryType":"Kitchen","domain":{"name":"Kitchen","chainId":42161},"message":{"s":"héllo, 世界","b":"0x0102030405","b1":"0xab","b32":"0x1111111111111111111111111111111111111111111111111111111111111122","a":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","t":true,"f":false,"u8":255,"u64":18446744073709551615,"u256":"115792089237316195423570985008687907853269984665640564039457584007913129639935","i8":-128,"i32":-2147483648,"i256":"-57896044618658097711785492504343953926634992332820282019728792003956564819968","fixed":[1,2,65535],"inner":[{"x":-1,"tags":["a","b"]},{"x":9223372036854775807,"tags":[]}],"z":{"grid":[[1,2],[],[3]],"alpha":{"note":""}}}}"#,
+                "0x4411912fa246532d4ad4cbddec5a8107083fc47c676f589d41386fa55f40dc17"
+            ),
+            (
+                "Hyperliquid's user-signed usdSend (a type name with a colon, extra message fields ignored)",
+                #"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"HyperliquidTransaction:UsdSend":[{"name":"hyperliquidChain","type":"string"},{"name":"destination","type":"string"},{"name":"amount","type":"string"},{"name":"time","type":"uint64"}]},"primaryType":"HyperliquidTransaction:UsdSend","domain":{"name":"HyperliquidSignTransaction","version":"1","chainId":421614,"verifyingContract":"0x0000000000000000000000000000000000000000"},"message":{"type":"usdSend","signatureChainId":"0x66eee","hyperliquidChain":"Mainnet","destination":"0x5e9ee1089755c3435139848e47e6635505d5a13a","amount":"1","time":1687816341423}}"#,
+                "0x943b1369bb51cea410b9fdd71b6fbf7baa14a5ba7476166b877bd56315732643"
+            ),
+            (
+                "a domain of version and salt only",
+                #"{"types":{"EIP712Domain":[{"name":"version","type":"string"},{"name":"salt","type":"bytes32"}],"Ping":[{"name":"n","type":"uint256"}]},"primaryType":"Ping","domain":{"version":"2","salt":"0xabababababababababababababababababababababababababababababababab"},"message":{"n":0}}"#,
+                "0x43ab979af595326fd80202c51ce906c8962cc28eb8a40a28a9fe16dddaffa862"
+            ),
         ]
 
         struct Parsed {
@@ -235,13 +264,19 @@ import Testing
         @Test("The EIP's Mail example: encodeType, typeHash, hashStruct, domain separator and digest")
         func mailSpec() throws {
             let mail = try Self.parse(Self.examples[0].json)
-            #expect(try EIP712.encodeType("Mail", types: mail.types) == "Mail(Person from,Person to,string contents)Person(string name,address wallet)")
+            #expect(
+                try EIP712.encodeType("Mail", types: mail.types) == "Mail(Person from,Person to,string contents)Person(string name,address wallet)"
+            )
             #expect(hex(try EIP712.typeHash("Mail", types: mail.types)) == "0xa0cedeb2dc280ba39b857546d74f5549c3a1d7bdc2dd96bf881f76108e23dac2")
-            #expect(hex(try EIP712.hashStruct("Mail", mail.message, types: mail.types))
-                == "0xc52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e")
+            #expect(
+                hex(try EIP712.hashStruct("Mail", mail.message, types: mail.types))
+                    == "0xc52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e"
+            )
             #expect(hex(EIP712.domainSeparator(mail.domain)) == "0xf2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f")
-            #expect(hex(try EIP712.digest(domain: mail.domain, primaryType: "Mail", types: mail.types, message: mail.message))
-                == "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2")
+            #expect(
+                hex(try EIP712.digest(domain: mail.domain, primaryType: "Mail", types: mail.types, message: mail.message))
+                    == "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"
+            )
         }
 
         @Test("Referenced struct types follow the primary type, sorted by name, each once")
@@ -259,10 +294,15 @@ import Testing
         @Test("Typed-data examples digest as eth-account does", arguments: examples)
         func examplesDigest(name: String, json: String, digest: String) throws {
             let parsed = try Self.parse(json)
-            #expect(hex(try EIP712.digest(domain: parsed.domain, primaryType: parsed.primaryType, types: parsed.types, message: parsed.message)) == digest)
+            #expect(
+                hex(try EIP712.digest(domain: parsed.domain, primaryType: parsed.primaryType, types: parsed.types, message: parsed.message)) == digest
+            )
         }
 
-        @Test("Typed-data examples digest as eth-account's encode_typed_data does, live", .enabled(if: pythonReady || Python.requireAll, pythonReason))
+        @Test(
+            "Typed-data examples digest as eth-account's encode_typed_data does, live",
+            .enabled(if: pythonReady || Python.requireAll, pythonReason)
+        )
         func againstPython() throws {
             let answer = try Python.interop("hyperliquid.py", ["typed_data": Self.examples.map(\.json)])
             #expect(try #require(answer["typed_data"] as? [String]) == Self.examples.map(\.digest))
@@ -307,8 +347,10 @@ import Testing
 
         @Test("EIP-55 checksums, parsing in any case, and the lowercase form")
         func addresses() throws {
-            for checksummed in ["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
-                                "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb"] {
+            for checksummed in [
+                "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+                "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+            ] {
                 let address = try #require(EthereumAddress(checksummed.lowercased()))
                 #expect(address.checksummed == checksummed)
                 #expect(address.hex == checksummed.lowercased())
@@ -316,20 +358,26 @@ import Testing
                 #expect(EthereumAddress(String(checksummed.dropFirst(2))) == address)
                 #expect(address.bytes.count == 20)
             }
-            for bad in ["", "0x", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAe", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedd",
-                        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg"] {
+            for bad in [
+                "", "0x", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAe", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedd",
+                "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg",
+            ] {
                 #expect(EthereumAddress(bad) == nil, "\(bad)")
             }
         }
 
         @Test("The missing-library error tells a person what to install")
         func missingLibraryMessage() {
-            #expect(Secp256k1Error.libraryMissing.message
-                == "Hyperliquid signing needs libsecp256k1, which is not installed: install Debian's libsecp256k1-1 (apt-get install libsecp256k1-1) or set TRADEKEEP_SECP256K1_PATH.")
+            #expect(
+                Secp256k1Error.libraryMissing.message
+                    == "Hyperliquid signing needs libsecp256k1, which is not installed: install Debian's libsecp256k1-1 (apt-get install libsecp256k1-1) or set TRADEKEEP_SECP256K1_PATH."
+            )
         }
 
-        @Test("The EIP's Mail example signed with keccak(\"cow\") gives the EIP's signature, and recovers",
-              .enabled(if: secpReady || Python.requireAll, secpReason))
+        @Test(
+            "The EIP's Mail example signed with keccak(\"cow\") gives the EIP's signature, and recovers",
+            .enabled(if: secpReady || Python.requireAll, secpReason)
+        )
         func mailSignature() throws {
             let secp = try Secp256k1.load()
             let mail = try TypedData.parse(TypedData.examples[0].json)
@@ -343,7 +391,10 @@ import Testing
             #expect(try secp.recoverAddress(digest: digest, signature: signature) == cow)
             #expect(RecoverableSignature(bytes: signature.bytes) == signature)
             // eth-account's to_hex drops leading zeros; such text still parses to the same word.
-            #expect(RecoverableSignature(rHex: signature.rHex, sHex: "7299936d304c153f6443dfa05f40ff007d72911b6f72307f996231605b91562", v: 28) == signature)
+            #expect(
+                RecoverableSignature(rHex: signature.rHex, sHex: "7299936d304c153f6443dfa05f40ff007d72911b6f72307f996231605b91562", v: 28)
+                    == signature
+            )
             #expect(signature.hex == signature.rHex + signature.sHex.dropFirst(2) + "1c")
         }
 
@@ -353,16 +404,22 @@ import Testing
             let digest = Keccak256.hash("x".utf8)
             let order = bytes("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
             for key in [[UInt8](repeating: 0, count: 32), order, [UInt8](repeating: 0xFF, count: 32), [UInt8](repeating: 1, count: 31), []] {
-                #expect(throws: Secp256k1Error.invalidPrivateKey) { try key.withUnsafeBytes { try secp.signRecoverable(digest: digest, privateKey: $0) } }
+                #expect(throws: Secp256k1Error.invalidPrivateKey) {
+                    try key.withUnsafeBytes { try secp.signRecoverable(digest: digest, privateKey: $0) }
+                }
                 #expect(throws: Secp256k1Error.invalidPrivateKey) { try key.withUnsafeBytes { try secp.address(privateKey: $0) } }
             }
             let orderMinusOne = order.dropLast() + [0x40]
             #expect(orderMinusOne.withUnsafeBytes { secp.isValidPrivateKey($0) })
-            #expect(throws: Secp256k1Error.invalidDigest) { try Self.cowKey.withUnsafeBytes { try secp.signRecoverable(digest: [1, 2], privateKey: $0) } }
+            #expect(throws: Secp256k1Error.invalidDigest) {
+                try Self.cowKey.withUnsafeBytes { try secp.signRecoverable(digest: [1, 2], privateKey: $0) }
+            }
             let good = try Self.cowKey.withUnsafeBytes { try secp.signRecoverable(digest: digest, privateKey: $0) }
             let zero = [UInt8](repeating: 0, count: 32)
-            for bad in [RecoverableSignature(r: zero, s: good.s, v: 27)!, RecoverableSignature(r: good.r, s: zero, v: 27)!,
-                        RecoverableSignature(r: order, s: good.s, v: 27)!, RecoverableSignature(r: good.r, s: order, v: 28)!] {
+            for bad in [
+                RecoverableSignature(r: zero, s: good.s, v: 27)!, RecoverableSignature(r: good.r, s: zero, v: 27)!,
+                RecoverableSignature(r: order, s: good.s, v: 27)!, RecoverableSignature(r: good.r, s: order, v: 28)!,
+            ] {
                 #expect(throws: Secp256k1Error.invalidSignature) { try secp.recoverAddress(digest: digest, signature: bad) }
             }
             #expect(RecoverableSignature(r: good.r, s: good.s, v: 26) == nil)
@@ -385,11 +442,13 @@ import Testing
                             let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
                             let digest = Keccak256.hash([UInt8(task), UInt8(round)])
                             let (address, signature, again) = try key.withUnsafeBytes { key in
-                                (try secp.address(privateKey: key), try secp.signRecoverable(digest: digest, privateKey: key),
-                                 try secp.signRecoverable(digest: digest, privateKey: key))
+                                (
+                                    try secp.address(privateKey: key), try secp.signRecoverable(digest: digest, privateKey: key),
+                                    try secp.signRecoverable(digest: digest, privateKey: key)
+                                )
                             }
                             guard signature == again, try secp.recoverAddress(digest: digest, signature: signature) == address,
-                                  signature.s[0] < 0x80  // low s
+                                signature.s[0] < 0x80  // low s
                             else { return false }
                         }
                         return true
@@ -427,7 +486,14 @@ import Testing
 
         /// The vector's action built with our SDK-shaped builders: asset 1, buy 100 @ 100, Gtc, not reduce-only.
         static func vectorAction() throws -> MessagePackValue {
-            let order = HyperliquidWire.OrderRequest(asset: 1, isBuy: true, limitPrice: 100, size: 100, reduceOnly: false, orderType: .limit(.goodTillCancel))
+            let order = HyperliquidWire.OrderRequest(
+                asset: 1,
+                isBuy: true,
+                limitPrice: 100,
+                size: 100,
+                reduceOnly: false,
+                orderType: .limit(.goodTillCancel)
+            )
             return HyperliquidWire.orderAction([try HyperliquidWire.orderWire(order)])
         }
 
@@ -439,7 +505,10 @@ import Testing
             let connectionId = HyperliquidSigning.actionHash(action: action, nonce: 0, vaultAddress: nil, expiresAfter: nil)
             #expect(hex(connectionId) == v.connection_id)
             #expect(hex(HyperliquidSigning.l1Digest(connectionId: connectionId, isMainnet: true)) == v.mainnet_eip712_digest)
-            #expect(HyperliquidSigning.l1Digest(action: action, nonce: 0, vaultAddress: nil, expiresAfter: nil, isMainnet: true) == bytes(v.mainnet_eip712_digest))
+            #expect(
+                HyperliquidSigning.l1Digest(action: action, nonce: 0, vaultAddress: nil, expiresAfter: nil, isMainnet: true)
+                    == bytes(v.mainnet_eip712_digest)
+            )
             #expect(HyperliquidSigning.l1Digest(connectionId: connectionId, isMainnet: false) != bytes(v.mainnet_eip712_digest))
             // The same action read back from its JSON (as a fake exchange would) hashes the same.
             #expect(try MessagePackValue(json: try action.jsonString()).encoded() == bytes(v.action_msgpack_hex))
@@ -452,18 +521,45 @@ import Testing
             let key = bytes(v.private_key)
             let action = try Self.vectorAction()
             let (address, signature) = try key.withUnsafeBytes { key in
-                (try secp.address(privateKey: key),
-                 try HyperliquidSigning.signL1Action(action: action, nonce: 0, vaultAddress: nil, expiresAfter: nil, isMainnet: true,
-                                                    privateKey: key, secp: secp))
+                (
+                    try secp.address(privateKey: key),
+                    try HyperliquidSigning.signL1Action(
+                        action: action,
+                        nonce: 0,
+                        vaultAddress: nil,
+                        expiresAfter: nil,
+                        isMainnet: true,
+                        privateKey: key,
+                        secp: secp
+                    )
+                )
             }
             #expect(address.checksummed == v.wallet_address)
             #expect(signature.rHex == v.mainnet_signature.r)
             #expect(signature.sHex == v.mainnet_signature.s)
             #expect(signature.v == v.mainnet_signature.v)
-            #expect(try HyperliquidSigning.recoverL1Signer(action: action, nonce: 0, vaultAddress: nil, expiresAfter: nil, isMainnet: true,
-                                                           signature: signature, secp: secp) == address)
-            #expect(try HyperliquidSigning.recoverL1Signer(action: action, nonce: 1, vaultAddress: nil, expiresAfter: nil, isMainnet: true,
-                                                           signature: signature, secp: secp) != address)
+            #expect(
+                try HyperliquidSigning.recoverL1Signer(
+                    action: action,
+                    nonce: 0,
+                    vaultAddress: nil,
+                    expiresAfter: nil,
+                    isMainnet: true,
+                    signature: signature,
+                    secp: secp
+                ) == address
+            )
+            #expect(
+                try HyperliquidSigning.recoverL1Signer(
+                    action: action,
+                    nonce: 1,
+                    vaultAddress: nil,
+                    expiresAfter: nil,
+                    isMainnet: true,
+                    signature: signature,
+                    secp: secp
+                ) != address
+            )
         }
 
         @Test("action_hash appends the nonce, the vault flag and address, and expiresAfter as the SDK does")
@@ -473,12 +569,18 @@ import Testing
             let nonce: UInt64 = 0x0102_0304_0506_0708
             let packed = action.encoded() + [1, 2, 3, 4, 5, 6, 7, 8]
             #expect(HyperliquidSigning.actionHash(action: action, nonce: nonce, vaultAddress: nil, expiresAfter: nil) == Keccak256.hash(packed + [0]))
-            #expect(HyperliquidSigning.actionHash(action: action, nonce: nonce, vaultAddress: vault, expiresAfter: nil)
-                == Keccak256.hash(packed + [1] + vault.bytes))
-            #expect(HyperliquidSigning.actionHash(action: action, nonce: nonce, vaultAddress: vault, expiresAfter: 0xFF)
-                == Keccak256.hash(packed + [1] + vault.bytes + [0, 0, 0, 0, 0, 0, 0, 0, 0xFF]))
-            #expect(HyperliquidSigning.actionHash(action: action, nonce: nonce, vaultAddress: nil, expiresAfter: 0)
-                == Keccak256.hash(packed + [0, 0] + [UInt8](repeating: 0, count: 8)))
+            #expect(
+                HyperliquidSigning.actionHash(action: action, nonce: nonce, vaultAddress: vault, expiresAfter: nil)
+                    == Keccak256.hash(packed + [1] + vault.bytes)
+            )
+            #expect(
+                HyperliquidSigning.actionHash(action: action, nonce: nonce, vaultAddress: vault, expiresAfter: 0xFF)
+                    == Keccak256.hash(packed + [1] + vault.bytes + [0, 0, 0, 0, 0, 0, 0, 0, 0xFF])
+            )
+            #expect(
+                HyperliquidSigning.actionHash(action: action, nonce: nonce, vaultAddress: nil, expiresAfter: 0)
+                    == Keccak256.hash(packed + [0, 0] + [UInt8](repeating: 0, count: 8))
+            )
         }
 
         @Test("float_to_wire: 8 decimals, trailing zeros stripped, values that would round refused")
@@ -509,26 +611,49 @@ import Testing
             #expect(HyperliquidCloid("0x0000000000000000000000000000000") == nil)
             #expect(HyperliquidCloid("00000000000000000000000000000000") == nil)
             #expect(HyperliquidCloid("0xABCDEF00000000000000000000000001")?.raw == "0xabcdef00000000000000000000000001")
-            let trigger = HyperliquidWire.OrderRequest(asset: 10_001, isBuy: false, limitPrice: Decimal(string: "0.5")!, size: Decimal(string: "1.25")!,
-                                                       reduceOnly: true, orderType: .trigger(triggerPrice: Decimal(string: "0.55")!, isMarket: true, tpsl: .stopLoss),
-                                                       cloid: cloid)
+            let trigger = HyperliquidWire.OrderRequest(
+                asset: 10_001,
+                isBuy: false,
+                limitPrice: Decimal(string: "0.5")!,
+                size: Decimal(string: "1.25")!,
+                reduceOnly: true,
+                orderType: .trigger(triggerPrice: Decimal(string: "0.55")!, isMarket: true, tpsl: .stopLoss),
+                cloid: cloid
+            )
             let builder = HyperliquidWire.Builder(address: try #require(EthereumAddress("0x8C967E73E1BE8D6E6C1E8E0E6E4E3A5A4B6C7D8E")), fee: 10)
             let action = HyperliquidWire.orderAction([try HyperliquidWire.orderWire(trigger)], grouping: .normalTpsl, builder: builder)
-            #expect(try action.jsonString()
-                == #"{"type":"order","orders":[{"a":10001,"b":false,"p":"0.5","s":"1.25","r":true,"t":{"trigger":{"isMarket":true,"triggerPx":"0.55","tpsl":"sl"}},"c":"0x00000000000000000000000000000001"}],"grouping":"normalTpsl","builder":{"b":"0x8c967e73e1be8d6e6c1e8e0e6e4e3a5a4b6c7d8e","f":10}}"#)
-            #expect(try HyperliquidWire.cancelAction([(asset: 0, oid: 123), (asset: 5, oid: 1 << 40)]).jsonString()
-                == #"{"type":"cancel","cancels":[{"a":0,"o":123},{"a":5,"o":1099511627776}]}"#)
-            #expect(try HyperliquidWire.cancelByCloidAction([(asset: 7, cloid: cloid)]).jsonString()
-                == #"{"type":"cancelByCloid","cancels":[{"asset":7,"cloid":"0x00000000000000000000000000000001"}]}"#)
+            #expect(
+                try action.jsonString()
+                    == #"{"type":"order","orders":[{"a":10001,"b":false,"p":"0.5","s":"1.25","r":true,"t":{"trigger":{"isMarket":true,"triggerPx":"0.55","tpsl":"sl"}},"c":"0x00000000000000000000000000000001"}],"grouping":"normalTpsl","builder":{"b":"0x8c967e73e1be8d6e6c1e8e0e6e4e3a5a4b6c7d8e","f":10}}"#
+            )
+            #expect(
+                try HyperliquidWire.cancelAction([(asset: 0, oid: 123), (asset: 5, oid: 1 << 40)]).jsonString()
+                    == #"{"type":"cancel","cancels":[{"a":0,"o":123},{"a":5,"o":1099511627776}]}"#
+            )
+            #expect(
+                try HyperliquidWire.cancelByCloidAction([(asset: 7, cloid: cloid)]).jsonString()
+                    == #"{"type":"cancelByCloid","cancels":[{"asset":7,"cloid":"0x00000000000000000000000000000001"}]}"#
+            )
             #expect(throws: HyperliquidWire.WireError.self) {
-                try HyperliquidWire.orderWire(.init(asset: 0, isBuy: true, limitPrice: Decimal(string: "1.000000001")!, size: 1, reduceOnly: false, orderType: .limit(.immediateOrCancel)))
+                try HyperliquidWire.orderWire(
+                    .init(
+                        asset: 0,
+                        isBuy: true,
+                        limitPrice: Decimal(string: "1.000000001")!,
+                        size: 1,
+                        reduceOnly: false,
+                        orderType: .limit(.immediateOrCancel)
+                    )
+                )
             }
         }
 
         @Test("float_to_wire agrees with the SDK's on random and edge values", .enabled(if: pythonReady || Python.requireAll, pythonReason))
         func floatToWireAgainstPython() throws {
-            var texts = ["0.1", "0.30000000000000004", "1e-08", "1e-09", "123456789.12345678", "1e+20", "5e-324", "-1.5", "100.0", "0.0",
-                         "1.000000000001", "1.00000000001", "99999999.99999999"]
+            var texts = [
+                "0.1", "0.30000000000000004", "1e-08", "1e-09", "123456789.12345678", "1e+20", "5e-324", "-1.5", "100.0", "0.0",
+                "1.000000000001", "1.00000000001", "99999999.99999999",
+            ]
             for _ in 0..<200 {
                 let value = Double(Int.random(in: 0...999_999_999)) / pow(10, Double(Int.random(in: 0...11)))
                 texts.append("\(value)")
@@ -578,7 +703,8 @@ import Testing
             }
             var key = randomBytes(32)
             while !key.withUnsafeBytes({ secp.isValidPrivateKey($0) }) { key = randomBytes(32) }
-            let asset = Bool.random(using: &generator) ? Int.random(in: 0...200, using: &generator) : Int.random(in: 10_000...10_300, using: &generator)
+            let asset =
+                Bool.random(using: &generator) ? Int.random(in: 0...200, using: &generator) : Int.random(in: 10_000...10_300, using: &generator)
             let action: MessagePackValue
             let build: [String: Any]
             switch Int.random(in: 0..<4, using: &generator) {
@@ -586,15 +712,20 @@ import Testing
                 var wires: [MessagePackValue] = []
                 var orders: [[String: Any]] = []
                 for _ in 0..<Int.random(in: 1...3, using: &generator) {
-                    let (price, priceText) = randomDecimal(), (size, sizeText) = randomDecimal()
-                    let isBuy = Bool.random(using: &generator), reduceOnly = Bool.random(using: &generator)
+                    let (price, priceText) = randomDecimal()
+                    let (size, sizeText) = randomDecimal()
+                    let isBuy = Bool.random(using: &generator)
+                    let reduceOnly = Bool.random(using: &generator)
                     let cloid = Bool.random(using: &generator) ? HyperliquidCloid(bytes: randomBytes(16)) : nil
-                    var order: [String: Any] = ["asset": asset, "is_buy": isBuy, "limit_px": priceText, "sz": sizeText, "reduce_only": reduceOnly,
-                                                "cloid": orNull(cloid?.raw)]
+                    var order: [String: Any] = [
+                        "asset": asset, "is_buy": isBuy, "limit_px": priceText, "sz": sizeText, "reduce_only": reduceOnly,
+                        "cloid": orNull(cloid?.raw),
+                    ]
                     let orderType: HyperliquidWire.OrderType
                     if Int.random(in: 0..<4, using: &generator) == 0 {
                         let (trigger, triggerText) = randomDecimal()
-                        let isMarket = Bool.random(using: &generator), tpsl = HyperliquidWire.TPSL.allCases.randomElement(using: &generator)!
+                        let isMarket = Bool.random(using: &generator)
+                        let tpsl = HyperliquidWire.TPSL.allCases.randomElement(using: &generator)!
                         orderType = .trigger(triggerPrice: trigger, isMarket: isMarket, tpsl: tpsl)
                         order["trigger"] = ["trigger_px": triggerText, "is_market": isMarket, "tpsl": tpsl.rawValue]
                     } else {
@@ -602,13 +733,26 @@ import Testing
                         orderType = .limit(tif)
                         order["tif"] = tif.rawValue
                     }
-                    wires.append(try HyperliquidWire.orderWire(.init(asset: asset, isBuy: isBuy, limitPrice: price, size: size, reduceOnly: reduceOnly,
-                                                                     orderType: orderType, cloid: cloid)))
+                    wires.append(
+                        try HyperliquidWire.orderWire(
+                            .init(
+                                asset: asset,
+                                isBuy: isBuy,
+                                limitPrice: price,
+                                size: size,
+                                reduceOnly: reduceOnly,
+                                orderType: orderType,
+                                cloid: cloid
+                            )
+                        )
+                    )
                     orders.append(order)
                 }
                 let grouping = [HyperliquidWire.Grouping.na, .normalTpsl, .positionTpsl].randomElement(using: &generator)!
-                let builder = Int.random(in: 0..<5, using: &generator) == 0
-                    ? HyperliquidWire.Builder(address: EthereumAddress(bytes: randomBytes(20))!, fee: UInt64.random(in: 0...100, using: &generator)) : nil
+                let builder =
+                    Int.random(in: 0..<5, using: &generator) == 0
+                    ? HyperliquidWire.Builder(address: EthereumAddress(bytes: randomBytes(20))!, fee: UInt64.random(in: 0...100, using: &generator))
+                    : nil
                 action = HyperliquidWire.orderAction(wires, grouping: grouping, builder: builder)
                 var spec: [String: Any] = ["kind": "order", "orders": orders, "grouping": grouping.rawValue]
                 if let builder { spec["builder"] = ["b": builder.address.checksummed, "f": builder.fee] }
@@ -620,25 +764,35 @@ import Testing
                 action = HyperliquidWire.cancelAction(cancels)
                 build = ["kind": "cancel", "cancels": cancels.map { ["asset": $0.asset, "oid": $0.oid] }]
             default:
-                let cancels = (0..<Int.random(in: 1...3, using: &generator)).map { _ in (asset: asset, cloid: HyperliquidCloid(bytes: randomBytes(16))!) }
+                let cancels = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                    (asset: asset, cloid: HyperliquidCloid(bytes: randomBytes(16))!)
+                }
                 action = HyperliquidWire.cancelByCloidAction(cancels)
                 build = ["kind": "cancelByCloid", "cancels": cancels.map { ["asset": $0.asset, "cloid": $0.cloid.raw] }]
             }
             let nonce = 1_700_000_000_000 + UInt64.random(in: 0..<100_000_000_000, using: &generator)
             return RandomCase(
-                privateKey: key, action: action, build: build, nonce: nonce,
+                privateKey: key,
+                action: action,
+                build: build,
+                nonce: nonce,
                 vault: Int.random(in: 0..<5, using: &generator) < 2 ? EthereumAddress(bytes: randomBytes(20)) : nil,
                 expiresAfter: Int.random(in: 0..<5, using: &generator) < 2 ? nonce + UInt64.random(in: 1000...60_000, using: &generator) : nil,
-                isMainnet: Bool.random(using: &generator))
+                isMainnet: Bool.random(using: &generator)
+            )
         }
 
         static func request(_ c: RandomCase) throws -> [String: Any] {
-            ["private_key": hex(c.privateKey), "nonce": c.nonce, "vault_address": orNull(c.vault?.hex),
-             "expires_after": orNull(c.expiresAfter), "is_mainnet": c.isMainnet, "action_json": try c.action.jsonString()]
+            [
+                "private_key": hex(c.privateKey), "nonce": c.nonce, "vault_address": orNull(c.vault?.hex),
+                "expires_after": orNull(c.expiresAfter), "is_mainnet": c.isMainnet, "action_json": try c.action.jsonString(),
+            ]
         }
 
-        @Test("Random orders and cancels sign byte-identically to hyperliquid-python-sdk's sign_l1_action, and recover with eth-account",
-              .enabled(if: (pythonReady && secpReady) || Python.requireAll, "\(pythonReason); \(secpReason)"))
+        @Test(
+            "Random orders and cancels sign byte-identically to hyperliquid-python-sdk's sign_l1_action, and recover with eth-account",
+            .enabled(if: (pythonReady && secpReady) || Python.requireAll, "\(pythonReason); \(secpReason)")
+        )
         func againstSDK() throws {
             let secp = try Secp256k1.load()
             let seed = UInt64.random(in: .min ... .max)
@@ -652,8 +806,10 @@ import Testing
                 signRequests.append(request)
             }
             // The official vector's action too, given as JSON text.
-            signRequests.append(["private_key": Self.vector.private_key, "nonce": 0, "vault_address": NSNull(), "expires_after": NSNull(),
-                                 "is_mainnet": true, "action_json": try Self.vectorAction().jsonString()])
+            signRequests.append([
+                "private_key": Self.vector.private_key, "nonce": 0, "vault_address": NSNull(), "expires_after": NSNull(),
+                "is_mainnet": true, "action_json": try Self.vectorAction().jsonString(),
+            ])
             let answer = try Python.interop("hyperliquid.py", ["sign": signRequests])
             let signed = try #require(answer["signed"] as? [[String: Any]])
             try #require(signed.count == cases.count + 1)
@@ -662,11 +818,25 @@ import Testing
             for (c, theirs) in zip(cases, signed) {
                 let context: Comment = "seed \(seed), case \(String(describing: try? c.action.jsonString()))"
                 let (address, signature) = try c.privateKey.withUnsafeBytes { key in
-                    (try secp.address(privateKey: key),
-                     try HyperliquidSigning.signL1Action(action: c.action, nonce: c.nonce, vaultAddress: c.vault, expiresAfter: c.expiresAfter,
-                                                        isMainnet: c.isMainnet, privateKey: key, secp: secp))
+                    (
+                        try secp.address(privateKey: key),
+                        try HyperliquidSigning.signL1Action(
+                            action: c.action,
+                            nonce: c.nonce,
+                            vaultAddress: c.vault,
+                            expiresAfter: c.expiresAfter,
+                            isMainnet: c.isMainnet,
+                            privateKey: key,
+                            secp: secp
+                        )
+                    )
                 }
-                let connectionId = HyperliquidSigning.actionHash(action: c.action, nonce: c.nonce, vaultAddress: c.vault, expiresAfter: c.expiresAfter)
+                let connectionId = HyperliquidSigning.actionHash(
+                    action: c.action,
+                    nonce: c.nonce,
+                    vaultAddress: c.vault,
+                    expiresAfter: c.expiresAfter
+                )
                 #expect(theirs["msgpack_hex"] as? String == String(hex(c.action.encoded()).dropFirst(2)), context)
                 #expect(theirs["action_hash"] as? String == hex(connectionId), context)
                 #expect(theirs["digest"] as? String == hex(HyperliquidSigning.l1Digest(connectionId: connectionId, isMainnet: c.isMainnet)), context)
@@ -674,8 +844,18 @@ import Testing
                 #expect(theirs["s"] as? String == signature.sHex, context)
                 #expect(theirs["v"] as? Int == Int(signature.v), context)
                 #expect(theirs["address"] as? String == address.checksummed, context)
-                #expect(try HyperliquidSigning.recoverL1Signer(action: c.action, nonce: c.nonce, vaultAddress: c.vault, expiresAfter: c.expiresAfter,
-                                                               isMainnet: c.isMainnet, signature: signature, secp: secp) == address, context)
+                #expect(
+                    try HyperliquidSigning.recoverL1Signer(
+                        action: c.action,
+                        nonce: c.nonce,
+                        vaultAddress: c.vault,
+                        expiresAfter: c.expiresAfter,
+                        isMainnet: c.isMainnet,
+                        signature: signature,
+                        secp: secp
+                    ) == address,
+                    context
+                )
                 var recover = try Self.request(c)
                 recover["private_key"] = nil
                 recover["r"] = signature.rHex

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import Vault
+
 @testable import Venues
 
 @Suite struct InspectionOnlyVenueTests {
@@ -13,14 +14,19 @@ import Vault
         let order = OrderRequest(symbol: "BTCUSDT", side: .buy, type: .limit, quantity: 1, price: 1, clientOrderID: "x")
         for id in [VenueID.binance, .okx, .coinbase, .kraken] {
             let venue = try #require(directory.venue(id))
-            for call in [{ _ = try await venue.placeOrder(order, credentials: credentials) },
-                         { _ = try await venue.cancelAllOrders(symbol: "BTCUSDT", credentials: credentials) },
-                         { _ = try await venue.ticker(symbol: "BTCUSDT") }] as [@Sendable () async throws -> Void] {
+            for call in [
+                { _ = try await venue.placeOrder(order, credentials: credentials) },
+                { _ = try await venue.cancelAllOrders(symbol: "BTCUSDT", credentials: credentials) },
+                { _ = try await venue.ticker(symbol: "BTCUSDT") },
+            ] as [@Sendable () async throws -> Void] {
                 do {
                     try await call()
                     Issue.record("\(id) did not refuse")
                 } catch let error as VenueError {
-                    guard case .notSupported(let venue, _) = error else { Issue.record("\(id): \(error)"); continue }
+                    guard case .notSupported(let venue, _) = error else {
+                        Issue.record("\(id): \(error)")
+                        continue
+                    }
                     #expect(venue == id)
                     #expect(error.description.contains("is not supported yet"))
                 }

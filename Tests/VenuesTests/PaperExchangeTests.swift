@@ -2,24 +2,39 @@
 
 import Foundation
 import Testing
+
 @testable import Venues
 
 @Suite struct PaperExchangeTests {
     /// A flat feed: prices move only when a test sets them.
     struct FlatFeed: PriceFeed {
         var position: UInt64 = 0
-        mutating func next(from prices: [String: Decimal]) -> [String: Decimal] { self.position += 1; return prices }
+        mutating func next(from prices: [String: Decimal]) -> [String: Decimal] {
+            self.position += 1
+            return prices
+        }
     }
 
     static func exchange(depth: Decimal = 1) -> PaperExchange {
         var configuration = PaperConfiguration()
         configuration.halfSpread = 0
-        configuration.markets = configuration.markets.map { var market = $0; market.depthPerTick = depth; return market }
+        configuration.markets = configuration.markets.map {
+            var market = $0
+            market.depthPerTick = depth
+            return market
+        }
         return PaperExchange(configuration: configuration, feed: FlatFeed())
     }
 
     static func order(_ id: String, _ side: OrderSide, _ quantity: String, at price: Decimal? = nil, type: OrderType = .limit) -> OrderRequest {
-        OrderRequest(symbol: "BTCUSDT", side: side, type: price == nil ? .market : type, quantity: Decimal(string: quantity)!, price: price, clientOrderID: id)
+        OrderRequest(
+            symbol: "BTCUSDT",
+            side: side,
+            type: price == nil ? .market : type,
+            quantity: Decimal(string: quantity)!,
+            price: price,
+            clientOrderID: id
+        )
     }
 
     static func free(_ exchange: PaperExchange, _ asset: String) async -> Decimal {
@@ -76,12 +91,18 @@ import Testing
     @Test("Refusals change nothing: insufficient balance, selling what is not held, a reused client order id, bad sizes and prices, unknown symbols")
     func refusals() async throws {
         let paper = Self.exchange()
-        await #expect(throws: PaperError.insufficientBalance("USDT")) { try await paper.place(account: "u", Self.order("big", .buy, "1", at: 49_000)) }
-        await #expect(throws: PaperError.insufficientBalance("BTC")) { try await paper.place(account: "u", Self.order("s", .sell, "0.1", at: 51_000)) }
+        await #expect(throws: PaperError.insufficientBalance("USDT")) {
+            try await paper.place(account: "u", Self.order("big", .buy, "1", at: 49_000))
+        }
+        await #expect(throws: PaperError.insufficientBalance("BTC")) {
+            try await paper.place(account: "u", Self.order("s", .sell, "0.1", at: 51_000))
+        }
         _ = try await paper.place(account: "u", Self.order("dup", .buy, "0.01", at: 40_000))
         await #expect(throws: PaperError.duplicateClientOrderID) { try await paper.place(account: "u", Self.order("dup", .buy, "0.01", at: 40_000)) }
         await #expect(throws: PaperError.self) { try await paper.place(account: "u", Self.order("step", .buy, "0.000001", at: 40_000)) }
-        await #expect(throws: PaperError.self) { try await paper.place(account: "u", Self.order("tick", .buy, "0.01", at: Decimal(string: "40000.001")!)) }
+        await #expect(throws: PaperError.self) {
+            try await paper.place(account: "u", Self.order("tick", .buy, "0.01", at: Decimal(string: "40000.001")!))
+        }
         await #expect(throws: PaperError.self) { try await paper.place(account: "u", Self.order("tiny", .buy, "0.00001", at: 40_000)) }
         await #expect(throws: PaperError.unknownSymbol("DOGEUSDT")) {
             try await paper.place(account: "u", OrderRequest(symbol: "DOGEUSDT", side: .buy, type: .market, quantity: 1, clientOrderID: "d"))
@@ -118,10 +139,15 @@ import Testing
 
     @Test("The random walk is reproducible from its seed and resumes from its persisted state; the CSV feed replays closes and loops")
     func feeds() throws {
-        var first = RandomWalkFeed(seed: 42, volatility: 0.01), second = RandomWalkFeed(seed: 42, volatility: 0.01)
+        var first = RandomWalkFeed(seed: 42, volatility: 0.01)
+        var second = RandomWalkFeed(seed: 42, volatility: 0.01)
         let start: [String: Decimal] = ["BTCUSDT": 50_000, "ETHUSDT": 3_000]
-        var a = start, b = start
-        for _ in 0..<100 { a = first.next(from: a); b = second.next(from: b) }
+        var a = start
+        var b = start
+        for _ in 0..<100 {
+            a = first.next(from: a)
+            b = second.next(from: b)
+        }
         #expect(a == b && a != start)
         var resumed = RandomWalkFeed(seed: first.position, volatility: 0.01)
         #expect(resumed.next(from: a) == first.next(from: a))

@@ -3,6 +3,7 @@
 import Foundation
 import NIOHTTP1
 import Testing
+
 @testable import Venues
 
 @Suite struct RateLimitSignalTests {
@@ -13,8 +14,10 @@ import Testing
     @Test("429 and 418 are refusals for Retry-After seconds (1 s without it); other answers are not")
     func generic() {
         #expect(VenueTransport.retryAfterSignal(Self.response(.tooManyRequests, ["Retry-After": "7"])) == .refused(retryAfter: .seconds(7)))
-        #expect(VenueTransport.retryAfterSignal(Self.response(.custom(code: 418, reasonPhrase: "I'm a teapot"), ["Retry-After": "120"]))
-            == .refused(retryAfter: .seconds(120)))
+        #expect(
+            VenueTransport.retryAfterSignal(Self.response(.custom(code: 418, reasonPhrase: "I'm a teapot"), ["Retry-After": "120"]))
+                == .refused(retryAfter: .seconds(120))
+        )
         #expect(VenueTransport.retryAfterSignal(Self.response(.tooManyRequests)) == .refused(retryAfter: .seconds(1)))
         #expect(VenueTransport.retryAfterSignal(Self.response(.ok)) == nil)
     }
@@ -24,7 +27,10 @@ import Testing
         let client = BinanceClient(venue: .binanceUSDM, baseURL: "http://127.0.0.1:9", timePath: "/fapi/v1/time", client: .shared, weightLimit: 2400)
         let signal = client.transport.rateLimitSignal
         #expect(signal(Self.response(.ok, ["X-MBX-USED-WEIGHT-1M": "2399"])) == nil)
-        guard case .exhausted(let pause) = signal(Self.response(.ok, ["X-MBX-USED-WEIGHT-1M": "2400"])) else { Issue.record("not exhausted"); return }
+        guard case .exhausted(let pause) = signal(Self.response(.ok, ["X-MBX-USED-WEIGHT-1M": "2400"])) else {
+            Issue.record("not exhausted")
+            return
+        }
         #expect(pause > .zero && pause <= .seconds(60))
     }
 
@@ -32,13 +38,19 @@ import Testing
     func bybit() {
         let reset = Int64(Date().timeIntervalSince1970 * 1000) + 2_000
         let headers: HTTPHeaders = ["X-Bapi-Limit-Reset-Timestamp": String(reset)]
-        guard case .refused(let wait) = BybitVenue.rateLimitSignal(Self.response(.ok, headers, body: #"{"retCode":10006,"retMsg":"Too many visits!"}"#)) else {
-            Issue.record("10006 not a refusal"); return
+        guard
+            case .refused(let wait) = BybitVenue.rateLimitSignal(Self.response(.ok, headers, body: #"{"retCode":10006,"retMsg":"Too many visits!"}"#))
+        else {
+            Issue.record("10006 not a refusal")
+            return
         }
         #expect(wait > .milliseconds(1_500) && wait <= .seconds(2))
         var spent = headers
         spent.add(name: "X-Bapi-Limit-Status", value: "0")
-        guard case .exhausted = BybitVenue.rateLimitSignal(Self.response(.ok, spent, body: #"{"retCode":0}"#)) else { Issue.record("not exhausted"); return }
+        guard case .exhausted = BybitVenue.rateLimitSignal(Self.response(.ok, spent, body: #"{"retCode":0}"#)) else {
+            Issue.record("not exhausted")
+            return
+        }
         #expect(BybitVenue.rateLimitSignal(Self.response(.ok, ["X-Bapi-Limit-Status": "9"], body: #"{"retCode":0}"#)) == nil)
         // 403 is the IP ban: at least ten minutes, so never waited out inside a call.
         #expect(BybitVenue.rateLimitSignal(Self.response(.forbidden)) == .refused(retryAfter: .seconds(600)))

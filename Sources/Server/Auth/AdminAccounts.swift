@@ -23,7 +23,12 @@ public enum AdminAccounts {
             let vault = try makeVault(prepared, database: database, logger: logger)
             try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
             let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: BackgroundJobs(logger: logger), logger: logger)
-            let enrollment = try await auth.register(email: email, password: password, role: .admin, client: ClientInfo(ip: nil, userAgent: "tradekeep admin create"))
+            let enrollment = try await auth.register(
+                email: email,
+                password: password,
+                role: .admin,
+                client: ClientInfo(ip: nil, userAgent: "tradekeep admin create")
+            )
             await database.shutdown()
             return CreatedAdmin(userID: enrollment.userID, otpauthURI: enrollment.otpauthURI, enrollmentToken: enrollment.enrollmentToken)
         } catch {

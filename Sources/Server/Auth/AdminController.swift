@@ -1,8 +1,8 @@
 // /api/v1/admin: administrators only, and every call carries a fresh TOTP code (SPEC §2).
 
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Storage
 
 struct AdminController {
@@ -16,16 +16,32 @@ struct AdminController {
     }
 
     struct User: ResponseEncodable {
-        let id: String; let email: String; let role: String; let status: String
-        let emailVerified: Bool; let lockedUntil: Date?; let createdAt: Date
+        let id: String
+        let email: String
+        let role: String
+        let status: String
+        let emailVerified: Bool
+        let lockedUntil: Date?
+        let createdAt: Date
     }
     struct StepUpBody: Decodable { let totpCode: String? }
 
     @Sendable func users(_ request: Request, context: AuthenticatedContext) async throws -> [User] {
-        try await self.auth.requireAdmin(context.identity, totpCode: request.headers[.xTOTPCode], client: AuthController.client(request, context.clientIP))
+        try await self.auth.requireAdmin(
+            context.identity,
+            totpCode: request.headers[.xTOTPCode],
+            client: AuthController.client(request, context.clientIP)
+        )
         return try await self.auth.store.users().map { user in
-            User(id: user.id.apiString, email: user.email, role: user.role.rawValue, status: user.status.rawValue,
-                 emailVerified: user.emailVerifiedAt != nil, lockedUntil: user.lockedUntil, createdAt: user.createdAt)
+            User(
+                id: user.id.apiString,
+                email: user.email,
+                role: user.role.rawValue,
+                status: user.status.rawValue,
+                emailVerified: user.emailVerifiedAt != nil,
+                lockedUntil: user.lockedUntil,
+                createdAt: user.createdAt
+            )
         }
     }
 

@@ -1,8 +1,8 @@
 // The Auth table of API.md: /api/v1/auth/*.
 
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Storage
 
 struct AuthController {
@@ -40,23 +40,59 @@ struct AuthController {
 
     // MARK: Bodies
 
-    struct Credentials: Decodable { let email: String; let password: String }
-    struct Registered: ResponseEncodable { let userId: String; let enrollmentToken: String; let totpSecret: String; let otpauthUri: String }
-    struct Confirm: Decodable { let enrollmentToken: String; let code: String }
+    struct Credentials: Decodable {
+        let email: String
+        let password: String
+    }
+    struct Registered: ResponseEncodable {
+        let userId: String
+        let enrollmentToken: String
+        let totpSecret: String
+        let otpauthUri: String
+    }
+    struct Confirm: Decodable {
+        let enrollmentToken: String
+        let code: String
+    }
     struct BackupCodes: ResponseEncodable { let backupCodes: [String] }
     struct MFAChallenge: ResponseEncodable { let mfaToken: String }
     struct EnrollmentRequired: ResponseEncodable {
         let status = "pending_totp"
-        let userId: String; let enrollmentToken: String; let totpSecret: String; let otpauthUri: String
+        let userId: String
+        let enrollmentToken: String
+        let totpSecret: String
+        let otpauthUri: String
     }
-    struct SecondFactor: Decodable { let mfaToken: String; let code: String?; let backupCode: String? }
-    struct Tokens: Encodable { let accessToken: String; let tokenType: String; let expiresIn: Int }
+    struct SecondFactor: Decodable {
+        let mfaToken: String
+        let code: String?
+        let backupCode: String?
+    }
+    struct Tokens: Encodable {
+        let accessToken: String
+        let tokenType: String
+        let expiresIn: Int
+    }
     struct Email: Decodable { let email: String }
-    struct Reset: Decodable { let token: String; let newPassword: String; let totpCode: String?; let backupCode: String? }
-    struct Change: Decodable { let currentPassword: String; let newPassword: String; let totpCode: String? }
+    struct Reset: Decodable {
+        let token: String
+        let newPassword: String
+        let totpCode: String?
+        let backupCode: String?
+    }
+    struct Change: Decodable {
+        let currentPassword: String
+        let newPassword: String
+        let totpCode: String?
+    }
     struct StepUpBody: Decodable { let totpCode: String? }
     struct Session: ResponseEncodable {
-        let id: String; let createdAt: Date; let lastSeenAt: Date; let ip: String?; let userAgent: String?; let current: Bool
+        let id: String
+        let createdAt: Date
+        let lastSeenAt: Date
+        let ip: String?
+        let userAgent: String?
+        let current: Bool
     }
     struct Status: ResponseEncodable { let status: String }
 
@@ -65,15 +101,24 @@ struct AuthController {
     @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<Registered> {
         let body = try await request.decodeJSON(as: Credentials.self, context: context)
         let enrollment = try await self.auth.register(email: body.email, password: body.password, client: Self.client(request, context.clientIP))
-        return EditedResponse(status: .created, response: Registered(
-            userId: enrollment.userID.apiString, enrollmentToken: enrollment.enrollmentToken,
-            totpSecret: enrollment.totpSecret, otpauthUri: enrollment.otpauthURI
-        ))
+        return EditedResponse(
+            status: .created,
+            response: Registered(
+                userId: enrollment.userID.apiString,
+                enrollmentToken: enrollment.enrollmentToken,
+                totpSecret: enrollment.totpSecret,
+                otpauthUri: enrollment.otpauthURI
+            )
+        )
     }
 
     @Sendable func confirmTOTP(_ request: Request, context: AppRequestContext) async throws -> BackupCodes {
         let body = try await request.decodeJSON(as: Confirm.self, context: context)
-        let codes = try await self.auth.confirmTOTP(enrollmentToken: body.enrollmentToken, code: body.code, client: Self.client(request, context.clientIP))
+        let codes = try await self.auth.confirmTOTP(
+            enrollmentToken: body.enrollmentToken,
+            code: body.code,
+            client: Self.client(request, context.clientIP)
+        )
         return BackupCodes(backupCodes: codes)
     }
 
@@ -84,16 +129,22 @@ struct AuthController {
             return try MFAChallenge(mfaToken: token).response(from: request, context: context)
         case .enrollment(let enrollment):
             return try EnrollmentRequired(
-                userId: enrollment.userID.apiString, enrollmentToken: enrollment.enrollmentToken,
-                totpSecret: enrollment.totpSecret, otpauthUri: enrollment.otpauthURI
+                userId: enrollment.userID.apiString,
+                enrollmentToken: enrollment.enrollmentToken,
+                totpSecret: enrollment.totpSecret,
+                otpauthUri: enrollment.otpauthURI
             ).response(from: request, context: context)
         }
     }
 
     @Sendable func loginTOTP(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(as: SecondFactor.self, context: context)
-        let tokens = try await self.auth.completeLogin(mfaToken: body.mfaToken, code: body.code, backupCode: body.backupCode,
-                                                       client: Self.client(request, context.clientIP))
+        let tokens = try await self.auth.completeLogin(
+            mfaToken: body.mfaToken,
+            code: body.code,
+            backupCode: body.backupCode,
+            client: Self.client(request, context.clientIP)
+        )
         return try self.tokenResponse(tokens)
     }
 
@@ -123,8 +174,13 @@ struct AuthController {
 
     @Sendable func resetPassword(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
         let body = try await request.decodeJSON(as: Reset.self, context: context)
-        try await self.auth.resetPassword(token: body.token, newPassword: body.newPassword, totpCode: body.totpCode,
-                                          backupCode: body.backupCode, client: Self.client(request, context.clientIP))
+        try await self.auth.resetPassword(
+            token: body.token,
+            newPassword: body.newPassword,
+            totpCode: body.totpCode,
+            backupCode: body.backupCode,
+            client: Self.client(request, context.clientIP)
+        )
         return .noContent
     }
 
@@ -145,8 +201,14 @@ struct AuthController {
 
     @Sendable func sessions(_ request: Request, context: AuthenticatedContext) async throws -> [Session] {
         try await self.auth.listSessions(context.identity).map { session in
-            Session(id: session.id.apiString, createdAt: session.createdAt, lastSeenAt: session.lastSeenAt, ip: session.ip,
-                    userAgent: session.userAgent, current: session.id == context.identity.sessionID)
+            Session(
+                id: session.id.apiString,
+                createdAt: session.createdAt,
+                lastSeenAt: session.lastSeenAt,
+                ip: session.ip,
+                userAgent: session.userAgent,
+                current: session.id == context.identity.sessionID
+            )
         }
     }
 
@@ -158,15 +220,23 @@ struct AuthController {
 
     @Sendable func changePassword(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         let body = try await request.decodeJSON(as: Change.self, context: context)
-        try await self.auth.changePassword(context.identity, current: body.currentPassword, new: body.newPassword,
-                                           totpCode: body.totpCode ?? request.headers[.xTOTPCode], client: Self.client(request, context.clientIP))
+        try await self.auth.changePassword(
+            context.identity,
+            current: body.currentPassword,
+            new: body.newPassword,
+            totpCode: body.totpCode ?? request.headers[.xTOTPCode],
+            client: Self.client(request, context.clientIP)
+        )
         return .noContent
     }
 
     @Sendable func backupCodes(_ request: Request, context: AuthenticatedContext) async throws -> BackupCodes {
         let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
-        let codes = try await self.auth.regenerateBackupCodes(context.identity, totpCode: body?.totpCode ?? request.headers[.xTOTPCode],
-                                                              client: Self.client(request, context.clientIP))
+        let codes = try await self.auth.regenerateBackupCodes(
+            context.identity,
+            totpCode: body?.totpCode ?? request.headers[.xTOTPCode],
+            client: Self.client(request, context.clientIP)
+        )
         return BackupCodes(backupCodes: codes)
     }
 
@@ -178,8 +248,11 @@ struct AuthController {
 
     func tokenResponse(_ tokens: AuthService.IssuedTokens) throws -> Response {
         let body = try JSONCoding.encoder.encode(Tokens(accessToken: tokens.accessToken, tokenType: "Bearer", expiresIn: tokens.expiresIn))
-        var response = Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        var response = Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body))
+        )
         response.setCookie(Self.cookie(value: tokens.refreshToken, maxAge: Int(AuthService.refreshLifetime)))
         return response
     }

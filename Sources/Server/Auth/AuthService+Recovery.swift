@@ -13,21 +13,31 @@ extension AuthService {
 
     func sendEmailVerification(userID: UUID, email: String) async throws {
         let token = OpaqueToken.generate()
-        try await self.store.createOneTimeToken(userID: userID, purpose: .emailVerification, tokenHash: OpaqueToken.hash(token),
-                                                expiresAt: self.now().addingTimeInterval(Self.emailVerificationLifetime))
+        try await self.store.createOneTimeToken(
+            userID: userID,
+            purpose: .emailVerification,
+            tokenHash: OpaqueToken.hash(token),
+            expiresAt: self.now().addingTimeInterval(Self.emailVerificationLifetime)
+        )
         let link = self.link("api/v1/auth/verify-email", token: token)
-        try await self.mailer.send(MailMessage(to: email, subject: "Confirm your email for Tradekeep", body: """
-            Welcome to Tradekeep. Confirm this address by opening:
+        try await self.mailer.send(
+            MailMessage(
+                to: email,
+                subject: "Confirm your email for Tradekeep",
+                body: """
+                    Welcome to Tradekeep. Confirm this address by opening:
 
-            \(link)
+                    \(link)
 
-            The link works once, for 48 hours. If you did not register, ignore this message.
-            """))
+                    The link works once, for 48 hours. If you did not register, ignore this message.
+                    """
+            )
+        )
     }
 
     func verifyEmail(token: String, client: ClientInfo) async throws {
         guard let record = try await self.store.oneTimeToken(hash: OpaqueToken.hash(token), purpose: .emailVerification, now: self.now()),
-              try await self.store.consumeOneTimeToken(id: record.id)
+            try await self.store.consumeOneTimeToken(id: record.id)
         else { throw APIError.invalidToken }
         try await self.store.markEmailVerified(userID: record.userID)
         try await self.record(.emailVerified, record.userID, client)
@@ -51,22 +61,32 @@ extension AuthService {
         guard let user = try await self.store.user(email: email), user.status == .active else { return }
         let token = OpaqueToken.generate()
         try await self.store.revokeOneTimeTokens(userID: user.id, purpose: .passwordReset)
-        try await self.store.createOneTimeToken(userID: user.id, purpose: .passwordReset, tokenHash: OpaqueToken.hash(token),
-                                                expiresAt: self.now().addingTimeInterval(Self.passwordResetLifetime))
-        try await self.mailer.send(MailMessage(to: user.email, subject: "Reset your Tradekeep password", body: """
-            Someone (\(client.ip ?? "unknown address")) asked to reset the password of this Tradekeep account.
+        try await self.store.createOneTimeToken(
+            userID: user.id,
+            purpose: .passwordReset,
+            tokenHash: OpaqueToken.hash(token),
+            expiresAt: self.now().addingTimeInterval(Self.passwordResetLifetime)
+        )
+        try await self.mailer.send(
+            MailMessage(
+                to: user.email,
+                subject: "Reset your Tradekeep password",
+                body: """
+                    Someone (\(client.ip ?? "unknown address")) asked to reset the password of this Tradekeep account.
 
-            Reset token (valid once, for 30 minutes): \(token)
+                    Reset token (valid once, for 30 minutes): \(token)
 
-            POST it to \(self.link("api/v1/auth/password/reset", token: nil)) with `new_password` and a current
-            `totp_code`. Resetting signs out every session. If this was not you, ignore this message.
-            """))
+                    POST it to \(self.link("api/v1/auth/password/reset", token: nil)) with `new_password` and a current
+                    `totp_code`. Resetting signs out every session. If this was not you, ignore this message.
+                    """
+            )
+        )
     }
 
     func resetPassword(token: String, newPassword: String, totpCode: String?, backupCode: String?, client: ClientInfo) async throws {
         let now = self.now()
         guard let record = try await self.store.oneTimeToken(hash: OpaqueToken.hash(token), purpose: .passwordReset, now: now),
-              let user = try await self.store.user(id: record.userID), user.status == .active
+            let user = try await self.store.user(id: record.userID), user.status == .active
         else { throw APIError.invalidToken }
         let secondFactor: Bool
         if let totpCode, !totpCode.isEmpty {

@@ -61,8 +61,13 @@ struct AuthService: Sendable {
         let hash = try await self.hasher.hash(password)
         let user: UserRecord
         do {
-            user = try await self.store.createUser(email: email, passwordHash: hash, role: role,
-                                                   totpSecret: .random(count: TOTP.secretByteCount), envelope: self.envelope)
+            user = try await self.store.createUser(
+                email: email,
+                passwordHash: hash,
+                role: role,
+                totpSecret: .random(count: TOTP.secretByteCount),
+                envelope: self.envelope
+            )
         } catch AccountStoreError.emailTaken {
             throw APIError.emailTaken
         }
@@ -77,8 +82,12 @@ struct AuthService: Sendable {
     func issueEnrollment(for userID: UUID, email: String, secretID: UUID) async throws -> Enrollment {
         let token = OpaqueToken.generate()
         try await self.store.revokeOneTimeTokens(userID: userID, purpose: .enrollment)
-        try await self.store.createOneTimeToken(userID: userID, purpose: .enrollment, tokenHash: OpaqueToken.hash(token),
-                                                expiresAt: self.now().addingTimeInterval(Self.enrollmentLifetime))
+        try await self.store.createOneTimeToken(
+            userID: userID,
+            purpose: .enrollment,
+            tokenHash: OpaqueToken.hash(token),
+            expiresAt: self.now().addingTimeInterval(Self.enrollmentLifetime)
+        )
         let (secret, uri) = try await self.store.withSecret(id: secretID, ownerID: userID, envelope: self.envelope) { secret in
             (secret.withUnsafeBytes { Base32.encode($0) }, self.totp.provisioningURI(secret: secret, account: email, issuer: Self.issuer))
         }
@@ -89,7 +98,7 @@ struct AuthService: Sendable {
     func confirmTOTP(enrollmentToken: String, code: String, client: ClientInfo) async throws -> [String] {
         let now = self.now()
         guard let token = try await self.store.oneTimeToken(hash: OpaqueToken.hash(enrollmentToken), purpose: .enrollment, now: now),
-              let user = try await self.store.user(id: token.userID), user.status == .pendingTOTP
+            let user = try await self.store.user(id: token.userID), user.status == .pendingTOTP
         else { throw APIError.invalidToken }
         guard try await self.checkTOTP(user: user, code: code, now: now, client: client) else {
             if try await self.store.recordTokenAttempt(id: token.id) >= Self.tokenAttempts {
@@ -150,8 +159,12 @@ struct AuthService: Sendable {
             return .enrollment(try await self.issueEnrollment(for: user.id, email: user.email, secretID: secretID))
         case .active:
             let token = OpaqueToken.generate()
-            try await self.store.createOneTimeToken(userID: user.id, purpose: .mfa, tokenHash: OpaqueToken.hash(token),
-                                                    expiresAt: now.addingTimeInterval(Self.mfaTokenLifetime))
+            try await self.store.createOneTimeToken(
+                userID: user.id,
+                purpose: .mfa,
+                tokenHash: OpaqueToken.hash(token),
+                expiresAt: now.addingTimeInterval(Self.mfaTokenLifetime)
+            )
             return .mfa(token: token)
         }
     }
@@ -166,7 +179,7 @@ struct AuthService: Sendable {
     func completeLogin(mfaToken: String, code: String?, backupCode: String?, client: ClientInfo) async throws -> IssuedTokens {
         let now = self.now()
         guard let token = try await self.store.oneTimeToken(hash: OpaqueToken.hash(mfaToken), purpose: .mfa, now: now),
-              let user = try await self.store.user(id: token.userID)
+            let user = try await self.store.user(id: token.userID)
         else { throw APIError.invalidToken }
         if let until = user.lockedUntil, until > now { throw APIError.accountLocked(until: until, now: now) }
         guard user.status == .active else { throw APIError.accountDisabled }
@@ -193,8 +206,13 @@ struct AuthService: Sendable {
         }
         guard try await self.store.consumeOneTimeToken(id: token.id) else { throw APIError.invalidToken }
         try await self.store.clearFailedLogins(userID: user.id)
-        let session = try await self.store.createSession(userID: user.id, ip: client.ip, userAgent: client.userAgent,
-                                                         expiresAt: now.addingTimeInterval(Self.refreshLifetime), now: now)
+        let session = try await self.store.createSession(
+            userID: user.id,
+            ip: client.ip,
+            userAgent: client.userAgent,
+            expiresAt: now.addingTimeInterval(Self.refreshLifetime),
+            now: now
+        )
         let tokens = try await self.issueTokens(userID: user.id, sessionID: session.id, now: now)
         try await self.record(.login, user.id, client, ["session_id": session.id.apiString, "method": method])
         return tokens
@@ -202,8 +220,12 @@ struct AuthService: Sendable {
 
     func issueTokens(userID: UUID, sessionID: UUID, now: Date) async throws -> IssuedTokens {
         let refresh = OpaqueToken.generate()
-        try await self.store.addRefreshToken(sessionID: sessionID, tokenHash: OpaqueToken.hash(refresh),
-                                             expiresAt: now.addingTimeInterval(Self.refreshLifetime), now: now)
+        try await self.store.addRefreshToken(
+            sessionID: sessionID,
+            tokenHash: OpaqueToken.hash(refresh),
+            expiresAt: now.addingTimeInterval(Self.refreshLifetime),
+            now: now
+        )
         let access = try await self.accessTokens.issue(userID: userID, sessionID: sessionID)
         return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh)
     }
@@ -268,7 +290,7 @@ struct AuthService: Sendable {
             return entry.userID == userID ? Identity(userID: userID, sessionID: sessionID, role: entry.role) : nil
         }
         guard let session = try? await self.store.session(id: sessionID), session.userID == userID, session.isActive(at: now),
-              let user = try? await self.store.user(id: userID), user.status == .active
+            let user = try? await self.store.user(id: userID), user.status == .active
         else { return nil }
         self.sessions.store(sessionID, userID: userID, role: user.role, sessionExpiresAt: session.expiresAt, now: now)
         try? await self.store.touchSession(id: sessionID, userID: userID, now: now, ip: client.ip)
@@ -298,7 +320,7 @@ struct AuthService: Sendable {
 
     func useBackupCode(userID: UUID, typed: String) async throws -> Bool {
         guard let code = BackupCode.parse(typed),
-              let stored = try await self.store.unusedBackupCode(userID: userID, lookupID: code.lookupID)
+            let stored = try await self.store.unusedBackupCode(userID: userID, lookupID: code.lookupID)
         else {
             try await self.hasher.verifyAgainstDummy(typed)
             return false
@@ -346,12 +368,15 @@ struct AuthService: Sendable {
     }
 
     func record(_ action: AuditAction, _ userID: UUID?, _ client: ClientInfo, _ details: [String: String] = [:]) async throws {
-        try await self.audit.record(AuditEvent(action: action, userID: userID, ip: client.ip, userAgent: client.userAgent, details: details, at: self.now()))
+        try await self.audit.record(
+            AuditEvent(action: action, userID: userID, ip: client.ip, userAgent: client.userAgent, details: details, at: self.now())
+        )
     }
 
     static func isPlausibleEmail(_ email: String) -> Bool {
         guard email.count <= 254, let at = email.lastIndex(of: "@") else { return false }
-        let local = email[..<at], domain = email[email.index(after: at)...]
+        let local = email[..<at]
+        let domain = email[email.index(after: at)...]
         return !local.isEmpty && local.count <= 64 && domain.contains(".") && !domain.hasPrefix(".") && !domain.hasSuffix(".")
             && !email.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } == true || "<>\",;".contains($0) })
     }

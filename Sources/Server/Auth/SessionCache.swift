@@ -35,7 +35,12 @@ final class SessionCache: Sendable {
     func store(_ sessionID: UUID, userID: UUID, role: AccountRole, sessionExpiresAt: Date, now: Date) {
         self.entries.withLockedValue { table in
             if table.count >= self.maximumEntries { table = table.filter { $0.value.cachedUntil > now } }
-            table[sessionID] = Entry(userID: userID, role: role, sessionExpiresAt: sessionExpiresAt, cachedUntil: now.addingTimeInterval(self.lifetime))
+            table[sessionID] = Entry(
+                userID: userID,
+                role: role,
+                sessionExpiresAt: sessionExpiresAt,
+                cachedUntil: now.addingTimeInterval(self.lifetime)
+            )
         }
     }
 

@@ -40,8 +40,17 @@ final class BotEngine: Service, Sendable {
     let logger: Logger
     let startup: StartupComplete
 
-    init(store: BotStore, credentials: CredentialStore, envelope: Envelope, directory: VenueDirectory, paper: PaperVenue, auth: AuthService,
-         interval: Duration, logger: Logger, startup: StartupComplete) {
+    init(
+        store: BotStore,
+        credentials: CredentialStore,
+        envelope: Envelope,
+        directory: VenueDirectory,
+        paper: PaperVenue,
+        auth: AuthService,
+        interval: Duration,
+        logger: Logger,
+        startup: StartupComplete
+    ) {
         self.startup = startup
         self.store = store
         self.credentials = credentials
@@ -54,7 +63,8 @@ final class BotEngine: Service, Sendable {
     }
 
     static let coder: (JSONEncoder, JSONDecoder) = {
-        let encoder = JSONEncoder(), decoder = JSONDecoder()
+        let encoder = JSONEncoder()
+        let decoder = JSONDecoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = .sortedKeys
         decoder.keyDecodingStrategy = .convertFromSnakeCase
@@ -116,7 +126,9 @@ final class BotEngine: Service, Sendable {
 
     /// The key for the bot's venue: the paper account, or the owner's verified exchange key opened from the vault.
     func credentials(for bot: BotRecord) async throws -> VenueCredentials {
-        guard bot.venue != VenueID.paper.rawValue else { return VenueCredentials(apiKey: bot.userId.apiString, secret: SecretBytes(copying: [UInt8]())) }
+        guard bot.venue != VenueID.paper.rawValue else {
+            return VenueCredentials(apiKey: bot.userId.apiString, secret: SecretBytes(copying: [UInt8]()))
+        }
         guard let id = bot.credentialId else { throw RiskBreach(reason: "the bot has no exchange key") }
         return try await self.credentials.withMaterial(id: id, userID: bot.userId, envelope: self.envelope) { material in
             VenueCredentials(apiKey: material.apiKey, secret: material.secret, passphrase: material.passphrase)
@@ -155,8 +167,12 @@ final class BotEngine: Service, Sendable {
         for key in decision.cancel {
             guard let order = open.first(where: { $0.key == key }) else { continue }
             if let cancelled = try? await venue.cancelOrder(symbol: bot.symbol, clientOrderID: order.clientOrderID, credentials: keys) {
-                try await self.store.updateOrder(clientOrderID: order.clientOrderID, filled: cancelled.filledQuantity.description,
-                                                 averagePrice: cancelled.averagePrice?.description, status: cancelled.status.rawValue)
+                try await self.store.updateOrder(
+                    clientOrderID: order.clientOrderID,
+                    filled: cancelled.filledQuantity.description,
+                    averagePrice: cancelled.averagePrice?.description,
+                    status: cancelled.status.rawValue
+                )
                 try await self.recordCancel(bot, clientOrderID: order.clientOrderID, reason: "strategy")
             }
         }
@@ -166,8 +182,14 @@ final class BotEngine: Service, Sendable {
     }
 
     /// Give the order its client id (bot + sequence), save sequence and a `pending` row, then send it.
-    func place(_ intent: OrderIntent, bot: BotRecord, sequence: inout Int64, venue: any Venue, credentials: VenueCredentials,
-               limits: BotParameters.RiskLimits) async throws {
+    func place(
+        _ intent: OrderIntent,
+        bot: BotRecord,
+        sequence: inout Int64,
+        venue: any Venue,
+        credentials: VenueCredentials,
+        limits: BotParameters.RiskLimits
+    ) async throws {
         if let limit = limits.maxOrdersPerMinute {
             let recent = try await self.store.orders(botID: bot.id).filter { $0.createdAt > Date().addingTimeInterval(-60) }.count
             if recent >= limit { throw RiskBreach(reason: "more than \(limit) orders in a minute") }
@@ -176,18 +198,51 @@ final class BotEngine: Service, Sendable {
         let clientOrderID = Self.clientOrderID(bot: bot.id, sequence: sequence)
         try await self.store.saveSequence(id: bot.id, sequence)
         let now = Date()
-        try await self.store.insert(BotOrderRecord(
-            id: UUID(), botId: bot.id, userId: bot.userId, clientOrderId: clientOrderID, key: intent.key, side: intent.side.rawValue,
-            type: intent.type.rawValue, price: intent.price?.description, quantity: intent.quantity.description, filledQuantity: "0",
-            averagePrice: nil, status: "pending", createdAt: now, updatedAt: now))
+        try await self.store.insert(
+            BotOrderRecord(
+                id: UUID(),
+                botId: bot.id,
+                userId: bot.userId,
+                clientOrderId: clientOrderID,
+                key: intent.key,
+                side: intent.side.rawValue,
+                type: intent.type.rawValue,
+                price: intent.price?.description,
+                quantity: intent.quantity.description,
+                filledQuantity: "0",
+                averagePrice: nil,
+                status: "pending",
+                createdAt: now,
+                updatedAt: now
+            )
+        )
         do {
-            let placed = try await venue.placeOrder(OrderRequest(symbol: bot.symbol, side: intent.side, type: intent.type, quantity: intent.quantity,
-                                                                 price: intent.price, clientOrderID: clientOrderID), credentials: credentials)
-            try await self.store.updateOrder(clientOrderID: clientOrderID, filled: placed.filledQuantity.description,
-                                             averagePrice: placed.averagePrice?.description, status: placed.status.rawValue)
-            try await self.auth.record(.orderPlaced, bot.userId, ClientInfo(ip: nil, userAgent: "engine"),
-                                       ["bot_id": bot.id.apiString, "client_order_id": clientOrderID, "side": intent.side.rawValue,
-                                        "quantity": intent.quantity.description, "price": intent.price?.description ?? "market"])
+            let placed = try await venue.placeOrder(
+                OrderRequest(
+                    symbol: bot.symbol,
+                    side: intent.side,
+                    type: intent.type,
+                    quantity: intent.quantity,
+                    price: intent.price,
+                    clientOrderID: clientOrderID
+                ),
+                credentials: credentials
+            )
+            try await self.store.updateOrder(
+                clientOrderID: clientOrderID,
+                filled: placed.filledQuantity.description,
+                averagePrice: placed.averagePrice?.description,
+                status: placed.status.rawValue
+            )
+            try await self.auth.record(
+                .orderPlaced,
+                bot.userId,
+                ClientInfo(ip: nil, userAgent: "engine"),
+                [
+                    "bot_id": bot.id.apiString, "client_order_id": clientOrderID, "side": intent.side.rawValue,
+                    "quantity": intent.quantity.description, "price": intent.price?.description ?? "market",
+                ]
+            )
         } catch VenueError.rejected(_, let code, _) {
             try await self.store.updateOrder(clientOrderID: clientOrderID, filled: "0", averagePrice: nil, status: "rejected")
             self.logger.info("order refused", metadata: ["bot": .string(bot.id.uuidString), "code": .string(code)])
@@ -213,17 +268,27 @@ final class BotEngine: Service, Sendable {
                 continue
             }
             guard current.status.rawValue != order.status || current.filledQuantity.description != order.filledQuantity else { continue }
-            try await self.store.updateOrder(clientOrderID: order.clientOrderId, filled: current.filledQuantity.description,
-                                             averagePrice: current.averagePrice?.description, status: current.status.rawValue)
+            try await self.store.updateOrder(
+                clientOrderID: order.clientOrderId,
+                filled: current.filledQuantity.description,
+                averagePrice: current.averagePrice?.description,
+                status: current.status.rawValue
+            )
             var updated = Self.botOrder(order)
             updated.status = current.status
             updated.filled = current.filledQuantity
             updated.averagePrice = current.averagePrice
             if current.status == .filled {
                 done.append(updated)
-                try await self.auth.record(.orderFilled, bot.userId, ClientInfo(ip: nil, userAgent: "engine"),
-                                           ["bot_id": bot.id.apiString, "client_order_id": order.clientOrderId,
-                                            "quantity": current.filledQuantity.description, "price": current.averagePrice?.description ?? ""])
+                try await self.auth.record(
+                    .orderFilled,
+                    bot.userId,
+                    ClientInfo(ip: nil, userAgent: "engine"),
+                    [
+                        "bot_id": bot.id.apiString, "client_order_id": order.clientOrderId,
+                        "quantity": current.filledQuantity.description, "price": current.averagePrice?.description ?? "",
+                    ]
+                )
             }
         }
         return done
@@ -234,9 +299,13 @@ final class BotEngine: Service, Sendable {
         let rules = try await venue.symbolRules(symbol: bot.symbol)
         let balances = try await venue.balances(credentials: credentials)
         let (base, quote) = Self.assets(bot.symbol)
-        return MarketState(price: ticker.price, rules: rules, time: Date(),
-                           quoteAvailable: balances.first { $0.asset == quote }?.available ?? 0,
-                           baseAvailable: balances.first { $0.asset == base }?.available ?? 0)
+        return MarketState(
+            price: ticker.price,
+            rules: rules,
+            time: Date(),
+            quoteAvailable: balances.first { $0.asset == quote }?.available ?? 0,
+            baseAvailable: balances.first { $0.asset == base }?.available ?? 0
+        )
     }
 
     static func assets(_ symbol: String) -> (base: String, quote: String) {
@@ -260,21 +329,34 @@ final class BotEngine: Service, Sendable {
 
     /// Net base bought and net quote received by these orders' fills.
     static func position(_ orders: [BotOrderRecord]) -> (base: Decimal, quote: Decimal) {
-        var base: Decimal = 0, quote: Decimal = 0
+        var base: Decimal = 0
+        var quote: Decimal = 0
         for order in orders {
             let filled = Decimal(string: order.filledQuantity) ?? 0
             let price = order.averagePrice.flatMap { Decimal(string: $0) } ?? order.price.flatMap { Decimal(string: $0) } ?? 0
-            if order.side == "buy" { base += filled; quote -= filled * price } else { base -= filled; quote += filled * price }
+            if order.side == "buy" {
+                base += filled
+                quote -= filled * price
+            } else {
+                base -= filled
+                quote += filled * price
+            }
         }
         return (base, quote)
     }
 
     static func botOrder(_ record: BotOrderRecord) -> BotOrder {
-        BotOrder(key: record.key, clientOrderID: record.clientOrderId, side: OrderSide(rawValue: record.side) ?? .buy,
-                 type: OrderType(rawValue: record.type) ?? .limit, price: record.price.flatMap { Decimal(string: $0) },
-                 quantity: Decimal(string: record.quantity) ?? 0, filled: Decimal(string: record.filledQuantity) ?? 0,
-                 averagePrice: record.averagePrice.flatMap { Decimal(string: $0) },
-                 status: record.status == "pending" ? .open : OrderStatus(rawValue: record.status) ?? .open)
+        BotOrder(
+            key: record.key,
+            clientOrderID: record.clientOrderId,
+            side: OrderSide(rawValue: record.side) ?? .buy,
+            type: OrderType(rawValue: record.type) ?? .limit,
+            price: record.price.flatMap { Decimal(string: $0) },
+            quantity: Decimal(string: record.quantity) ?? 0,
+            filled: Decimal(string: record.filledQuantity) ?? 0,
+            averagePrice: record.averagePrice.flatMap { Decimal(string: $0) },
+            status: record.status == "pending" ? .open : OrderStatus(rawValue: record.status) ?? .open
+        )
     }
 
     /// One signal of a running signal bot: its order, placed now.
@@ -326,8 +408,12 @@ final class BotEngine: Service, Sendable {
                         do {
                             let result = try await venue.cancelOrder(symbol: bot.symbol, clientOrderID: order.clientOrderId, credentials: keys)
                             // nil: the venue no longer has it open (filled or gone); its final state is reconciled later.
-                            try await self.store.updateOrder(clientOrderID: order.clientOrderId, filled: result?.filledQuantity.description ?? "0",
-                                                             averagePrice: result?.averagePrice?.description, status: result?.status.rawValue ?? "cancelled")
+                            try await self.store.updateOrder(
+                                clientOrderID: order.clientOrderId,
+                                filled: result?.filledQuantity.description ?? "0",
+                                averagePrice: result?.averagePrice?.description,
+                                status: result?.status.rawValue ?? "cancelled"
+                            )
                             if result?.status == .cancelled { try await self.recordCancel(bot, clientOrderID: order.clientOrderId, reason: "kill") }
                             return (order.clientOrderId, result?.status ?? .cancelled)
                         } catch {
@@ -346,8 +432,12 @@ final class BotEngine: Service, Sendable {
     }
 
     func recordCancel(_ bot: BotRecord, clientOrderID: String, reason: String) async throws {
-        try await self.auth.record(.orderCancelled, bot.userId, ClientInfo(ip: nil, userAgent: "engine"),
-                                   ["bot_id": bot.id.apiString, "client_order_id": clientOrderID, "reason": reason])
+        try await self.auth.record(
+            .orderCancelled,
+            bot.userId,
+            ClientInfo(ip: nil, userAgent: "engine"),
+            ["bot_id": bot.id.apiString, "client_order_id": clientOrderID, "reason": reason]
+        )
     }
 
     /// Stop the bot, cancel its orders, optionally sell what it bought (reduce-only market order); audited.
@@ -363,14 +453,27 @@ final class BotEngine: Service, Sendable {
                 let quantity = rules.roundQuantity(held)
                 if quantity > 0 {
                     var sequence = (try await self.store.bot(id: bot.id))?.sequence ?? bot.sequence
-                    try await self.place(OrderIntent(key: "close", side: .sell, type: .market, quantity: quantity), bot: bot, sequence: &sequence,
-                                         venue: venue, credentials: try await self.credentials(for: bot), limits: .init())
+                    try await self.place(
+                        OrderIntent(key: "close", side: .sell, type: .market, quantity: quantity),
+                        bot: bot,
+                        sequence: &sequence,
+                        venue: venue,
+                        credentials: try await self.credentials(for: bot),
+                        limits: .init()
+                    )
                     closed = 1
                 }
             }
         }
-        try await self.auth.record(.botKilled, bot.userId, client, ["bot_id": bot.id.apiString, "cancelled_orders": String(cancelled),
-                                                                    "closed_positions": String(closed), "failed": failed.joined(separator: ",")])
+        try await self.auth.record(
+            .botKilled,
+            bot.userId,
+            client,
+            [
+                "bot_id": bot.id.apiString, "cancelled_orders": String(cancelled),
+                "closed_positions": String(closed), "failed": failed.joined(separator: ","),
+            ]
+        )
         return (cancelled, closed, failed)
     }
 }

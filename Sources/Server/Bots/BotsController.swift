@@ -35,7 +35,11 @@ struct BotsController {
         admin.post("/resume", use: self.resume)
     }
 
-    struct Halt: ResponseEncodable { let halted: Bool; let stoppedBots: Int; let cancelledOrders: Int }
+    struct Halt: ResponseEncodable {
+        let halted: Bool
+        let stoppedBots: Int
+        let cancelledOrders: Int
+    }
     struct StepUpBody: Decodable { let totpCode: String? }
 
     /// Administrators only, with a fresh TOTP code: stop all trading on the server.
@@ -61,21 +65,52 @@ struct BotsController {
     // MARK: Bodies
 
     struct CreateBody: Decodable {
-        let name: String; let strategy: String; let venue: String; let credentialId: UUID?; let symbol: String; let params: JSON.Value
+        let name: String
+        let strategy: String
+        let venue: String
+        let credentialId: UUID?
+        let symbol: String
+        let params: JSON.Value
     }
     struct UpdateBody: Decodable { let params: JSON.Value }
     struct KillBody: Decodable { let closePositions: Bool? }
-    struct SignalBody: Decodable { let action: String; let secret: String; let id: String; let quantity: Decimal? }
+    struct SignalBody: Decodable {
+        let action: String
+        let secret: String
+        let id: String
+        let quantity: Decimal?
+    }
 
     struct Bot: ResponseEncodable {
-        let id: String; let name: String; let strategy: String; let venue: String; let symbol: String; let params: JSON.Value
-        let status: String; let statusReason: String?; let createdAt: Date; let pnl: Decimal; let webhookSecret: String?
+        let id: String
+        let name: String
+        let strategy: String
+        let venue: String
+        let symbol: String
+        let params: JSON.Value
+        let status: String
+        let statusReason: String?
+        let createdAt: Date
+        let pnl: Decimal
+        let webhookSecret: String?
     }
     struct Order: ResponseEncodable {
-        let id: String; let botId: String; let clientOrderId: String; let side: String; let type: String; let price: Decimal?
-        let quantity: Decimal; let filledQuantity: Decimal; let status: String; let createdAt: Date
+        let id: String
+        let botId: String
+        let clientOrderId: String
+        let side: String
+        let type: String
+        let price: Decimal?
+        let quantity: Decimal
+        let filledQuantity: Decimal
+        let status: String
+        let createdAt: Date
     }
-    struct KillResult: ResponseEncodable { let cancelledOrders: Int; let closedPositions: Int; let failedCancels: [String] }
+    struct KillResult: ResponseEncodable {
+        let cancelledOrders: Int
+        let closedPositions: Int
+        let failedCancels: [String]
+    }
     struct Accepted: ResponseEncodable { let status = "accepted" }
 
     // MARK: Bots
@@ -86,17 +121,39 @@ struct BotsController {
         let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !name.isEmpty, name.count <= 100 else { throw Self.invalid("`name` must be 1–100 characters.") }
         guard let strategy = Strategy(rawValue: body.strategy) else { throw Self.invalid("`strategy` must be grid, dca or signal.") }
-        guard let venueID = VenueID(rawValue: body.venue) else { throw Self.invalid("`venue` must be one of \(VenueID.allCases.map(\.rawValue).joined(separator: ", ")).") }
+        guard let venueID = VenueID(rawValue: body.venue) else {
+            throw Self.invalid("`venue` must be one of \(VenueID.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
         // Live venues need a verified key of the same venue and owner (SPEC §5).
         if venueID != .paper {
-            guard let id = body.credentialId, let credential = try await self.engine.credentials.credential(id: id, userID: userID), credential.venue == venueID.rawValue else {
-                throw APIError(.unprocessableContent, code: "credential_required", message: "A \(venueID.displayName) bot needs `credential_id` of one of your verified \(venueID.displayName) keys.")
+            guard let id = body.credentialId, let credential = try await self.engine.credentials.credential(id: id, userID: userID),
+                credential.venue == venueID.rawValue
+            else {
+                throw APIError(
+                    .unprocessableContent,
+                    code: "credential_required",
+                    message: "A \(venueID.displayName) bot needs `credential_id` of one of your verified \(venueID.displayName) keys."
+                )
             }
         }
         let symbol = body.symbol.uppercased()
-        let probe = BotRecord(id: UUID(), userId: userID, name: name, strategy: strategy.rawValue, venue: venueID.rawValue,
-                              credentialId: venueID == .paper ? nil : body.credentialId, symbol: symbol, params: "{}", status: "stopped",
-                              statusReason: nil, state: "{}", sequence: 0, webhookSecretHash: nil, createdAt: Date(), updatedAt: Date())
+        let probe = BotRecord(
+            id: UUID(),
+            userId: userID,
+            name: name,
+            strategy: strategy.rawValue,
+            venue: venueID.rawValue,
+            credentialId: venueID == .paper ? nil : body.credentialId,
+            symbol: symbol,
+            params: "{}",
+            status: "stopped",
+            statusReason: nil,
+            state: "{}",
+            sequence: 0,
+            webhookSecretHash: nil,
+            createdAt: Date(),
+            updatedAt: Date()
+        )
         let (params, state) = try await self.validated(strategy, body.params, bot: probe)
         var bot = probe
         bot.params = params
@@ -108,15 +165,20 @@ struct BotsController {
             bot.webhookSecretHash = Self.hash(generated)
         }
         try await self.store.create(bot)
-        try await self.engine.auth.record(.botDeployed, userID, AuthController.client(request, context.clientIP),
-                                          ["bot_id": bot.id.apiString, "strategy": strategy.rawValue, "venue": venueID.rawValue, "symbol": symbol])
+        try await self.engine.auth.record(
+            .botDeployed,
+            userID,
+            AuthController.client(request, context.clientIP),
+            ["bot_id": bot.id.apiString, "strategy": strategy.rawValue, "venue": venueID.rawValue, "symbol": symbol]
+        )
         return EditedResponse(status: .created, response: try await self.describe(bot, webhookSecret: secret))
     }
 
     /// The parameters as stored (snake_case JSON) and a fresh strategy state, or a 422 naming the problem.
     func validated(_ strategy: Strategy, _ raw: JSON.Value, bot: BotRecord) async throws -> (String, String) {
         let venue = try self.engine.venue(for: bot)
-        let rules: SymbolRules, price: Decimal
+        let rules: SymbolRules
+        let price: Decimal
         do {
             rules = try await venue.symbolRules(symbol: bot.symbol)
             price = try await venue.ticker(symbol: bot.symbol).price
@@ -142,11 +204,12 @@ struct BotsController {
             throw Self.invalid("`params`: \(Request.describe(error))")
         }
         if let risk = parameters.risk.maxOrdersPerMinute, risk < 1 { throw Self.invalid("risk.max_orders_per_minute must be at least 1") }
-        let state: Data = switch strategy {
-        case .grid: try BotEngine.coder.0.encode(GridState())
-        case .dca: try BotEngine.coder.0.encode(DCAState())
-        case .signal: Data("{}".utf8)
-        }
+        let state: Data =
+            switch strategy {
+            case .grid: try BotEngine.coder.0.encode(GridState())
+            case .dca: try BotEngine.coder.0.encode(DCAState())
+            case .signal: Data("{}".utf8)
+            }
         return (String(decoding: try BotEngine.coder.0.encode(parameters), as: UTF8.self), String(decoding: state, as: UTF8.self))
     }
 
@@ -156,7 +219,9 @@ struct BotsController {
 
     func describe(_ bot: BotRecord, webhookSecret: String? = nil) async throws -> Bot {
         let stored = try BotEngine.coder.1.decode(BotParameters.self, from: Data(bot.params.utf8))
-        let params: any Encodable = stored.grid.map { $0 as any Encodable } ?? stored.dca.map { $0 as any Encodable } ?? stored.signal.map { $0 as any Encodable } ?? [String: String]()
+        let params: any Encodable =
+            stored.grid.map { $0 as any Encodable } ?? stored.dca.map { $0 as any Encodable } ?? stored.signal.map { $0 as any Encodable }
+            ?? [String: String]()
         var json = try JSONDecoder().decode(JSON.Value.self, from: try BotEngine.coder.0.encode(params))
         if case .object(var members) = json, stored.risk != .init() {
             members["risk"] = try JSONDecoder().decode(JSON.Value.self, from: try BotEngine.coder.0.encode(stored.risk))
@@ -165,8 +230,19 @@ struct BotsController {
         let orders = try await self.store.orders(botID: bot.id)
         let (base, quote) = BotEngine.position(orders)
         let price = base == 0 ? 0 : ((try? await self.engine.venue(for: bot).ticker(symbol: bot.symbol).price) ?? 0)
-        return Bot(id: bot.id.apiString, name: bot.name, strategy: bot.strategy, venue: bot.venue, symbol: bot.symbol, params: json, status: bot.status,
-                   statusReason: bot.statusReason, createdAt: bot.createdAt, pnl: quote + base * price, webhookSecret: webhookSecret)
+        return Bot(
+            id: bot.id.apiString,
+            name: bot.name,
+            strategy: bot.strategy,
+            venue: bot.venue,
+            symbol: bot.symbol,
+            params: json,
+            status: bot.status,
+            statusReason: bot.statusReason,
+            createdAt: bot.createdAt,
+            pnl: quote + base * price,
+            webhookSecret: webhookSecret
+        )
     }
 
     func owned(_ context: AuthenticatedContext) async throws -> BotRecord {
@@ -192,7 +268,12 @@ struct BotsController {
         let body = try await request.decodeJSON(as: UpdateBody.self, context: context)
         let (params, state) = try await self.validated(Strategy(rawValue: bot.strategy) ?? .grid, body.params, bot: bot)
         try await self.store.update(id: bot.id, userID: bot.userId, params: params, state: state)
-        try await self.engine.auth.record(.botParamsChanged, bot.userId, AuthController.client(request, context.clientIP), ["bot_id": bot.id.apiString])
+        try await self.engine.auth.record(
+            .botParamsChanged,
+            bot.userId,
+            AuthController.client(request, context.clientIP),
+            ["bot_id": bot.id.apiString]
+        )
         return try await self.describe(try await self.owned(context))
     }
 
@@ -218,7 +299,11 @@ struct BotsController {
     @Sendable func kill(_ request: Request, context: AuthenticatedContext) async throws -> KillResult {
         let bot = try await self.owned(context)
         let body = try? await request.decodeJSON(as: KillBody.self, context: context)
-        let result = try await self.engine.kill(bot, closePositions: body?.closePositions ?? false, client: AuthController.client(request, context.clientIP))
+        let result = try await self.engine.kill(
+            bot,
+            closePositions: body?.closePositions ?? false,
+            client: AuthController.client(request, context.clientIP)
+        )
         return KillResult(cancelledOrders: result.cancelled, closedPositions: result.closed, failedCancels: result.failed)
     }
 
@@ -240,19 +325,35 @@ struct BotsController {
             for try await result in group { all.append(result) }
             return all
         }
-        let total = KillResult(cancelledOrders: results.reduce(0) { $0 + $1.0 }, closedPositions: results.reduce(0) { $0 + $1.1 },
-                               failedCancels: results.flatMap(\.2))
-        try await self.engine.auth.record(.accountKillSwitch, context.identity.userID, client,
-                                          ["bots": String(bots.count), "cancelled_orders": String(total.cancelledOrders), "failed": total.failedCancels.joined(separator: ",")])
+        let total = KillResult(
+            cancelledOrders: results.reduce(0) { $0 + $1.0 },
+            closedPositions: results.reduce(0) { $0 + $1.1 },
+            failedCancels: results.flatMap(\.2)
+        )
+        try await self.engine.auth.record(
+            .accountKillSwitch,
+            context.identity.userID,
+            client,
+            ["bots": String(bots.count), "cancelled_orders": String(total.cancelledOrders), "failed": total.failedCancels.joined(separator: ",")]
+        )
         return total
     }
 
     // MARK: Orders
 
     static func order(_ record: BotOrderRecord) -> Order {
-        Order(id: record.id.apiString, botId: record.botId.apiString, clientOrderId: record.clientOrderId, side: record.side, type: record.type,
-              price: record.price.flatMap { Decimal(string: $0) }, quantity: Decimal(string: record.quantity) ?? 0,
-              filledQuantity: Decimal(string: record.filledQuantity) ?? 0, status: record.status == "pending" ? "open" : record.status, createdAt: record.createdAt)
+        Order(
+            id: record.id.apiString,
+            botId: record.botId.apiString,
+            clientOrderId: record.clientOrderId,
+            side: record.side,
+            type: record.type,
+            price: record.price.flatMap { Decimal(string: $0) },
+            quantity: Decimal(string: record.quantity) ?? 0,
+            filledQuantity: Decimal(string: record.filledQuantity) ?? 0,
+            status: record.status == "pending" ? "open" : record.status,
+            createdAt: record.createdAt
+        )
     }
 
     @Sendable func orders(_ request: Request, context: AuthenticatedContext) async throws -> [Order] {
@@ -273,7 +374,11 @@ struct BotsController {
     @Sendable func regenerateSecret(_ request: Request, context: AuthenticatedContext) async throws -> WebhookSecret {
         let bot = try await self.owned(context)
         let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
-        try await self.engine.auth.stepUp(context.identity, code: body?.totpCode ?? request.headers[.xTOTPCode], client: AuthController.client(request, context.clientIP))
+        try await self.engine.auth.stepUp(
+            context.identity,
+            code: body?.totpCode ?? request.headers[.xTOTPCode],
+            client: AuthController.client(request, context.clientIP)
+        )
         guard bot.strategy == Strategy.signal.rawValue else {
             throw APIError(.unprocessableContent, code: "not_a_signal_bot", message: "Only signal bots have a webhook secret.")
         }
@@ -298,14 +403,24 @@ struct BotsController {
         if let id = context.parameters.get("bot_id", as: UUID.self) { bot = try await self.store.bot(id: id) }
         let stored = bot?.webhookSecretHash ?? Self.decoyHash
         let matches = ConstantTime.equals(Self.hash(body.secret), stored)
-        guard let bot, matches, bot.strategy == Strategy.signal.rawValue else { throw APIError.notFound("No bot takes signals with this id and secret.") }
-        guard let action = Signal.Action(rawValue: body.action) else { throw APIError(.unprocessableContent, code: "invalid_signal", message: "`action` must be buy, sell or close.") }
-        guard !body.id.isEmpty, body.id.count <= 64 else { throw APIError(.unprocessableContent, code: "invalid_signal", message: "`id` must be 1–64 characters.") }
+        guard let bot, matches, bot.strategy == Strategy.signal.rawValue else {
+            throw APIError.notFound("No bot takes signals with this id and secret.")
+        }
+        guard let action = Signal.Action(rawValue: body.action) else {
+            throw APIError(.unprocessableContent, code: "invalid_signal", message: "`action` must be buy, sell or close.")
+        }
+        guard !body.id.isEmpty, body.id.count <= 64 else {
+            throw APIError(.unprocessableContent, code: "invalid_signal", message: "`id` must be 1–64 characters.")
+        }
         guard try await self.store.recordSignal(botID: bot.id, signalID: body.id) else {
             throw APIError(.conflict, code: "duplicate_signal", message: "A signal with this id was already received.")
         }
-        try await self.engine.auth.record(.signalReceived, bot.userId, AuthController.client(request, context.clientIP),
-                                          ["bot_id": bot.id.apiString, "signal_id": body.id, "action": action.rawValue])
+        try await self.engine.auth.record(
+            .signalReceived,
+            bot.userId,
+            AuthController.client(request, context.clientIP),
+            ["bot_id": bot.id.apiString, "signal_id": body.id, "action": action.rawValue]
+        )
         guard try await !self.store.isHalted() else { throw Self.halted }
         guard bot.status == "running" else { throw APIError(.conflict, code: "bot_not_running", message: "Start the bot to act on signals.") }
         try await self.engine.act(on: Signal(id: body.id, action: action, quantity: body.quantity), bot: bot)

@@ -61,7 +61,10 @@ public struct ServerConfiguration: Sendable {
     public var venueBaseURLs: [VenueID: String]
     public var venueTestnets: Set<VenueID>
     public var unverifiedVenues: Set<VenueID>
-    public enum PaperFeed: Sendable, Equatable { case random, csv(path: String) }
+    public enum PaperFeed: Sendable, Equatable {
+        case random
+        case csv(path: String)
+    }
     public var paperFeed: PaperFeed
     /// Per-step volatility of the random walk (standard deviation of the log return).
     public var paperVolatility: Double
@@ -86,14 +89,22 @@ public struct ServerConfiguration: Sendable {
         }
         let choices = { (names: [String]) in names.joined(separator: " or ") }
 
-        self.environment = try parse(.environment, default: .development, { RunEnvironment(rawValue: $0.lowercased()) },
-                                     expected: choices(RunEnvironment.allCases.map(\.rawValue)))
+        self.environment = try parse(
+            .environment,
+            default: .development,
+            { RunEnvironment(rawValue: $0.lowercased()) },
+            expected: choices(RunEnvironment.allCases.map(\.rawValue))
+        )
         let dataPath = sources.value(.dataDirectory) ?? Self.defaultDataDirectory
         guard !dataPath.isEmpty else { throw ConfigurationError(Setting.dataDirectory.name, "must not be empty") }
         self.dataDirectory = URL(fileURLWithPath: dataPath).standardizedFileURL
         self.host = sources.value(.host) ?? "127.0.0.1"
-        self.port = try parse(.port, default: 8080, { Int($0).flatMap { (0...65535).contains($0) ? $0 : nil } },
-                              expected: "a port number 0-65535 (0 picks a free port)")
+        self.port = try parse(
+            .port,
+            default: 8080,
+            { Int($0).flatMap { (0...65535).contains($0) ? $0 : nil } },
+            expected: "a port number 0-65535 (0 picks a free port)"
+        )
         if let url = sources.value(.databaseURL) {
             do {
                 self.database = try DatabaseLocation(url: url)
@@ -116,26 +127,54 @@ public struct ServerConfiguration: Sendable {
         self.behindTLSProxy = try parse(.behindTLSProxy, default: false, Self.parseBool, expected: "true or false")
         let scheme = self.tls != nil || self.behindTLSProxy ? "https" : "http"
         let defaultPublic = "\(scheme)://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(self.port)"
-        self.publicURL = try parse(.publicURL, default: URL(string: defaultPublic)!, { text in
-            URL(string: text).flatMap { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil ? $0 : nil }
-        }, expected: "an absolute http(s) URL such as https://trade.example.com")
+        self.publicURL = try parse(
+            .publicURL,
+            default: URL(string: defaultPublic)!,
+            { text in
+                URL(string: text).flatMap { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil ? $0 : nil }
+            },
+            expected: "an absolute http(s) URL such as https://trade.example.com"
+        )
         self.securityContact = sources.value(.securityContact) ?? "mailto:security@\(self.publicURL.host ?? "localhost")"
         guard self.securityContact.hasPrefix("mailto:") || self.securityContact.hasPrefix("https://") || self.securityContact.hasPrefix("tel:") else {
             throw ConfigurationError(Setting.securityContact.name, "must be a mailto:, https:// or tel: URI (RFC 9116)")
         }
-        self.logLevel = try parse(.logLevel, default: .info, { Logger.Level(rawValue: $0.lowercased()) },
-                                  expected: choices(Logger.Level.allCases.map(\.rawValue)))
-        self.logFormat = try parse(.logFormat, default: .text, { LogFormat(rawValue: $0.lowercased()) },
-                                   expected: choices(LogFormat.allCases.map(\.rawValue)))
+        self.logLevel = try parse(
+            .logLevel,
+            default: .info,
+            { Logger.Level(rawValue: $0.lowercased()) },
+            expected: choices(Logger.Level.allCases.map(\.rawValue))
+        )
+        self.logFormat = try parse(
+            .logFormat,
+            default: .text,
+            { LogFormat(rawValue: $0.lowercased()) },
+            expected: choices(LogFormat.allCases.map(\.rawValue))
+        )
         self.configFile = sources.fileURL
-        self.accessTokenTTL = try parse(.accessTokenTTL, default: 900, { Double($0).flatMap { (60...3600).contains($0) ? $0 : nil } },
-                                        expected: "seconds between 60 and 3600 (SPEC §2: at most 60 minutes)")
+        self.accessTokenTTL = try parse(
+            .accessTokenTTL,
+            default: 900,
+            { Double($0).flatMap { (60...3600).contains($0) ? $0 : nil } },
+            expected: "seconds between 60 and 3600 (SPEC §2: at most 60 minutes)"
+        )
         self.hibpEnabled = try parse(.hibp, default: false, Self.parseBool, expected: "on or off")
-        self.hibpURL = try parse(.hibpURL, default: "https://api.pwnedpasswords.com", { text in
-            URL(string: text).flatMap { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil ? text : nil }
-        }, expected: "an http(s) URL")
-        self.dataKeyCacheLifetime = .seconds(try parse(.vaultCacheTTL, default: 300, { Int($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
-                                                        expected: "seconds between 0 and 3600"))
+        self.hibpURL = try parse(
+            .hibpURL,
+            default: "https://api.pwnedpasswords.com",
+            { text in
+                URL(string: text).flatMap { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil ? text : nil }
+            },
+            expected: "an http(s) URL"
+        )
+        self.dataKeyCacheLifetime = .seconds(
+            try parse(
+                .vaultCacheTTL,
+                default: 300,
+                { Int($0).flatMap { (0...3600).contains($0) ? $0 : nil } },
+                expected: "seconds between 0 and 3600"
+            )
+        )
         do {
             self.kek = try sources.value(.kek).map(KEKConfiguration.init) ?? .local
         } catch let error as KEKConfiguration.ParseError {
@@ -151,13 +190,20 @@ public struct ServerConfiguration: Sendable {
         }
         self.mailFrom = sources.value(.mailFrom) ?? "Tradekeep <tradekeep@\(self.publicURL.host ?? "localhost")>"
         self.egressIPs = try parse(.egressIPs, default: [], Self.parseAddressList, expected: "a comma-separated list of IP addresses")
-        self.ipAllowlist = try parse(.ipAllowlist, default: .required, { KeyPolicy.IPAllowlistMode(rawValue: $0.lowercased()) },
-                                     expected: choices(KeyPolicy.IPAllowlistMode.allCases.map(\.rawValue)))
+        self.ipAllowlist = try parse(
+            .ipAllowlist,
+            default: .required,
+            { KeyPolicy.IPAllowlistMode(rawValue: $0.lowercased()) },
+            expected: choices(KeyPolicy.IPAllowlistMode.allCases.map(\.rawValue))
+        )
         var baseURLs: [VenueID: String] = [:]
         for venue in VenueID.allCases where venue != .paper {
             guard let text = sources.value(.venueBaseURL(venue)) else { continue }
             guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil, url.query == nil else {
-                throw ConfigurationError(Setting.venueBaseURL(venue).name, "expected an http(s) URL such as \(VenueDirectory.defaultBaseURL(venue, testnet: false) ?? "https://…"), got '\(text)'")
+                throw ConfigurationError(
+                    Setting.venueBaseURL(venue).name,
+                    "expected an http(s) URL such as \(VenueDirectory.defaultBaseURL(venue, testnet: false) ?? "https://…"), got '\(text)'"
+                )
             }
             baseURLs[venue] = text
         }
@@ -168,10 +214,14 @@ public struct ServerConfiguration: Sendable {
         }
         self.venueTestnets = testnets
         var unverified: Set<VenueID> = []
-        for name in (sources.value(.unverifiedVenues) ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+        for name in (sources.value(.unverifiedVenues) ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+        where !name.isEmpty {
             // Only testnets without key introspection qualify: a mainnet key is always checked with the venue.
             guard let venue = VenueID(rawValue: name), VenueDirectory.noIntrospectionOnTestnet.contains(venue), testnets.contains(venue) else {
-                throw ConfigurationError(Setting.unverifiedVenues.name, "'\(name)' cannot skip key verification: only binance or binance-usdm on their testnet (TRADEKEEP_VENUE_BINANCE_TESTNET / TRADEKEEP_VENUE_BINANCE_USDM_TESTNET=true) can")
+                throw ConfigurationError(
+                    Setting.unverifiedVenues.name,
+                    "'\(name)' cannot skip key verification: only binance or binance-usdm on their testnet (TRADEKEEP_VENUE_BINANCE_TESTNET / TRADEKEEP_VENUE_BINANCE_USDM_TESTNET=true) can"
+                )
             }
             unverified.insert(venue)
         }
@@ -186,27 +236,67 @@ public struct ServerConfiguration: Sendable {
         } else {
             throw ConfigurationError(Setting.paperFeed.name, "expected random or csv:<path of an OHLCV file>, got '\(feed)'")
         }
-        self.paperVolatility = try parse(.paperVolatility, default: 0.001, { Double($0).flatMap { (0...0.2).contains($0) ? $0 : nil } },
-                                         expected: "a per-step volatility between 0 and 0.2")
-        self.paperTick = .milliseconds(Int64(1000 * (try parse(.paperTick, default: 1.0, { Double($0).flatMap { (0.05...60).contains($0) ? $0 : nil } },
-                                                                 expected: "seconds between 0.05 and 60"))))
+        self.paperVolatility = try parse(
+            .paperVolatility,
+            default: 0.001,
+            { Double($0).flatMap { (0...0.2).contains($0) ? $0 : nil } },
+            expected: "a per-step volatility between 0 and 0.2"
+        )
+        self.paperTick = .milliseconds(
+            Int64(
+                1000
+                    * (try parse(
+                        .paperTick,
+                        default: 1.0,
+                        { Double($0).flatMap { (0.05...60).contains($0) ? $0 : nil } },
+                        expected: "seconds between 0.05 and 60"
+                    ))
+            )
+        )
         var paper = PaperConfiguration()
-        let decimal = { (range: ClosedRange<Decimal>) in { (text: String) -> Decimal? in
-            Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")).flatMap { range.contains($0) ? $0 : nil }
-        } }
-        paper.startingQuote = try parse(.paperStartingBalance, default: 10_000, decimal(1...1_000_000_000), expected: "a USDT amount between 1 and 1e9")
-        paper.makerFee = try parse(.paperMakerFee, default: Decimal(string: "0.001")!, decimal(0...Decimal(string: "0.01")!), expected: "a fee rate between 0 and 0.01")
-        paper.takerFee = try parse(.paperTakerFee, default: Decimal(string: "0.001")!, decimal(0...Decimal(string: "0.01")!), expected: "a fee rate between 0 and 0.01")
+        let decimal = { (range: ClosedRange<Decimal>) in
+            { (text: String) -> Decimal? in
+                Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")).flatMap { range.contains($0) ? $0 : nil }
+            }
+        }
+        paper.startingQuote = try parse(
+            .paperStartingBalance,
+            default: 10_000,
+            decimal(1...1_000_000_000),
+            expected: "a USDT amount between 1 and 1e9"
+        )
+        paper.makerFee = try parse(
+            .paperMakerFee,
+            default: Decimal(string: "0.001")!,
+            decimal(0...Decimal(string: "0.01")!),
+            expected: "a fee rate between 0 and 0.01"
+        )
+        paper.takerFee = try parse(
+            .paperTakerFee,
+            default: Decimal(string: "0.001")!,
+            decimal(0...Decimal(string: "0.01")!),
+            expected: "a fee rate between 0 and 0.01"
+        )
         self.paper = paper
-        self.botInterval = .milliseconds(Int64(1000 * (try parse(.botInterval, default: 1.0, { Double($0).flatMap { (0.05...60).contains($0) ? $0 : nil } },
-                                                                  expected: "seconds between 0.05 and 60"))))
+        self.botInterval = .milliseconds(
+            Int64(
+                1000
+                    * (try parse(
+                        .botInterval,
+                        default: 1.0,
+                        { Double($0).flatMap { (0.05...60).contains($0) ? $0 : nil } },
+                        expected: "seconds between 0.05 and 60"
+                    ))
+            )
+        )
     }
 
     /// Comma-separated IPv4/IPv6 addresses; nil if any entry is not an address.
     static func parseAddressList(_ text: String) -> [String]? {
         let entries = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for entry in entries {
-            var v4 = in_addr(), v6 = in6_addr()
+            var v4 = in_addr()
+            var v6 = in6_addr()
             guard inet_pton(AF_INET, entry, &v4) == 1 || inet_pton(AF_INET6, entry, &v6) == 1 else { return nil }
         }
         return entries

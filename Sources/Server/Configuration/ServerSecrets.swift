@@ -127,7 +127,9 @@ public struct ServerSecrets: Sendable {
                 if let mode = SecureFile.mode(of: file), SecureFile.isAccessibleByOthers(mode) {
                     // Reported even when tightened, so the operator learns the file had been exposed.
                     if tightenPermissions { try? SecureFile.setMode(SecureFile.fileMode, of: file) }
-                    problems.append(SecretProblem(secret: kind, kind: .readableByOthers(path: file.path, mode: String(mode, radix: 8)), source: source))
+                    problems.append(
+                        SecretProblem(secret: kind, kind: .readableByOthers(path: file.path, mode: String(mode, radix: 8)), source: source)
+                    )
                 }
                 do {
                     raw = try SecureFile.read(file)
@@ -160,7 +162,9 @@ public struct ServerSecrets: Sendable {
                     let parsed = try LocalKeyring.parse(raw)
                     for entry in parsed.entries {
                         if let weakness = entry.key.withUnsafeBytes({ SecretStrength.weakness(ofDecoded: Array($0)) }) {
-                            problems.append(SecretProblem(secret: kind, kind: .placeholder("key version \(entry.version): \(weakness)"), source: source))
+                            problems.append(
+                                SecretProblem(secret: kind, kind: .placeholder("key version \(entry.version): \(weakness)"), source: source)
+                            )
                         }
                     }
                     keyring = parsed
@@ -176,12 +180,20 @@ public struct ServerSecrets: Sendable {
                 problems.append(SecretProblem(secret: kind, kind: .placeholder("contains \"\(marker)\""), source: source))
             }
             guard var decoded = Base64.decode(text) else {
-                problems.append(SecretProblem(secret: kind, kind: .malformed("expected base64 (generate with `openssl rand -base64 \(kind.generatedByteCount)`)"), source: source))
+                problems.append(
+                    SecretProblem(
+                        secret: kind,
+                        kind: .malformed("expected base64 (generate with `openssl rand -base64 \(kind.generatedByteCount)`)"),
+                        source: source
+                    )
+                )
                 continue
             }
             defer { decoded.resetBytes() }
             if !kind.acceptedByteCounts.contains(decoded.count) {
-                problems.append(SecretProblem(secret: kind, kind: .wrongLength(actual: decoded.count, expected: kind.acceptedByteCounts), source: source))
+                problems.append(
+                    SecretProblem(secret: kind, kind: .wrongLength(actual: decoded.count, expected: kind.acceptedByteCounts), source: source)
+                )
             }
             if let weakness = SecretStrength.weakness(ofDecoded: decoded) {
                 problems.append(SecretProblem(secret: kind, kind: .placeholder(weakness), source: source))
@@ -193,7 +205,11 @@ public struct ServerSecrets: Sendable {
                 let id = secret.withUnsafeBytes { bytes in
                     SHA256.hash(data: Array("tradekeep keyring id\n".utf8) + Array(bytes)).prefix(16).map { String(format: "%02x", $0) }.joined()
                 }
-                keyring = LocalKeyring(id: "env-\(id)", currentVersion: 1, entries: [.init(version: 1, createdAt: Date(timeIntervalSince1970: 0), key: secret)])
+                keyring = LocalKeyring(
+                    id: "env-\(id)",
+                    currentVersion: 1,
+                    entries: [.init(version: 1, createdAt: Date(timeIntervalSince1970: 0), key: secret)]
+                )
             } else {
                 material[kind] = secret
             }
@@ -201,8 +217,8 @@ public struct ServerSecrets: Sendable {
 
         var secrets: ServerSecrets?
         if !problems.contains(where: \.isUnusable), let jwt = material[.jwt], let audit = material[.auditSigning],
-           let backup = material[.backup], let keyring,
-           let auditKey = try? audit.withUnsafeBytes({ try AuditSigningKey(seed: $0) })
+            let backup = material[.backup], let keyring,
+            let auditKey = try? audit.withUnsafeBytes({ try AuditSigningKey(seed: $0) })
         {
             secrets = ServerSecrets(jwtKey: jwt, auditSigningKey: auditKey, backupKey: backup, keyring: keyring, keyringFile: keyringFile)
         }

@@ -57,13 +57,14 @@ public struct Setting: Hashable, Sendable {
     public static func venueTestnet(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_TESTNET") }
     static let venueSettings: [Setting] = VenueID.allCases.filter { $0 != .paper }.map(venueBaseURL) + VenueDirectory.testnetCapable.map(venueTestnet)
 
-    public static let all: [Setting] = [
-        .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
-        .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
-        .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
-        .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
-        .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
-    ] + venueSettings
+    public static let all: [Setting] =
+        [
+            .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
+            .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
+            .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
+            .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
+            .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
+        ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }
 }

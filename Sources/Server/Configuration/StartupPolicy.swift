@@ -73,8 +73,12 @@ public enum StartupPolicy {
         let configuration = try ServerConfiguration(sources)
         let production = configuration.environment == .production
         _ = try DataFolder.prepare(configuration.dataDirectory, tighten: !production)
-        let loaded = ServerSecrets.load(dataDirectory: configuration.dataDirectory, sources: sources,
-                                        generateMissing: !production, tightenPermissions: !production)
+        let loaded = ServerSecrets.load(
+            dataDirectory: configuration.dataDirectory,
+            sources: sources,
+            generateMissing: !production,
+            tightenPermissions: !production
+        )
         guard let secrets = loaded.secrets else {
             throw StartupRefused(refusals: loaded.problems.map { Refusal(setting: $0.secret.setting.name, message: $0.description) })
         }
@@ -85,33 +89,44 @@ public enum StartupPolicy {
     static func deploymentFindings(_ configuration: ServerConfiguration, sources: ConfigurationSources) -> [Refusal] {
         var findings: [Refusal] = []
         if !configuration.servesHTTPS {
-            findings.append(Refusal(
-                setting: Setting.tlsCertificate.name,
-                message: "the server would speak plain HTTP; give --tls-cert and --tls-key, or --behind-tls-proxy when a TLS proxy terminates HTTPS"
-            ))
+            findings.append(
+                Refusal(
+                    setting: Setting.tlsCertificate.name,
+                    message:
+                        "the server would speak plain HTTP; give --tls-cert and --tls-key, or --behind-tls-proxy when a TLS proxy terminates HTTPS"
+                )
+            )
         }
         if let tls = configuration.tls, let mode = SecureFile.mode(of: tls.privateKey), SecureFile.isAccessibleByOthers(mode) {
-            findings.append(Refusal(
-                setting: Setting.tlsKey.name,
-                message: "\(tls.privateKey.path) has mode \(String(mode, radix: 8)) and is readable by other users; run `chmod 600 \(tls.privateKey.path)`"
-            ))
+            findings.append(
+                Refusal(
+                    setting: Setting.tlsKey.name,
+                    message:
+                        "\(tls.privateKey.path) has mode \(String(mode, radix: 8)) and is readable by other users; run `chmod 600 \(tls.privateKey.path)`"
+                )
+            )
         }
         if let file = configuration.configFile, Setting.all.contains(where: { $0.isSecret && sources.file[$0.name] != nil }),
-           let mode = SecureFile.mode(of: file), SecureFile.isAccessibleByOthers(mode)
+            let mode = SecureFile.mode(of: file), SecureFile.isAccessibleByOthers(mode)
         {
-            findings.append(Refusal(
-                setting: Setting.configFile.name,
-                message: "\(file.path) holds secrets and has mode \(String(mode, radix: 8)); run `chmod 600 \(file.path)`"
-            ))
+            findings.append(
+                Refusal(
+                    setting: Setting.configFile.name,
+                    message: "\(file.path) holds secrets and has mode \(String(mode, radix: 8)); run `chmod 600 \(file.path)`"
+                )
+            )
         }
         switch configuration.database {
         case .sqliteMemory:
             findings.append(Refusal(setting: Setting.databaseURL.name, message: "sqlite::memory: loses every record when the server stops"))
         case .postgres(let pg) where !pg.isLoopback && pg.sslMode != .verifyFull:
-            findings.append(Refusal(
-                setting: Setting.databaseURL.name,
-                message: "a PostgreSQL server on another host needs sslmode=verify-full (and sslrootcert=<CA file> unless the system trusts its CA)"
-            ))
+            findings.append(
+                Refusal(
+                    setting: Setting.databaseURL.name,
+                    message:
+                        "a PostgreSQL server on another host needs sslmode=verify-full (and sslrootcert=<CA file> unless the system trusts its CA)"
+                )
+            )
         default:
             break
         }
@@ -132,7 +147,9 @@ enum DataFolder {
         }
         var findings: [Refusal] = []
         if let previous, previous != SecureFile.directoryMode {
-            findings.append(Refusal(setting: setting, message: "\(directory.path) has mode \(String(previous, radix: 8)); the data folder must be 0700"))
+            findings.append(
+                Refusal(setting: setting, message: "\(directory.path) has mode \(String(previous, radix: 8)); the data folder must be 0700")
+            )
             if tighten { try? SecureFile.setMode(SecureFile.directoryMode, of: directory) }
         }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
@@ -141,7 +158,9 @@ enum DataFolder {
             guard let mode = SecureFile.mode(of: url), SecureFile.isAccessibleByOthers(mode) else { continue }
             // Secret files are reported by the secret loader, naming their own setting.
             guard !SecretKind.allCases.contains(where: { $0.fileName == name }) else { continue }
-            findings.append(Refusal(setting: setting, message: "\(url.path) has mode \(String(mode, radix: 8)); files in the data folder must be 0600"))
+            findings.append(
+                Refusal(setting: setting, message: "\(url.path) has mode \(String(mode, radix: 8)); files in the data folder must be 0600")
+            )
             if tighten {
                 var isDirectory: ObjCBool = false
                 _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)

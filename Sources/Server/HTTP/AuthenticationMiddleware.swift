@@ -10,11 +10,14 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.count > 7,
-              header.prefix(7).lowercased() == "bearer "
+            header.prefix(7).lowercased() == "bearer "
         else { return try await next(request, context) }
         var context = context
         let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        context.identity = await self.auth.authenticate(bearer: token, client: ClientInfo(ip: context.clientIP, userAgent: request.headers[.userAgent]))
+        context.identity = await self.auth.authenticate(
+            bearer: token,
+            client: ClientInfo(ip: context.clientIP, userAgent: request.headers[.userAgent])
+        )
         return try await next(request, context)
     }
 }

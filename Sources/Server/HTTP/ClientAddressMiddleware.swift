@@ -1,8 +1,8 @@
 // Resolves the client's IP once per request. X-Forwarded-For is trusted only behind a TLS proxy, and only its
 // last entry: the address the proxy itself appended (earlier entries are whatever the client claimed).
 
-import HTTPTypes
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 struct ClientAddressMiddleware: RouterMiddleware {

@@ -27,13 +27,16 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = httpError?.body ?? Self.defaultMessage(for: error.status)
             return .error(error.status, code: code, message: message, errorID: errorID, headers: httpError?.headers ?? [:])
         default:
-            logger.error("unexpected error", metadata: [
-                "error_id": .string(errorID),
-                "error.type": .string(String(reflecting: type(of: error))),
-                "error.detail": .string(String(reflecting: error)),
-                "http.method": .string(request.method.rawValue),
-                "http.path": .string(request.uri.path),
-            ])
+            logger.error(
+                "unexpected error",
+                metadata: [
+                    "error_id": .string(errorID),
+                    "error.type": .string(String(reflecting: type(of: error))),
+                    "error.detail": .string(String(reflecting: error)),
+                    "http.method": .string(request.method.rawValue),
+                    "http.path": .string(request.uri.path),
+                ]
+            )
             return .error(
                 .internalServerError,
                 code: "internal_error",

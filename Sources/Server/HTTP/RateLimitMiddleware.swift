@@ -3,8 +3,8 @@
 
 import Accounts
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 
 struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
@@ -17,8 +17,12 @@ struct RateLimitMiddleware: RouterMiddleware {
         guard decision.allowed else {
             var fields = headers
             fields[.retryAfter] = String(Int(decision.retryAfter.rounded(.up)))
-            throw APIError(.tooManyRequests, code: "rate_limited",
-                           message: "Too many requests. Try again in \(Int(decision.retryAfter.rounded(.up))) seconds.", headers: fields)
+            throw APIError(
+                .tooManyRequests,
+                code: "rate_limited",
+                message: "Too many requests. Try again in \(Int(decision.retryAfter.rounded(.up))) seconds.",
+                headers: fields
+            )
         }
         var response = try await next(request, context)
         for field in headers { response.headers.append(field) }

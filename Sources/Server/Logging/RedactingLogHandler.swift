@@ -28,8 +28,13 @@ public struct RedactingLogHandler: LogHandler {
     let format: LogFormat
     let sink: LogSink
 
-    public init(label: String, level: Logger.Level = .info, format: LogFormat = .text, sink: LogSink = .standardError,
-                metadataProvider: Logger.MetadataProvider? = nil) {
+    public init(
+        label: String,
+        level: Logger.Level = .info,
+        format: LogFormat = .text,
+        sink: LogSink = .standardError,
+        metadataProvider: Logger.MetadataProvider? = nil
+    ) {
         self.label = label
         self.logLevel = level
         self.format = format
@@ -49,8 +54,12 @@ public struct RedactingLogHandler: LogHandler {
         if let error = event.error { merged["error"] = .string(String(describing: error)) }
         let message = LogRedaction.scrub(event.message.description)
         let line = Self.render(
-            timestamp: Date(), level: event.level, label: self.label, message: message,
-            metadata: LogRedaction.redact(merged), format: self.format
+            timestamp: Date(),
+            level: event.level,
+            label: self.label,
+            message: message,
+            metadata: LogRedaction.redact(merged),
+            format: self.format
         )
         self.sink.write(line)
     }

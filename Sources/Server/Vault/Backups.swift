@@ -43,7 +43,12 @@ public enum Backups {
     public static func create(sources: ConfigurationSources, out: URL, logger: Logger) async throws -> Summary {
         let configuration = try ServerConfiguration(sources)
         guard !SecureFile.exists(out) else { throw Failure.outputExists(out.path) }
-        let loaded = ServerSecrets.load(dataDirectory: configuration.dataDirectory, sources: sources, generateMissing: false, tightenPermissions: false)
+        let loaded = ServerSecrets.load(
+            dataDirectory: configuration.dataDirectory,
+            sources: sources,
+            generateMissing: false,
+            tightenPermissions: false
+        )
         guard let secrets = loaded.secrets else {
             throw StartupRefused(refusals: loaded.problems.map { Refusal(setting: $0.secret.setting.name, message: $0.description) })
         }
@@ -67,8 +72,13 @@ public enum Backups {
             }
             var payload = BackupFormat.bundle(entries)
             defer { payload.resetBytes() }
-            let header = BackupFormat.Header(backupID: UUID(), createdAt: Date(), tradekeepVersion: TradekeepVersion.current,
-                                             database: configuration.database.kindName, migrations: TradekeepDatabase.migrationNames)
+            let header = BackupFormat.Header(
+                backupID: UUID(),
+                createdAt: Date(),
+                tradekeepVersion: TradekeepVersion.current,
+                database: configuration.database.kindName,
+                migrations: TradekeepDatabase.migrationNames
+            )
             let lines = try BackupFormat.encrypt(payload: payload, header: header, key: key)
             try SecureFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: out)
             await database.shutdown()

@@ -26,7 +26,13 @@ public struct VaultAdministration: Sendable {
             await database.shutdown()
             throw error
         }
-        return VaultAdministration(prepared: prepared, database: database, vault: vault, store: VaultStore(database: database, logger: logger), logger: logger)
+        return VaultAdministration(
+            prepared: prepared,
+            database: database,
+            vault: vault,
+            store: VaultStore(database: database, logger: logger),
+            logger: logger
+        )
     }
 
     public func close() async {
@@ -44,17 +50,22 @@ public struct VaultAdministration: Sendable {
         /// One line per version: `v3  local:3  1200 records  (current)`.
         public var lines: [String] {
             let header = "KEK versions (\(self.records) sealed records; TRADEKEEP_KEK: \(self.configured.provider)):"
-            return [header] + self.versions.map { entry in
-                let name = entry.reference.map(\.description) ?? "unknown"
-                return "  v\(entry.version)  \(name)  \(entry.records) records\(entry.version == self.current ? "  (current)" : "")"
-            }
+            return [header]
+                + self.versions.map { entry in
+                    let name = entry.reference.map(\.description) ?? "unknown"
+                    return "  v\(entry.version)  \(name)  \(entry.records) records\(entry.version == self.current ? "  (current)" : "")"
+                }
         }
     }
 
     public func status() async throws -> Status {
         let versions = try await self.store.versions()
-        return Status(current: versions.current, versions: try await self.store.counts(), records: try await self.store.recordCount(),
-                      configured: configuredKEK(self.prepared))
+        return Status(
+            current: versions.current,
+            versions: try await self.store.counts(),
+            records: try await self.store.recordCount(),
+            configured: configuredKEK(self.prepared)
+        )
     }
 
     // MARK: Rotation and migration
@@ -79,7 +90,11 @@ public struct VaultAdministration: Sendable {
 
     /// Make a new key of the configured provider the current version, and re-wrap every record under it.
     /// If an earlier rotation stopped part-way (records remain under older versions), finish that one instead.
-    public func rotate(batchSize: Int = 200, settle: Duration = .seconds(6), progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Outcome {
+    public func rotate(
+        batchSize: Int = 200,
+        settle: Duration = .seconds(6),
+        progress: @Sendable (Progress) -> Void = { _ in }
+    ) async throws -> Outcome {
         let versions = try await self.store.versions()
         if try await self.store.pendingCount(notUnder: versions.current) > 0 {
             let moved = try await self.rewrapAll(to: versions.current, batchSize: batchSize, settle: settle, progress: progress)
@@ -89,7 +104,10 @@ public struct VaultAdministration: Sendable {
         guard let provider = self.vault.provider(configured.provider) else { throw VaultError.providerUnavailable(configured.provider) }
         let key = try await provider.createKey()
         let target = try await self.store.addVersion(KEKReference(provider: configured.provider, key: key))
-        self.logger.notice("vault rotation started", metadata: ["version": .stringConvertible(target), "kek": .string("\(configured.provider):\(key)")])
+        self.logger.notice(
+            "vault rotation started",
+            metadata: ["version": .stringConvertible(target), "kek": .string("\(configured.provider):\(key)")]
+        )
         let moved = try await self.rewrapAll(to: target, batchSize: batchSize, settle: settle, progress: progress)
         return .rotated(to: target, records: moved)
     }
@@ -105,7 +123,8 @@ public struct VaultAdministration: Sendable {
             let moved = try await self.store.rewrapBatch(to: target, limit: batchSize, envelope: self.vault)
             done += moved
             total = max(total, done)
-            let elapsed = Double((ContinuousClock.now - started).components.seconds) + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+            let elapsed =
+                Double((ContinuousClock.now - started).components.seconds) + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
             if moved > 0 { progress(Progress(done: done, total: total, perSecond: elapsed > 0 ? Double(done) / elapsed : 0)) }
             if moved == 0 {
                 guard settle > .zero else { return done }
@@ -120,9 +139,16 @@ public struct VaultAdministration: Sendable {
     /// Move every record to another provider (`local` → `aws-kms` is the usual upgrade): the target becomes the
     /// current version and every data key is re-wrapped under it. Servers need the target's settings too (set
     /// TRADEKEEP_KEK to it before migrating); they keep reading old records meanwhile.
-    public func migrate(to target: KEKConfiguration, batchSize: Int = 200, settle: Duration = .seconds(6),
-                        progress: @Sendable (Progress) -> Void = { _ in }) async throws -> Outcome {
-        let reference = kekReference(target, keyring: (self.vault.provider("local") as? LocalKEKProvider)?.currentKeyring ?? self.prepared.secrets.keyring)
+    public func migrate(
+        to target: KEKConfiguration,
+        batchSize: Int = 200,
+        settle: Duration = .seconds(6),
+        progress: @Sendable (Progress) -> Void = { _ in }
+    ) async throws -> Outcome {
+        let reference = kekReference(
+            target,
+            keyring: (self.vault.provider("local") as? LocalKEKProvider)?.currentKeyring ?? self.prepared.secrets.keyring
+        )
         guard let provider = self.vault.provider(reference.provider) else { throw VaultError.providerUnavailable(reference.provider) }
         if let kms = provider as? AWSKMSProvider { try await kms.checkKey(reference.key) }
         let versions = try await self.store.versions()

@@ -34,14 +34,25 @@ struct CredentialService: Sendable {
         try await self.auth.stepUp(identity, code: totpCode, client: client)
         let (inspection, warnings) = try await self.inspect(venue, credentials, identity: identity, client: client)
         let record = try await self.store.create(
-            userID: identity.userID, venue: venueID.rawValue, label: label, keyHint: credentials.keyHint, permissions: inspection.permissions,
-            ipRestricted: inspection.ipRestriction.isRestricted, warnings: warnings.map(\.message),
+            userID: identity.userID,
+            venue: venueID.rawValue,
+            label: label,
+            keyHint: credentials.keyHint,
+            permissions: inspection.permissions,
+            ipRestricted: inspection.ipRestriction.isRestricted,
+            warnings: warnings.map(\.message),
             material: CredentialMaterial(apiKey: credentials.apiKey, secret: credentials.secret, passphrase: credentials.passphrase),
             envelope: self.auth.envelope
         )
-        try await self.auth.record(.credentialAdded, identity.userID, client,
-                                   ["credential_id": record.id.apiString, "venue": venueID.rawValue, "permissions": inspection.permissions.joined(separator: ","),
-                                    "verified": String(self.directory.hasKeyIntrospection(venueID))])
+        try await self.auth.record(
+            .credentialAdded,
+            identity.userID,
+            client,
+            [
+                "credential_id": record.id.apiString, "venue": venueID.rawValue, "permissions": inspection.permissions.joined(separator: ","),
+                "verified": String(self.directory.hasKeyIntrospection(venueID)),
+            ]
+        )
         return record
     }
 
@@ -53,8 +64,12 @@ struct CredentialService: Sendable {
         try await self.auth.stepUp(identity, code: totpCode, client: client)
         let (inspection, warnings) = try await self.inspect(venue, credentials, identity: identity, client: client)
         let record = try await self.store.rotate(
-            id: id, userID: identity.userID, keyHint: credentials.keyHint, permissions: inspection.permissions,
-            ipRestricted: inspection.ipRestriction.isRestricted, warnings: warnings.map(\.message),
+            id: id,
+            userID: identity.userID,
+            keyHint: credentials.keyHint,
+            permissions: inspection.permissions,
+            ipRestricted: inspection.ipRestriction.isRestricted,
+            warnings: warnings.map(\.message),
             material: CredentialMaterial(apiKey: credentials.apiKey, secret: credentials.secret, passphrase: credentials.passphrase),
             envelope: self.auth.envelope
         )
@@ -82,16 +97,27 @@ struct CredentialService: Sendable {
         }
         let apiKey = submission.apiKey.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !apiKey.isEmpty, apiKey.count <= 512, !submission.apiSecret.isEmpty, submission.apiSecret.utf8.count <= 8192,
-              (submission.passphrase?.utf8.count ?? 0) <= 256 else {
-            throw APIError(.unprocessableContent, code: "invalid_key_material",
-                           message: "`api_key` (≤ 512 characters) and `api_secret` (≤ 8 KiB) are required; `passphrase` is at most 256 bytes.")
+            (submission.passphrase?.utf8.count ?? 0) <= 256
+        else {
+            throw APIError(
+                .unprocessableContent,
+                code: "invalid_key_material",
+                message: "`api_key` (≤ 512 characters) and `api_secret` (≤ 8 KiB) are required; `passphrase` is at most 256 bytes."
+            )
         }
         let passphrase = submission.passphrase.flatMap { $0.isEmpty ? nil : SecretBytes(copying: Array($0.utf8)) }
-        return (venueID, venue, VenueCredentials(apiKey: apiKey, secret: SecretBytes(copying: Array(submission.apiSecret.utf8)), passphrase: passphrase))
+        return (
+            venueID, venue, VenueCredentials(apiKey: apiKey, secret: SecretBytes(copying: Array(submission.apiSecret.utf8)), passphrase: passphrase)
+        )
     }
 
     /// Ask the venue once and apply the policy. A refusal is audited with its reason only and answered 422.
-    func inspect(_ venue: any Venue, _ credentials: VenueCredentials, identity: Identity, client: ClientInfo) async throws -> (KeyInspection, [KeyRejection]) {
+    func inspect(
+        _ venue: any Venue,
+        _ credentials: VenueCredentials,
+        identity: Identity,
+        client: ClientInfo
+    ) async throws -> (KeyInspection, [KeyRejection]) {
         let rejection: KeyRejection
         do {
             if !self.directory.hasKeyIntrospection(venue.id) { return try self.unverifiedTestnetKey(venue.id) }
@@ -109,7 +135,10 @@ struct CredentialService: Sendable {
             case .unavailable(_, let detail):
                 throw APIError(.serviceUnavailable, code: "venue_unavailable", message: detail)
             default:
-                self.logger.warning("venue unreachable during key check", metadata: ["venue": .string(venue.id.rawValue), "error": .string(error.description)])
+                self.logger.warning(
+                    "venue unreachable during key check",
+                    metadata: ["venue": .string(venue.id.rawValue), "error": .string(error.description)]
+                )
                 throw APIError(.badGateway, code: "venue_unreachable", message: "\(error.description) Nothing was stored.")
             }
         }
@@ -120,9 +149,15 @@ struct CredentialService: Sendable {
     /// A testnet without key introspection: refused, unless the operator allowed unverified keys there.
     func unverifiedTestnetKey(_ venue: VenueID) throws -> (KeyInspection, [KeyRejection]) {
         guard self.directory.unverified.contains(venue) else {
-            throw KeyRejection(.unverifiableKey, "\(venue.displayName)'s testnet cannot tell what a key can do, so Tradekeep cannot check this key. The operator can allow unverified testnet keys with TRADEKEEP_UNVERIFIED_VENUES=\(venue.rawValue).")
+            throw KeyRejection(
+                .unverifiableKey,
+                "\(venue.displayName)'s testnet cannot tell what a key can do, so Tradekeep cannot check this key. The operator can allow unverified testnet keys with TRADEKEEP_UNVERIFIED_VENUES=\(venue.rawValue)."
+            )
         }
-        let warning = KeyRejection(.unverifiableKey, "Not verified: \(venue.displayName)'s testnet cannot tell what a key can do, and this server stores testnet keys unchecked (TRADEKEEP_UNVERIFIED_VENUES).")
+        let warning = KeyRejection(
+            .unverifiableKey,
+            "Not verified: \(venue.displayName)'s testnet cannot tell what a key can do, and this server stores testnet keys unchecked (TRADEKEEP_UNVERIFIED_VENUES)."
+        )
         return (KeyInspection(venue: venue, permissions: [], canTrade: true, ipRestriction: .unknown), [warning])
     }
 
@@ -133,6 +168,7 @@ struct CredentialService: Sendable {
         if let quoted = text.range(of: "origin_string[") { text = String(text[..<quoted.lowerBound]) }
         text = String(text.prefix(160)).trimmingCharacters(in: .whitespacesAndNewlines)
         let egress = self.policy.egressIPs.isEmpty ? "" : " (\(self.policy.egressIPs.joined(separator: ", ")))"
-        return "\(venue.displayName) refused this key (\(code)\(text.isEmpty ? "" : ": \(text)")). Check that api_key, api_secret and any passphrase are right and, if the key is locked to IP addresses, that it allows this server's egress IPs\(egress). Nothing was stored."
+        return
+            "\(venue.displayName) refused this key (\(code)\(text.isEmpty ? "" : ": \(text)")). Check that api_key, api_secret and any passphrase are right and, if the key is locked to IP addresses, that it allows this server's egress IPs\(egress). Nothing was stored."
     }
 }

@@ -36,10 +36,12 @@ final class PaperTrading: Service, Sendable {
     /// After migrations: continue from the saved snapshot (and the feed where it stopped), or start fresh.
     func restore() async throws {
         let saved = try await self.store.load().map { try JSONDecoder().decode(PaperSnapshot.self, from: $0) }
-        let feed: any PriceFeed = switch self.configuration.paperFeed {
-        case .random: RandomWalkFeed(seed: saved?.feedPosition ?? UInt64.random(in: 1...UInt64.max), volatility: self.configuration.paperVolatility)
-        case .csv(let path): try CSVFeed(path: path, start: Int(saved?.feedPosition ?? 0))
-        }
+        let feed: any PriceFeed =
+            switch self.configuration.paperFeed {
+            case .random:
+                RandomWalkFeed(seed: saved?.feedPosition ?? UInt64.random(in: 1...UInt64.max), volatility: self.configuration.paperVolatility)
+            case .csv(let path): try CSVFeed(path: path, start: Int(saved?.feedPosition ?? 0))
+            }
         let exchange = self.venue.exchange
         if let saved {
             await exchange.restore(saved, feed: feed)

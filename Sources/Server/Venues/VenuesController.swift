@@ -21,7 +21,13 @@ struct VenuesController {
         api.get("/markets/:venue/:symbol", use: self.market)
     }
 
-    struct Market: ResponseEncodable { let symbol: String; let price: Decimal; let bid: Decimal?; let ask: Decimal?; let time: Date }
+    struct Market: ResponseEncodable {
+        let symbol: String
+        let price: Decimal
+        let bid: Decimal?
+        let ask: Decimal?
+        let time: Date
+    }
 
     /// The venue's ticker, through its adapter (the paper venue's engine for `paper`).
     @Sendable func market(_ request: Request, context: AuthenticatedContext) async throws -> Market {
@@ -46,13 +52,24 @@ struct VenuesController {
     }
 
     struct Venue: ResponseEncodable {
-        let id: String; let name: String; let requiredScopes: [String]; let forbiddenScopes: [String]
-        let supportsIpAllowlist: Bool; let egressIps: [String]
+        let id: String
+        let name: String
+        let requiredScopes: [String]
+        let forbiddenScopes: [String]
+        let supportsIpAllowlist: Bool
+        let egressIps: [String]
     }
 
     struct Credential: ResponseEncodable {
-        let id: String; let venue: String; let label: String; let keyHint: String; let permissions: [String]
-        let ipRestricted: Bool?; let warnings: [String]; let createdAt: Date; let rotatedAt: Date?
+        let id: String
+        let venue: String
+        let label: String
+        let keyHint: String
+        let permissions: [String]
+        let ipRestricted: Bool?
+        let warnings: [String]
+        let createdAt: Date
+        let rotatedAt: Date?
 
         init(_ record: CredentialRecord) {
             self.id = record.id.apiString
@@ -84,17 +101,33 @@ struct VenuesController {
     }
 
     struct CreateBody: Decodable {
-        let venue: String; let label: String; let apiKey: String; let apiSecret: String; let passphrase: String?; let totpCode: String?
+        let venue: String
+        let label: String
+        let apiKey: String
+        let apiSecret: String
+        let passphrase: String?
+        let totpCode: String?
     }
 
-    struct RotateBody: Decodable { let apiKey: String; let apiSecret: String; let passphrase: String?; let totpCode: String? }
+    struct RotateBody: Decodable {
+        let apiKey: String
+        let apiSecret: String
+        let passphrase: String?
+        let totpCode: String?
+    }
     struct StepUpBody: Decodable { let totpCode: String? }
 
     @Sendable func venues(_ request: Request, context: AuthenticatedContext) async throws -> [Venue] {
         VenueID.allCases.map { id in
             let description = VenueDirectory.describe(id)
-            return Venue(id: id.rawValue, name: description.name, requiredScopes: description.requiredScopes, forbiddenScopes: description.forbiddenScopes,
-                         supportsIpAllowlist: description.supportsIPAllowlist, egressIps: self.credentials.policy.egressIPs)
+            return Venue(
+                id: id.rawValue,
+                name: description.name,
+                requiredScopes: description.requiredScopes,
+                forbiddenScopes: description.forbiddenScopes,
+                supportsIpAllowlist: description.supportsIPAllowlist,
+                egressIps: self.credentials.policy.egressIPs
+            )
         }
     }
 
@@ -112,8 +145,13 @@ struct VenuesController {
     @Sendable func create(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<Credential> {
         let body = try await request.decodeJSON(as: CreateBody.self, context: context)
         let submission = CredentialService.Submission(venue: body.venue, apiKey: body.apiKey, apiSecret: body.apiSecret, passphrase: body.passphrase)
-        let record = try await self.credentials.create(context.identity, label: body.label, submission: submission, totpCode: body.totpCode,
-                                                       client: AuthController.client(request, context.clientIP))
+        let record = try await self.credentials.create(
+            context.identity,
+            label: body.label,
+            submission: submission,
+            totpCode: body.totpCode,
+            client: AuthController.client(request, context.clientIP)
+        )
         return EditedResponse(status: .created, response: Credential(record))
     }
 
@@ -121,15 +159,26 @@ struct VenuesController {
         let id = try Self.id(context)
         let body = try await request.decodeJSON(as: RotateBody.self, context: context)
         let submission = CredentialService.Submission(venue: "", apiKey: body.apiKey, apiSecret: body.apiSecret, passphrase: body.passphrase)
-        return Credential(try await self.credentials.rotate(context.identity, id: id, submission: submission, totpCode: body.totpCode,
-                                                            client: AuthController.client(request, context.clientIP)))
+        return Credential(
+            try await self.credentials.rotate(
+                context.identity,
+                id: id,
+                submission: submission,
+                totpCode: body.totpCode,
+                client: AuthController.client(request, context.clientIP)
+            )
+        )
     }
 
     @Sendable func delete(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         let id = try Self.id(context)
         let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
-        try await self.credentials.delete(context.identity, id: id, totpCode: body?.totpCode ?? request.headers[.xTOTPCode],
-                                          client: AuthController.client(request, context.clientIP))
+        try await self.credentials.delete(
+            context.identity,
+            id: id,
+            totpCode: body?.totpCode ?? request.headers[.xTOTPCode],
+            client: AuthController.client(request, context.clientIP)
+        )
         return .noContent
     }
 

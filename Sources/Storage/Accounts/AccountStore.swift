@@ -43,10 +43,17 @@ public struct AccountStore: Sendable {
 
         var record: UserRecord {
             UserRecord(
-                id: self.id, email: self.email, emailVerifiedAt: self.emailVerifiedAt, passwordHash: self.passwordHash,
-                status: AccountStatus(rawValue: self.status) ?? .disabled, role: AccountRole(rawValue: self.role) ?? .user,
-                totpSecretID: self.totpSecretId, totpLastStep: self.totpLastStep, failedLogins: self.failedLogins,
-                lockedUntil: self.lockedUntil, createdAt: self.createdAt
+                id: self.id,
+                email: self.email,
+                emailVerifiedAt: self.emailVerifiedAt,
+                passwordHash: self.passwordHash,
+                status: AccountStatus(rawValue: self.status) ?? .disabled,
+                role: AccountRole(rawValue: self.role) ?? .user,
+                totpSecretID: self.totpSecretId,
+                totpLastStep: self.totpLastStep,
+                failedLogins: self.failedLogins,
+                lockedUntil: self.lockedUntil,
+                createdAt: self.createdAt
             )
         }
     }
@@ -58,21 +65,40 @@ public struct AccountStore: Sendable {
 
     /// Create a pending account with its TOTP secret. The secret is sealed first (a KMS or HSM failure stores
     /// nothing), then the sealed secret and the user are written in one transaction.
-    public func createUser(email: String, passwordHash: String, role: AccountRole, totpSecret: SecretBytes, envelope: Envelope,
-                           now: Date = Date()) async throws -> UserRecord {
-        let userID = UUID(), secretID = UUID()
+    public func createUser(
+        email: String,
+        passwordHash: String,
+        role: AccountRole,
+        totpSecret: SecretBytes,
+        envelope: Envelope,
+        now: Date = Date()
+    ) async throws -> UserRecord {
+        let userID = UUID()
+        let secretID = UUID()
         let sealed = try await envelope.seal(totpSecret, context: Self.secretContext(purpose: Self.totpPurpose, ownerID: userID, secretID: secretID))
         let row = UserRow(
-            id: userID, email: Self.normalize(email: email), emailVerifiedAt: nil, passwordHash: passwordHash,
-            status: AccountStatus.pendingTOTP.rawValue, role: role.rawValue, totpSecretId: secretID, totpLastStep: nil,
-            failedLogins: 0, lockedUntil: nil, createdAt: now, updatedAt: now
+            id: userID,
+            email: Self.normalize(email: email),
+            emailVerifiedAt: nil,
+            passwordHash: passwordHash,
+            status: AccountStatus.pendingTOTP.rawValue,
+            role: role.rawValue,
+            totpSecretId: secretID,
+            totpLastStep: nil,
+            failedLogins: 0,
+            lockedUntil: nil,
+            createdAt: now,
+            updatedAt: now
         )
         if try await self.user(email: email) != nil { throw AccountStoreError.emailTaken }
         do {
             try await self.database.database(logger: self.logger).transaction { transaction in
                 let sql = transaction as! any SQLDatabase
                 try await sql.insert(into: "vault_secrets")
-                    .model(SecretRow(id: secretID, purpose: Self.totpPurpose, ownerID: userID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase)
+                    .model(
+                        SecretRow(id: secretID, purpose: Self.totpPurpose, ownerID: userID, sealed: sealed),
+                        keyEncodingStrategy: .convertToSnakeCase
+                    )
                     .run()
                 try await sql.insert(into: "users").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
             }
@@ -135,10 +161,12 @@ public struct AccountStore: Sendable {
     /// Accept a TOTP step only if it is later than the last one used, atomically: two requests with the
     /// same code cannot both succeed.
     public func advanceTOTPStep(userID: UUID, to step: Int64) async throws -> Bool {
-        let rows = try await self.sql().raw("""
+        let rows = try await self.sql().raw(
+            """
             UPDATE users SET totp_last_step = \(bind: step), updated_at = \(bind: Date())
             WHERE id = \(bind: userID) AND (totp_last_step IS NULL OR totp_last_step < \(bind: step)) RETURNING id
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
@@ -163,9 +191,10 @@ public struct AccountStore: Sendable {
 
     /// Open the owner's secret for the duration of `body`. The query is scoped to the owner.
     public func withSecret<R: Sendable>(id: UUID, ownerID: UUID, envelope: Envelope, _ body: (SecretBytes) throws -> R) async throws -> R {
-        guard let row = try await self.sql().select().column("*").from("vault_secrets")
-            .where("id", .equal, id).where("owner_id", .equal, ownerID)
-            .first(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+        guard
+            let row = try await self.sql().select().column("*").from("vault_secrets")
+                .where("id", .equal, id).where("owner_id", .equal, ownerID)
+                .first(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
         else { throw AccountStoreError.notFound }
         return try await envelope.withSecret(row.sealed, context: row.context, body)
     }
@@ -184,14 +213,31 @@ public struct AccountStore: Sendable {
         var revokedReason: String?
 
         var record: SessionRecord {
-            SessionRecord(id: self.id, userID: self.userId, createdAt: self.createdAt, lastSeenAt: self.lastSeenAt,
-                          expiresAt: self.expiresAt, ip: self.ip, userAgent: self.userAgent, revokedAt: self.revokedAt)
+            SessionRecord(
+                id: self.id,
+                userID: self.userId,
+                createdAt: self.createdAt,
+                lastSeenAt: self.lastSeenAt,
+                expiresAt: self.expiresAt,
+                ip: self.ip,
+                userAgent: self.userAgent,
+                revokedAt: self.revokedAt
+            )
         }
     }
 
     public func createSession(userID: UUID, ip: String?, userAgent: String?, expiresAt: Date, now: Date = Date()) async throws -> SessionRecord {
-        let row = SessionRow(id: UUID(), userId: userID, createdAt: now, lastSeenAt: now, expiresAt: expiresAt,
-                             ip: ip, userAgent: userAgent.map { String($0.prefix(512)) }, revokedAt: nil, revokedReason: nil)
+        let row = SessionRow(
+            id: UUID(),
+            userId: userID,
+            createdAt: now,
+            lastSeenAt: now,
+            expiresAt: expiresAt,
+            ip: ip,
+            userAgent: userAgent.map { String($0.prefix(512)) },
+            revokedAt: nil,
+            revokedReason: nil
+        )
         try await self.sql().insert(into: "sessions").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
         return row.record
     }
@@ -242,9 +288,15 @@ public struct AccountStore: Sendable {
     /// Spend a refresh token. Exactly one of two concurrent presentations rotates; the other sees reuse.
     public func consumeRefreshToken(hash: String, now: Date) async throws -> RefreshOutcome {
         let sql = try self.sql()
-        struct TokenRow: Decodable { var id: UUID; var sessionId: UUID; var expiresAt: Date; var usedAt: Date? }
-        guard let token = try await sql.select().columns("id", "session_id", "expires_at", "used_at").from("refresh_tokens")
-            .where("token_hash", .equal, hash).first(decoding: TokenRow.self, keyDecodingStrategy: .convertFromSnakeCase),
+        struct TokenRow: Decodable {
+            var id: UUID
+            var sessionId: UUID
+            var expiresAt: Date
+            var usedAt: Date?
+        }
+        guard
+            let token = try await sql.select().columns("id", "session_id", "expires_at", "used_at").from("refresh_tokens")
+                .where("token_hash", .equal, hash).first(decoding: TokenRow.self, keyDecodingStrategy: .convertFromSnakeCase),
             let session = try await self.session(id: token.sessionId)
         else { return .invalid }
         if token.usedAt != nil { return .reused(sessionID: session.id, userID: session.userID) }
@@ -277,7 +329,10 @@ public struct AccountStore: Sendable {
 
     /// The unused code of this user with this lookup id: (row id, bcrypt hash).
     public func unusedBackupCode(userID: UUID, lookupID: String) async throws -> (id: UUID, hash: String)? {
-        struct Row: Decodable { var id: UUID; var codeHash: String }
+        struct Row: Decodable {
+            var id: UUID
+            var codeHash: String
+        }
         let row = try await self.sql().select().columns("id", "code_hash").from("backup_codes")
             .where("user_id", .equal, userID).where("lookup_id", .equal, lookupID).where("used_at", .is, SQLLiteral.null)
             .first(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
@@ -308,7 +363,12 @@ public struct AccountStore: Sendable {
 
     /// A usable (unspent, unexpired) token of this purpose.
     public func oneTimeToken(hash: String, purpose: OneTimeTokenPurpose, now: Date) async throws -> OneTimeTokenRecord? {
-        struct Row: Decodable { var id: UUID; var userId: UUID; var expiresAt: Date; var attempts: Int }
+        struct Row: Decodable {
+            var id: UUID
+            var userId: UUID
+            var expiresAt: Date
+            var attempts: Int
+        }
         return try await self.sql().select().columns("id", "user_id", "expires_at", "attempts").from("one_time_tokens")
             .where("token_hash", .equal, hash).where("purpose", .equal, purpose.rawValue)
             .where("used_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, now)

@@ -19,16 +19,28 @@ public struct DatabaseAuditSink: AuditSink {
         let sql = try self.database.database(logger: self.logger) as! any SQLDatabase
         try await sql.insert(into: "audit_events")
             .columns("id", "user_id", "action", "ip", "user_agent", "details", "created_at")
-            .values(SQLBind(UUID()), SQLBind(event.userID), SQLBind(event.action.rawValue), SQLBind(event.ip),
-                    SQLBind(event.userAgent.map { String($0.prefix(512)) }), SQLBind(details), SQLBind(event.at))
+            .values(
+                SQLBind(UUID()),
+                SQLBind(event.userID),
+                SQLBind(event.action.rawValue),
+                SQLBind(event.ip),
+                SQLBind(event.userAgent.map { String($0.prefix(512)) }),
+                SQLBind(details),
+                SQLBind(event.at)
+            )
             .run()
     }
 
     /// A user's events, oldest first.
     public func events(userID: UUID, limit: Int = 500) async throws -> [StoredAuditEvent] {
         struct Row: Decodable {
-            var id: UUID; var userId: UUID?; var action: String; var ip: String?; var userAgent: String?
-            var details: String; var createdAt: Date
+            var id: UUID
+            var userId: UUID?
+            var action: String
+            var ip: String?
+            var userAgent: String?
+            var details: String
+            var createdAt: Date
         }
         let sql = try self.database.database(logger: self.logger) as! any SQLDatabase
         return try await sql.select().column("*").from("audit_events").where("user_id", .equal, userID)
@@ -36,8 +48,15 @@ public struct DatabaseAuditSink: AuditSink {
             .all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
             .map { row in
                 let details = (try? JSONDecoder().decode([String: String].self, from: Data(row.details.utf8))) ?? [:]
-                return StoredAuditEvent(id: row.id, userID: row.userId, action: row.action, ip: row.ip, userAgent: row.userAgent,
-                                        details: details, createdAt: row.createdAt)
+                return StoredAuditEvent(
+                    id: row.id,
+                    userID: row.userId,
+                    action: row.action,
+                    ip: row.ip,
+                    userAgent: row.userAgent,
+                    details: details,
+                    createdAt: row.createdAt
+                )
             }
     }
 }

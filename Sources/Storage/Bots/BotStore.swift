@@ -26,8 +26,23 @@ public struct BotRecord: Sendable, Codable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(id: UUID, userId: UUID, name: String, strategy: String, venue: String, credentialId: UUID?, symbol: String, params: String,
-                status: String, statusReason: String?, state: String, sequence: Int64, webhookSecretHash: Data?, createdAt: Date, updatedAt: Date) {
+    public init(
+        id: UUID,
+        userId: UUID,
+        name: String,
+        strategy: String,
+        venue: String,
+        credentialId: UUID?,
+        symbol: String,
+        params: String,
+        status: String,
+        statusReason: String?,
+        state: String,
+        sequence: Int64,
+        webhookSecretHash: Data?,
+        createdAt: Date,
+        updatedAt: Date
+    ) {
         self.id = id
         self.userId = userId
         self.name = name
@@ -65,8 +80,23 @@ public struct BotOrderRecord: Sendable, Codable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(id: UUID, botId: UUID, userId: UUID, clientOrderId: String, key: String, side: String, type: String, price: String?, quantity: String,
-                filledQuantity: String, averagePrice: String?, status: String, reported: Bool = false, createdAt: Date, updatedAt: Date) {
+    public init(
+        id: UUID,
+        botId: UUID,
+        userId: UUID,
+        clientOrderId: String,
+        key: String,
+        side: String,
+        type: String,
+        price: String?,
+        quantity: String,
+        filledQuantity: String,
+        averagePrice: String?,
+        status: String,
+        reported: Bool = false,
+        createdAt: Date,
+        updatedAt: Date
+    ) {
         self.id = id
         self.botId = botId
         self.userId = userId
@@ -193,7 +223,8 @@ public struct BotStore: Sendable {
     // MARK: Global halt
 
     public func isHalted() async throws -> Bool {
-        try await self.sql().select().column("halted").from("trading_halt").where("id", .equal, 1).first()?.decode(column: "halted", as: Bool.self) ?? false
+        try await self.sql().select().column("halted").from("trading_halt").where("id", .equal, 1).first()?.decode(column: "halted", as: Bool.self)
+            ?? false
     }
 
     public func setHalted(_ halted: Bool, by userID: UUID, now: Date = Date()) async throws {

@@ -39,7 +39,10 @@ public struct CredentialMaterial: Sendable {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(12 + self.apiKey.utf8.count + self.secret.count + (self.passphrase?.count ?? 0))
         func append(_ bytes: UnsafeRawBufferPointer?) {
-            guard let bytes else { buffer += [0xFF, 0xFF, 0xFF, 0xFF]; return }
+            guard let bytes else {
+                buffer += [0xFF, 0xFF, 0xFF, 0xFF]
+                return
+            }
             let count = UInt32(bytes.count)
             buffer += [UInt8(count >> 24), UInt8(count >> 16 & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)]
             buffer += bytes
@@ -65,8 +68,11 @@ public struct CredentialMaterial: Sendable {
             }
             guard let apiKey = try field(), let secretBytes = try field() else { throw CredentialStoreError.damaged }
             let passphrase = try field()
-            return CredentialMaterial(apiKey: String(decoding: apiKey, as: UTF8.self), secret: SecretBytes(copying: secretBytes),
-                                      passphrase: passphrase.map { SecretBytes(copying: $0) })
+            return CredentialMaterial(
+                apiKey: String(decoding: apiKey, as: UTF8.self),
+                secret: SecretBytes(copying: secretBytes),
+                passphrase: passphrase.map { SecretBytes(copying: $0) }
+            )
         }
     }
 }
@@ -101,9 +107,18 @@ public struct CredentialStore: Sendable {
         var rotatedAt: Date?
 
         var record: CredentialRecord {
-            CredentialRecord(id: self.id, userID: self.userId, venue: self.venue, label: self.label, keyHint: self.keyHint,
-                             permissions: Self.list(self.permissions), ipRestricted: self.ipRestricted, warnings: Self.list(self.warnings),
-                             createdAt: self.createdAt, rotatedAt: self.rotatedAt)
+            CredentialRecord(
+                id: self.id,
+                userID: self.userId,
+                venue: self.venue,
+                label: self.label,
+                keyHint: self.keyHint,
+                permissions: Self.list(self.permissions),
+                ipRestricted: self.ipRestricted,
+                warnings: Self.list(self.warnings),
+                createdAt: self.createdAt,
+                rotatedAt: self.rotatedAt
+            )
         }
 
         static func list(_ text: String) -> [String] { (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? [] }
@@ -111,16 +126,44 @@ public struct CredentialStore: Sendable {
     }
 
     /// Seal the material first (a KMS or HSM failure stores nothing), then write secret and row in one transaction.
-    public func create(userID: UUID, venue: String, label: String, keyHint: String, permissions: [String], ipRestricted: Bool?,
-                       warnings: [String], material: CredentialMaterial, envelope: Envelope, now: Date = Date()) async throws -> CredentialRecord {
-        let id = UUID(), secretID = UUID()
-        let sealed = try await envelope.seal(material.encoded(), context: AccountStore.secretContext(purpose: Self.purpose, ownerID: userID, secretID: secretID))
-        let row = Row(id: id, userId: userID, venue: venue, label: label, keyHint: keyHint, permissions: Row.text(permissions),
-                      ipRestricted: ipRestricted, warnings: Row.text(warnings), secretId: secretID, createdAt: now, rotatedAt: nil)
+    public func create(
+        userID: UUID,
+        venue: String,
+        label: String,
+        keyHint: String,
+        permissions: [String],
+        ipRestricted: Bool?,
+        warnings: [String],
+        material: CredentialMaterial,
+        envelope: Envelope,
+        now: Date = Date()
+    ) async throws -> CredentialRecord {
+        let id = UUID()
+        let secretID = UUID()
+        let sealed = try await envelope.seal(
+            material.encoded(),
+            context: AccountStore.secretContext(purpose: Self.purpose, ownerID: userID, secretID: secretID)
+        )
+        let row = Row(
+            id: id,
+            userId: userID,
+            venue: venue,
+            label: label,
+            keyHint: keyHint,
+            permissions: Row.text(permissions),
+            ipRestricted: ipRestricted,
+            warnings: Row.text(warnings),
+            secretId: secretID,
+            createdAt: now,
+            rotatedAt: nil
+        )
         try await self.database.database(logger: self.logger).transaction { transaction in
             let sql = transaction as! any SQLDatabase
             try await sql.insert(into: "vault_secrets")
-                .model(SecretRow(id: secretID, purpose: Self.purpose, ownerID: userID, sealed: sealed, createdAt: now), keyEncodingStrategy: .convertToSnakeCase).run()
+                .model(
+                    SecretRow(id: secretID, purpose: Self.purpose, ownerID: userID, sealed: sealed, createdAt: now),
+                    keyEncodingStrategy: .convertToSnakeCase
+                ).run()
             try await sql.insert(into: "exchange_credentials").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
         }
         return row.record
@@ -144,23 +187,39 @@ public struct CredentialStore: Sendable {
     /// Open the credential's key material for the duration of `body`.
     public func withMaterial<R: Sendable>(id: UUID, userID: UUID, envelope: Envelope, _ body: (CredentialMaterial) throws -> R) async throws -> R {
         guard let row = try await self.row(id: id, userID: userID) else { throw CredentialStoreError.notFound }
-        return try await AccountStore(database: self.database, logger: self.logger).withSecret(id: row.secretId, ownerID: userID, envelope: envelope) { secret in
+        return try await AccountStore(database: self.database, logger: self.logger).withSecret(id: row.secretId, ownerID: userID, envelope: envelope)
+        { secret in
             try body(try CredentialMaterial.decoded(secret))
         }
     }
 
     /// Replace the key material (after the new key passed inspection); the old sealed secret is deleted in the same transaction.
-    public func rotate(id: UUID, userID: UUID, keyHint: String, permissions: [String], ipRestricted: Bool?, warnings: [String],
-                       material: CredentialMaterial, envelope: Envelope, now: Date = Date()) async throws -> CredentialRecord {
+    public func rotate(
+        id: UUID,
+        userID: UUID,
+        keyHint: String,
+        permissions: [String],
+        ipRestricted: Bool?,
+        warnings: [String],
+        material: CredentialMaterial,
+        envelope: Envelope,
+        now: Date = Date()
+    ) async throws -> CredentialRecord {
         let secretID = UUID()
-        let sealed = try await envelope.seal(material.encoded(), context: AccountStore.secretContext(purpose: Self.purpose, ownerID: userID, secretID: secretID))
+        let sealed = try await envelope.seal(
+            material.encoded(),
+            context: AccountStore.secretContext(purpose: Self.purpose, ownerID: userID, secretID: secretID)
+        )
         try await self.database.database(logger: self.logger).transaction { transaction in
             let sql = transaction as! any SQLDatabase
             // The current secret is read under a row lock (PostgreSQL; SQLite serialises writers), so a concurrent
             // rotate or delete cannot leave a sealed copy behind; a row deleted meanwhile rolls everything back.
             guard let old = try await Self.lockedSecretID(sql, id: id, userID: userID) else { throw CredentialStoreError.notFound }
             try await sql.insert(into: "vault_secrets")
-                .model(SecretRow(id: secretID, purpose: Self.purpose, ownerID: userID, sealed: sealed, createdAt: now), keyEncodingStrategy: .convertToSnakeCase).run()
+                .model(
+                    SecretRow(id: secretID, purpose: Self.purpose, ownerID: userID, sealed: sealed, createdAt: now),
+                    keyEncodingStrategy: .convertToSnakeCase
+                ).run()
             try await sql.update("exchange_credentials")
                 .set("secret_id", to: secretID).set("key_hint", to: keyHint).set("permissions", to: Row.text(permissions))
                 .set("ip_restricted", to: ipRestricted).set("warnings", to: Row.text(warnings)).set("rotated_at", to: now)

@@ -36,7 +36,13 @@ struct BinanceClient: Sendable {
 
     /// A signed request: `params` then recvWindow and timestamp in the query, `signature` last. With `retry`,
     /// rate-limit refusals are waited out and a -1021 (timestamp outside recvWindow) resyncs the clock once.
-    func signed(_ method: HTTPMethod, _ path: String, _ params: [(String, String)], credentials: VenueCredentials, retry: Bool = true) async throws -> JSON {
+    func signed(
+        _ method: HTTPMethod,
+        _ path: String,
+        _ params: [(String, String)],
+        credentials: VenueCredentials,
+        retry: Bool = true
+    ) async throws -> JSON {
         var resynced = false
         while true {
             let response = try await self.transport.send(retry: retry) {
@@ -52,8 +58,13 @@ struct BinanceClient: Sendable {
     }
 
     /// The request as sent: params, recvWindow and timestamp in the query, `signature` (over exactly that query) last.
-    static func signedRequest(_ method: HTTPMethod, _ path: String, _ params: [(String, String)], timestamp: Int64,
-                              credentials: VenueCredentials) -> VenueRequest {
+    static func signedRequest(
+        _ method: HTTPMethod,
+        _ path: String,
+        _ params: [(String, String)],
+        timestamp: Int64,
+        credentials: VenueCredentials
+    ) -> VenueRequest {
         let query = formEncode(params + [("recvWindow", Self.recvWindow), ("timestamp", String(timestamp))])
         let signature = BinanceSigning.signature(payload: query, secret: credentials.secret)
         return VenueRequest(method: method, path: path, query: query + "&signature=" + signature, headers: ["X-MBX-APIKEY": credentials.apiKey])
@@ -80,8 +91,10 @@ struct BinanceClient: Sendable {
     func inspect(_ credentials: VenueCredentials) async throws -> KeyInspection {
         let facts = try await self.signed(.GET, "/sapi/v1/account/apiRestrictions", [], credentials: credentials, retry: false)
         guard facts["enableReading"].bool != nil else { throw VenueError.invalidResponse(self.venue, "apiRestrictions without enableReading") }
-        let names = ["enableReading", "enableSpotAndMarginTrading", "enableMargin", "enableFutures", "enableVanillaOptions",
-                     "enablePortfolioMarginTrading", "enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"]
+        let names = [
+            "enableReading", "enableSpotAndMarginTrading", "enableMargin", "enableFutures", "enableVanillaOptions",
+            "enablePortfolioMarginTrading", "enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer",
+        ]
         let granted = names.filter { facts[$0].bool == true }
         // A missing money-moving flag is not "false": without all three the key's powers are unknown.
         let moneyFlags = ["enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"]
@@ -89,8 +102,13 @@ struct BinanceClient: Sendable {
         let tradeFlag = self.venue == .binanceUSDM ? "enableFutures" : "enableSpotAndMarginTrading"
         return KeyInspection(
             venue: self.venue,
-            role: missing.isEmpty ? .tradingKey : .unverifiable(reason: "Binance's answer lacks \(missing.joined(separator: ", ")), so Tradekeep cannot tell whether the key can move funds."),
-            permissions: granted, canTrade: granted.contains(tradeFlag),
+            role: missing.isEmpty
+                ? .tradingKey
+                : .unverifiable(
+                    reason: "Binance's answer lacks \(missing.joined(separator: ", ")), so Tradekeep cannot tell whether the key can move funds."
+                ),
+            permissions: granted,
+            canTrade: granted.contains(tradeFlag),
             withdrawalPermissions: granted.filter { $0 == "enableWithdrawals" },
             transferPermissions: granted.filter { $0 == "enableInternalTransfer" || $0 == "permitsUniversalTransfer" },
             ipRestriction: facts["ipRestrict"].bool == true ? .restrictedUnlisted : .unrestricted

@@ -36,19 +36,27 @@ public struct BinanceFuturesVenue: Venue {
         }
         let filters = entry["filters"].array ?? []
         func filter(_ type: String) -> JSON { filters.first { $0["filterType"].string == type } ?? .null }
-        return SymbolRules(symbol: symbol, tickSize: filter("PRICE_FILTER")["tickSize"].decimal ?? 0,
-                           stepSize: filter("LOT_SIZE")["stepSize"].decimal ?? 0, minQuantity: filter("LOT_SIZE")["minQty"].decimal ?? 0,
-                           minNotional: filter("MIN_NOTIONAL")["notional"].decimal ?? 0)
+        return SymbolRules(
+            symbol: symbol,
+            tickSize: filter("PRICE_FILTER")["tickSize"].decimal ?? 0,
+            stepSize: filter("LOT_SIZE")["stepSize"].decimal ?? 0,
+            minQuantity: filter("LOT_SIZE")["minQty"].decimal ?? 0,
+            minNotional: filter("MIN_NOTIONAL")["notional"].decimal ?? 0
+        )
     }
 
     // MARK: Trading
 
     /// POST /fapi/v1/order's parameters; RESULT asks for the order's state after matching (a market order's fill).
     public static func orderParameters(_ order: OrderRequest) throws -> [(String, String)] {
-        var params: [(String, String)] = [("symbol", order.symbol), ("side", order.side == .buy ? "BUY" : "SELL"),
-                                          ("type", order.type == .limit ? "LIMIT" : "MARKET"), ("quantity", order.quantity.plain)]
+        var params: [(String, String)] = [
+            ("symbol", order.symbol), ("side", order.side == .buy ? "BUY" : "SELL"),
+            ("type", order.type == .limit ? "LIMIT" : "MARKET"), ("quantity", order.quantity.plain),
+        ]
         if order.type == .limit {
-            guard let price = order.price else { throw VenueError.rejected(.binanceUSDM, code: "price_required", message: "a limit order needs a price") }
+            guard let price = order.price else {
+                throw VenueError.rejected(.binanceUSDM, code: "price_required", message: "a limit order needs a price")
+            }
             params += [("timeInForce", "GTC"), ("price", price.plain)]
         }
         if order.reduceOnly { params.append(("reduceOnly", "true")) }
@@ -63,16 +71,25 @@ public struct BinanceFuturesVenue: Venue {
     /// Binance documents a 5xx as "execution status unknown": the order is looked up by its client id before giving up.
     public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
         do {
-            return try Self.order(from: try await self.futures.signed(.POST, "/fapi/v1/order", try Self.orderParameters(order), credentials: credentials))
+            return try Self.order(
+                from: try await self.futures.signed(.POST, "/fapi/v1/order", try Self.orderParameters(order), credentials: credentials)
+            )
         } catch VenueError.unreachable(let venue, let reason) {
-            if let placed = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return placed }
+            if let placed = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) {
+                return placed
+            }
             throw VenueError.unreachable(venue, reason)
         }
     }
 
     public func cancelOrder(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder? {
         do {
-            let answer = try await self.futures.signed(.DELETE, "/fapi/v1/order", [("symbol", symbol), ("origClientOrderId", clientOrderID)], credentials: credentials)
+            let answer = try await self.futures.signed(
+                .DELETE,
+                "/fapi/v1/order",
+                [("symbol", symbol), ("origClientOrderId", clientOrderID)],
+                credentials: credentials
+            )
             return try Self.order(from: answer)
         } catch VenueError.rejected(_, "-2011", _) {
             return nil  // "Unknown order sent.": already gone
@@ -94,7 +111,14 @@ public struct BinanceFuturesVenue: Venue {
     }
 
     public func order(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder {
-        try Self.order(from: try await self.futures.signed(.GET, "/fapi/v1/order", [("symbol", symbol), ("origClientOrderId", clientOrderID)], credentials: credentials))
+        try Self.order(
+            from: try await self.futures.signed(
+                .GET,
+                "/fapi/v1/order",
+                [("symbol", symbol), ("origClientOrderId", clientOrderID)],
+                credentials: credentials
+            )
+        )
     }
 
     public func positions(credentials: VenueCredentials) async throws -> [Position] {
@@ -117,17 +141,26 @@ public struct BinanceFuturesVenue: Venue {
         guard let id = json["orderId"].string, let symbol = json["symbol"].string else {
             throw VenueError.invalidResponse(.binanceUSDM, "order without orderId")
         }
-        let status: OrderStatus = switch json["status"].string {
-        case "PARTIALLY_FILLED": .partiallyFilled
-        case "FILLED": .filled
-        case "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH": .cancelled
-        case "REJECTED": .rejected
-        default: .open
-        }
+        let status: OrderStatus =
+            switch json["status"].string {
+            case "PARTIALLY_FILLED": .partiallyFilled
+            case "FILLED": .filled
+            case "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH": .cancelled
+            case "REJECTED": .rejected
+            default: .open
+            }
         let average = json["avgPrice"].decimal.flatMap { $0 == 0 ? nil : $0 }
-        return VenueOrder(venueOrderID: id, clientOrderID: json["clientOrderId"].string, symbol: symbol,
-                          side: json["side"].string == "SELL" ? .sell : .buy, type: json["type"].string == "MARKET" ? .market : .limit,
-                          price: json["price"].decimal.flatMap { $0 == 0 ? nil : $0 }, quantity: json["origQty"].decimal ?? 0,
-                          filledQuantity: json["executedQty"].decimal ?? 0, averagePrice: average, status: status)
+        return VenueOrder(
+            venueOrderID: id,
+            clientOrderID: json["clientOrderId"].string,
+            symbol: symbol,
+            side: json["side"].string == "SELL" ? .sell : .buy,
+            type: json["type"].string == "MARKET" ? .market : .limit,
+            price: json["price"].decimal.flatMap { $0 == 0 ? nil : $0 },
+            quantity: json["origQty"].decimal ?? 0,
+            filledQuantity: json["executedQty"].decimal ?? 0,
+            averagePrice: average,
+            status: status
+        )
     }
 }

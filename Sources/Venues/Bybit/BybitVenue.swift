@@ -18,9 +18,10 @@ public struct BybitVenue: Venue {
     /// 10006 "Too many visits!" arrives in a 200 answer; X-Bapi-Limit-Status 0 means the budget is spent until
     /// X-Bapi-Limit-Reset-Timestamp (ms). An HTTP 403 is Bybit's IP-level limit.
     static let rateLimitSignal: @Sendable (VenueResponse) -> RateLimitSignal? = { response in
-        let untilReset: Duration = response.headers.first(name: "X-Bapi-Limit-Reset-Timestamp").flatMap(Int64.init).map { reset in
-            .milliseconds(max(0, reset - Int64(Date().timeIntervalSince1970 * 1000)))
-        } ?? .seconds(1)
+        let untilReset: Duration =
+            response.headers.first(name: "X-Bapi-Limit-Reset-Timestamp").flatMap(Int64.init).map { reset in
+                .milliseconds(max(0, reset - Int64(Date().timeIntervalSince1970 * 1000)))
+            } ?? .seconds(1)
         // 403 "access too frequent" is Bybit's IP ban: its docs say to stop for at least 10 minutes.
         if response.status == .forbidden { return .refused(retryAfter: .seconds(600)) }
         if response.status == .tooManyRequests { return .refused(retryAfter: VenueTransport.retryAfter(response.headers) ?? untilReset) }
@@ -37,15 +38,27 @@ public struct BybitVenue: Venue {
 
     /// A signed request: GET signs the query string, POST the JSON body. A 10002 (timestamp outside the window)
     /// resyncs the clock and tries once more.
-    func signed(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [(String, Any)] = [],
-                credentials: VenueCredentials, retry: Bool = true) async throws -> JSON {
+    func signed(
+        _ method: HTTPMethod,
+        _ path: String,
+        query: [(String, String)] = [],
+        body: [(String, Any)] = [],
+        credentials: VenueCredentials,
+        retry: Bool = true
+    ) async throws -> JSON {
         let queryString = formEncode(query)
         let bodyString = method == .GET ? "" : Self.jsonObject(body)
         var resynced = false
         while true {
             let response = try await self.transport.send(retry: retry) {
-                Self.signedRequest(method, path, query: queryString, body: bodyString, timestamp: String(try await self.clock.now(sync: self.serverTime)),
-                                   credentials: credentials)
+                Self.signedRequest(
+                    method,
+                    path,
+                    query: queryString,
+                    body: bodyString,
+                    timestamp: String(try await self.clock.now(sync: self.serverTime)),
+                    credentials: credentials
+                )
             }
             do {
                 return try self.checked(response)
@@ -57,13 +70,26 @@ public struct BybitVenue: Venue {
     }
 
     /// The request as sent: GET signs the query string, POST the JSON body, each exactly as it goes on the wire.
-    static func signedRequest(_ method: HTTPMethod, _ path: String, query: String, body: String, timestamp: String,
-                              credentials: VenueCredentials) -> VenueRequest {
+    static func signedRequest(
+        _ method: HTTPMethod,
+        _ path: String,
+        query: String,
+        body: String,
+        timestamp: String,
+        credentials: VenueCredentials
+    ) -> VenueRequest {
         let payload = method == .GET ? query : body
-        let signature = BybitSigning.signature(timestamp: timestamp, apiKey: credentials.apiKey, recvWindow: Self.recvWindow,
-                                               payload: payload, secret: credentials.secret)
-        var headers: HTTPHeaders = ["X-BAPI-API-KEY": credentials.apiKey, "X-BAPI-TIMESTAMP": timestamp,
-                                    "X-BAPI-SIGN": signature, "X-BAPI-RECV-WINDOW": Self.recvWindow]
+        let signature = BybitSigning.signature(
+            timestamp: timestamp,
+            apiKey: credentials.apiKey,
+            recvWindow: Self.recvWindow,
+            payload: payload,
+            secret: credentials.secret
+        )
+        var headers: HTTPHeaders = [
+            "X-BAPI-API-KEY": credentials.apiKey, "X-BAPI-TIMESTAMP": timestamp,
+            "X-BAPI-SIGN": signature, "X-BAPI-RECV-WINDOW": Self.recvWindow,
+        ]
         if method != .GET { headers.add(name: "Content-Type", value: "application/json") }
         return VenueRequest(method: method, path: path, query: query, headers: headers, body: Array(body.utf8))
     }
@@ -85,11 +111,12 @@ public struct BybitVenue: Venue {
     /// JSON text of an object whose keys keep the given order (Bybit signs the body exactly as sent).
     static func jsonObject(_ pairs: [(String, Any)]) -> String {
         let members = pairs.map { key, value -> String in
-            let encoded: String = switch value {
-            case let bool as Bool: bool ? "true" : "false"
-            case let string as String: Self.quoted(string)
-            default: Self.quoted("\(value)")
-            }
+            let encoded: String =
+                switch value {
+                case let bool as Bool: bool ? "true" : "false"
+                case let string as String: Self.quoted(string)
+                default: Self.quoted("\(value)")
+                }
             return "\(Self.quoted(key)):\(encoded)"
         }
         return "{" + members.joined(separator: ",") + "}"
@@ -120,9 +147,16 @@ public struct BybitVenue: Venue {
         let unknown = groups.keys.filter { !Self.knownGroups.contains($0) && !Self.fundsOutGroups.contains($0) && !list($0).isEmpty }.sorted()
         return KeyInspection(
             venue: self.id,
-            role: unknown.isEmpty ? .tradingKey : .unverifiable(reason: "Bybit reports permission groups Tradekeep does not know (\(unknown.joined(separator: ", "))), so it cannot tell whether the key can move funds."),
-            permissions: (readOnly ? ["readOnly"] : []) + granted, canTrade: canTrade,
-            withdrawalPermissions: withdrawal, transferPermissions: transfer,
+            role: unknown.isEmpty
+                ? .tradingKey
+                : .unverifiable(
+                    reason:
+                        "Bybit reports permission groups Tradekeep does not know (\(unknown.joined(separator: ", "))), so it cannot tell whether the key can move funds."
+                ),
+            permissions: (readOnly ? ["readOnly"] : []) + granted,
+            canTrade: canTrade,
+            withdrawalPermissions: withdrawal,
+            transferPermissions: transfer,
             ipRestriction: ips.isEmpty || ips.contains("*") ? .unrestricted : .addresses(ips)
         )
     }
@@ -130,17 +164,26 @@ public struct BybitVenue: Venue {
     /// Permission groups that can send funds off the account (Bybit's docs, user/apikey-info).
     static let fundsOutGroups: Set = ["FiatP2P", "FiatBitPay", "BitCard", "FiatConvertBroker", "FiatGlobalPay"]
     /// Groups that trade, read, or move funds only as checked above (Wallet).
-    static let knownGroups: Set = ["ContractTrade", "Spot", "Wallet", "Options", "Derivatives", "CopyTrading", "BlockTrade", "Exchange",
-                                   "NFT", "Affiliate", "Earn"]
+    static let knownGroups: Set = [
+        "ContractTrade", "Spot", "Wallet", "Options", "Derivatives", "CopyTrading", "BlockTrade", "Exchange",
+        "NFT", "Affiliate", "Earn",
+    ]
 
     // MARK: Market data
 
     public func ticker(symbol: String) async throws -> Ticker {
         let (result, time) = try await self.get("/v5/market/tickers", [("category", Self.category), ("symbol", symbol)])
         let entry = result["list"][0]
-        guard let price = entry["lastPrice"].decimal else { throw VenueError.rejected(self.id, code: "unknown_symbol", message: "\(symbol) is not listed") }
-        return Ticker(symbol: symbol, price: price, bid: entry["bid1Price"].decimal, ask: entry["ask1Price"].decimal,
-                      time: time.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? Date())
+        guard let price = entry["lastPrice"].decimal else {
+            throw VenueError.rejected(self.id, code: "unknown_symbol", message: "\(symbol) is not listed")
+        }
+        return Ticker(
+            symbol: symbol,
+            price: price,
+            bid: entry["bid1Price"].decimal,
+            ask: entry["ask1Price"].decimal,
+            time: time.map { Date(timeIntervalSince1970: Double($0) / 1000) } ?? Date()
+        )
     }
 
     public func symbolRules(symbol: String) async throws -> SymbolRules {
@@ -150,16 +193,23 @@ public struct BybitVenue: Venue {
             throw VenueError.rejected(self.id, code: "unknown_symbol", message: "\(symbol) is not listed")
         }
         let lot = entry["lotSizeFilter"]
-        return SymbolRules(symbol: symbol, tickSize: tick, stepSize: lot["qtyStep"].decimal ?? 0, minQuantity: lot["minOrderQty"].decimal ?? 0,
-                           minNotional: lot["minNotionalValue"].decimal ?? 0)
+        return SymbolRules(
+            symbol: symbol,
+            tickSize: tick,
+            stepSize: lot["qtyStep"].decimal ?? 0,
+            minQuantity: lot["minOrderQty"].decimal ?? 0,
+            minNotional: lot["minNotionalValue"].decimal ?? 0
+        )
     }
 
     // MARK: Trading
 
     /// POST /v5/order/create's body, in this key order.
     static func orderBody(_ order: OrderRequest) throws -> [(String, Any)] {
-        var body: [(String, Any)] = [("category", Self.category), ("symbol", order.symbol), ("side", order.side == .buy ? "Buy" : "Sell"),
-                                     ("orderType", order.type == .limit ? "Limit" : "Market"), ("qty", order.quantity.plain)]
+        var body: [(String, Any)] = [
+            ("category", Self.category), ("symbol", order.symbol), ("side", order.side == .buy ? "Buy" : "Sell"),
+            ("orderType", order.type == .limit ? "Limit" : "Market"), ("qty", order.quantity.plain),
+        ]
         if order.type == .limit {
             guard let price = order.price else { throw VenueError.rejected(.bybit, code: "price_required", message: "a limit order needs a price") }
             body += [("price", price.plain), ("timeInForce", "GTC")]
@@ -169,8 +219,14 @@ public struct BybitVenue: Venue {
 
     /// The signed order request exactly as it would be sent (for the signing benchmark).
     public static func signedOrderRequest(_ order: OrderRequest, timestamp: Int64, credentials: VenueCredentials) throws -> VenueRequest {
-        Self.signedRequest(.POST, "/v5/order/create", query: "", body: Self.jsonObject(try Self.orderBody(order)), timestamp: String(timestamp),
-                           credentials: credentials)
+        Self.signedRequest(
+            .POST,
+            "/v5/order/create",
+            query: "",
+            body: Self.jsonObject(try Self.orderBody(order)),
+            timestamp: String(timestamp),
+            credentials: credentials
+        )
     }
 
     public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
@@ -179,25 +235,44 @@ public struct BybitVenue: Venue {
             placed = try await self.signed(.POST, "/v5/order/create", body: try Self.orderBody(order), credentials: credentials)
         } catch VenueError.unreachable(let venue, let reason) {
             // The outcome is unknown: the client order id tells whether the order exists.
-            if let existing = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return existing }
+            if let existing = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) {
+                return existing
+            }
             throw VenueError.unreachable(venue, reason)
         }
         guard let orderID = placed["orderId"].string else { throw VenueError.invalidResponse(self.id, "create without orderId") }
         // The create answer carries only ids; the order's state comes from the realtime book.
         if let current = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return current }
-        return VenueOrder(venueOrderID: orderID, clientOrderID: order.clientOrderID, symbol: order.symbol, side: order.side, type: order.type,
-                          price: order.price, quantity: order.quantity, filledQuantity: 0, status: .open)
+        return VenueOrder(
+            venueOrderID: orderID,
+            clientOrderID: order.clientOrderID,
+            symbol: order.symbol,
+            side: order.side,
+            type: order.type,
+            price: order.price,
+            quantity: order.quantity,
+            filledQuantity: 0,
+            status: .open
+        )
     }
 
     public func cancelOrder(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder? {
         let before = try? await self.order(symbol: symbol, clientOrderID: clientOrderID, credentials: credentials)
         do {
-            _ = try await self.signed(.POST, "/v5/order/cancel", body: [("category", Self.category), ("symbol", symbol), ("orderLinkId", clientOrderID)],
-                                      credentials: credentials)
+            _ = try await self.signed(
+                .POST,
+                "/v5/order/cancel",
+                body: [("category", Self.category), ("symbol", symbol), ("orderLinkId", clientOrderID)],
+                credentials: credentials
+            )
         } catch VenueError.rejected(_, "110001", _) {
             return nil  // "Order does not exist" (or already filled/cancelled)
         }
-        return before.map { var order = $0; order.status = .cancelled; return order }
+        return before.map {
+            var order = $0
+            order.status = .cancelled
+            return order
+        }
     }
 
     /// Bybit cancels at most 500 orders per call, so call until it cancels none. Cancelling is asynchronous and an
@@ -205,7 +280,12 @@ public struct BybitVenue: Venue {
     public func cancelAllOrders(symbol: String, credentials: VenueCredentials) async throws -> Int {
         var cancelled: Set<String> = []
         for _ in 0..<20 {
-            let result = try await self.signed(.POST, "/v5/order/cancel-all", body: [("category", Self.category), ("symbol", symbol)], credentials: credentials)
+            let result = try await self.signed(
+                .POST,
+                "/v5/order/cancel-all",
+                body: [("category", Self.category), ("symbol", symbol)],
+                credentials: credentials
+            )
             let ids = (result["list"].array ?? []).compactMap { $0["orderId"].string }
             if ids.isEmpty { return cancelled.count }
             cancelled.formUnion(ids)
@@ -215,7 +295,8 @@ public struct BybitVenue: Venue {
 
     /// Every page of a cursor-paged list (`limit` per page, at most `pages` pages).
     func pages(_ path: String, _ query: [(String, String)], limit: Int, credentials: VenueCredentials, pages: Int = 20) async throws -> [JSON] {
-        var entries: [JSON] = [], cursor = ""
+        var entries: [JSON] = []
+        var cursor = ""
         for _ in 0..<pages {
             var pageQuery = query + [("limit", String(limit))]
             if !cursor.isEmpty { pageQuery.append(("cursor", cursor)) }
@@ -245,7 +326,12 @@ public struct BybitVenue: Venue {
     }
 
     public func positions(credentials: VenueCredentials) async throws -> [Position] {
-        let entries = try await self.pages("/v5/position/list", [("category", Self.category), ("settleCoin", "USDT")], limit: 200, credentials: credentials)
+        let entries = try await self.pages(
+            "/v5/position/list",
+            [("category", Self.category), ("settleCoin", "USDT")],
+            limit: 200,
+            credentials: credentials
+        )
         return entries.compactMap { entry in
             guard let symbol = entry["symbol"].string, let size = entry["size"].decimal, size != 0 else { return nil }
             return Position(symbol: symbol, quantity: entry["side"].string == "Sell" ? -size : size, entryPrice: entry["avgPrice"].decimal)
@@ -262,18 +348,28 @@ public struct BybitVenue: Venue {
     }
 
     static func order(from json: JSON) throws -> VenueOrder {
-        guard let id = json["orderId"].string, let symbol = json["symbol"].string else { throw VenueError.invalidResponse(.bybit, "order without orderId") }
-        let status: OrderStatus = switch json["orderStatus"].string {
-        case "PartiallyFilled": .partiallyFilled
-        case "Filled": .filled
-        case "Cancelled", "PartiallyFilledCanceled", "Deactivated": .cancelled
-        case "Rejected": .rejected
-        default: .open
+        guard let id = json["orderId"].string, let symbol = json["symbol"].string else {
+            throw VenueError.invalidResponse(.bybit, "order without orderId")
         }
-        return VenueOrder(venueOrderID: id, clientOrderID: json["orderLinkId"].string, symbol: symbol,
-                          side: json["side"].string == "Sell" ? .sell : .buy, type: json["orderType"].string == "Market" ? .market : .limit,
-                          price: json["price"].decimal.flatMap { $0 == 0 ? nil : $0 }, quantity: json["qty"].decimal ?? 0,
-                          filledQuantity: json["cumExecQty"].decimal ?? 0, averagePrice: json["avgPrice"].decimal.flatMap { $0 == 0 ? nil : $0 },
-                          status: status)
+        let status: OrderStatus =
+            switch json["orderStatus"].string {
+            case "PartiallyFilled": .partiallyFilled
+            case "Filled": .filled
+            case "Cancelled", "PartiallyFilledCanceled", "Deactivated": .cancelled
+            case "Rejected": .rejected
+            default: .open
+            }
+        return VenueOrder(
+            venueOrderID: id,
+            clientOrderID: json["orderLinkId"].string,
+            symbol: symbol,
+            side: json["side"].string == "Sell" ? .sell : .buy,
+            type: json["orderType"].string == "Market" ? .market : .limit,
+            price: json["price"].decimal.flatMap { $0 == 0 ? nil : $0 },
+            quantity: json["qty"].decimal ?? 0,
+            filledQuantity: json["cumExecQty"].decimal ?? 0,
+            averagePrice: json["avgPrice"].decimal.flatMap { $0 == 0 ? nil : $0 },
+            status: status
+        )
     }
 }

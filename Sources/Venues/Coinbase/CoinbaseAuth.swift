@@ -17,7 +17,10 @@ public enum CoinbaseAuth {
     }
 
     /// Which kind of key `secret` is, read from its text: a PEM EC private key, or base64 Ed25519 (32 or 64 bytes).
-    enum KeyKind { case es256(ES256PrivateKey), ed25519(EdDSA.PrivateKey) }
+    enum KeyKind {
+        case es256(ES256PrivateKey)
+        case ed25519(EdDSA.PrivateKey)
+    }
 
     static func key(from secret: SecretBytes) throws -> KeyKind {
         try secret.withUnsafeBytes { raw in

@@ -19,7 +19,9 @@ public struct CoinbaseVenue: InspectionOnlyVenue {
 
     func serverTime() async throws -> Int64 {
         let response = try await self.transport.send(retry: true) { VenueRequest(method: .GET, path: "/api/v3/brokerage/time") }
-        guard let millis = JSON(bytes: response.body)["epochMillis"].int64 else { throw VenueError.unreachable(self.id, "HTTP \(response.status.code)") }
+        guard let millis = JSON(bytes: response.body)["epochMillis"].int64 else {
+            throw VenueError.unreachable(self.id, "HTTP \(response.status.code)")
+        }
         return millis
     }
 
@@ -28,7 +30,14 @@ public struct CoinbaseVenue: InspectionOnlyVenue {
         let now = Date(timeIntervalSince1970: Double(try await self.clock.now(sync: self.serverTime)) / 1000)
         let token: String
         do {
-            token = try await CoinbaseAuth.token(keyName: credentials.apiKey, secret: credentials.secret, method: "GET", host: self.host, path: path, now: now)
+            token = try await CoinbaseAuth.token(
+                keyName: credentials.apiKey,
+                secret: credentials.secret,
+                method: "GET",
+                host: self.host,
+                path: path,
+                now: now
+            )
         } catch {
             throw KeyRejection(.unverifiableKey, CoinbaseAuthError.unreadableKey.description)
         }
@@ -42,9 +51,15 @@ public struct CoinbaseVenue: InspectionOnlyVenue {
         }
         let flags = ["can_view", "can_trade", "can_transfer"].filter { facts[$0].bool == true }
         let portfolio = facts["portfolio_type"].string.map { ["portfolio_type=\($0)"] } ?? []
-        return KeyInspection(venue: self.id,
-                             role: facts["can_transfer"].bool == nil ? .unverifiable(reason: "Coinbase's answer lacks can_transfer, so Tradekeep cannot tell whether the key can move funds.") : .tradingKey,
-                             permissions: flags + portfolio, canTrade: canTrade,
-                             withdrawalPermissions: flags.filter { $0 == "can_transfer" }, ipRestriction: .unknown)
+        return KeyInspection(
+            venue: self.id,
+            role: facts["can_transfer"].bool == nil
+                ? .unverifiable(reason: "Coinbase's answer lacks can_transfer, so Tradekeep cannot tell whether the key can move funds.")
+                : .tradingKey,
+            permissions: flags + portfolio,
+            canTrade: canTrade,
+            withdrawalPermissions: flags.filter { $0 == "can_transfer" },
+            ipRestriction: .unknown
+        )
     }
 }

@@ -5,16 +5,28 @@ import Foundation
 public struct JSON: Sendable {
     /// Any JSON value; also used to carry caller-given JSON (bot parameters) through unchanged.
     public indirect enum Value: Sendable, Codable, Equatable {
-        case null, bool(Bool), number(Decimal), string(String), array([Value]), object([String: Value])
+        case null
+        case bool(Bool)
+        case number(Decimal)
+        case string(String)
+        case array([Value])
+        case object([String: Value])
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
-            if container.decodeNil() { self = .null }
-            else if let bool = try? container.decode(Bool.self) { self = .bool(bool) }
-            else if let number = try? container.decode(Decimal.self) { self = .number(number) }
-            else if let string = try? container.decode(String.self) { self = .string(string) }
-            else if let array = try? container.decode([Value].self) { self = .array(array) }
-            else { self = .object(try container.decode([String: Value].self)) }
+            if container.decodeNil() {
+                self = .null
+            } else if let bool = try? container.decode(Bool.self) {
+                self = .bool(bool)
+            } else if let number = try? container.decode(Decimal.self) {
+                self = .number(number)
+            } else if let string = try? container.decode(String.self) {
+                self = .string(string)
+            } else if let array = try? container.decode([Value].self) {
+                self = .array(array)
+            } else {
+                self = .object(try container.decode([String: Value].self))
+            }
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -109,7 +121,7 @@ func percentEncode(_ text: String) -> String {
     for byte in text.utf8 {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
             out.append(byte)
         default:
             out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]

@@ -66,8 +66,15 @@ public struct KeyInspection: Sendable, Equatable {
     public var transferPermissions: [String]
     public var ipRestriction: IPRestriction
 
-    public init(venue: VenueID, role: Role = .tradingKey, permissions: [String], canTrade: Bool,
-                withdrawalPermissions: [String] = [], transferPermissions: [String] = [], ipRestriction: IPRestriction) {
+    public init(
+        venue: VenueID,
+        role: Role = .tradingKey,
+        permissions: [String],
+        canTrade: Bool,
+        withdrawalPermissions: [String] = [],
+        transferPermissions: [String] = [],
+        ipRestriction: IPRestriction
+    ) {
         self.venue = venue
         self.role = role
         self.permissions = permissions

@@ -51,16 +51,31 @@ public struct KeyPolicy: Sendable {
         let venue = inspection.venue
         let guide = KeyGuide(venue: venue)
         if inspection.role == .masterWallet {
-            return .rejected(KeyRejection(.masterWalletKey, "This is the private key of a \(venue.displayName) master wallet, which can withdraw everything. \(guide.masterWallet)"))
+            return .rejected(
+                KeyRejection(
+                    .masterWalletKey,
+                    "This is the private key of a \(venue.displayName) master wallet, which can withdraw everything. \(guide.masterWallet)"
+                )
+            )
         }
         // What the venue did say is reported first, even when other parts of its answer are not understood.
         if !inspection.withdrawalPermissions.isEmpty {
             let names = inspection.withdrawalPermissions.joined(separator: ", ")
-            return .rejected(KeyRejection(.withdrawalPermission, "This key can withdraw funds (\(names)). Tradekeep never stores such a key. \(guide.removeWithdrawal) \(self.restrictHint(guide))"))
+            return .rejected(
+                KeyRejection(
+                    .withdrawalPermission,
+                    "This key can withdraw funds (\(names)). Tradekeep never stores such a key. \(guide.removeWithdrawal) \(self.restrictHint(guide))"
+                )
+            )
         }
         if !inspection.transferPermissions.isEmpty {
             let names = inspection.transferPermissions.joined(separator: ", ")
-            return .rejected(KeyRejection(.transferPermission, "This key can move funds between accounts (\(names)). Tradekeep never stores such a key. \(guide.removeTransfer)"))
+            return .rejected(
+                KeyRejection(
+                    .transferPermission,
+                    "This key can move funds between accounts (\(names)). Tradekeep never stores such a key. \(guide.removeTransfer)"
+                )
+            )
         }
         if case .unverifiable(let reason) = inspection.role {
             return .rejected(KeyRejection(.unverifiableKey, "\(reason) The key was not stored."))
@@ -80,20 +95,40 @@ public struct KeyPolicy: Sendable {
     private func ipProblem(_ restriction: IPRestriction, guide: KeyGuide) -> (KeyRejection, refusable: Bool)? {
         switch restriction {
         case .unrestricted, .addresses([]):
-            return (KeyRejection(.ipAllowlistMissing, "This key works from any IP address, so anyone who copied it could trade with it. \(guide.restrictIPs) \(self.egressSentence)"), true)
+            return (
+                KeyRejection(
+                    .ipAllowlistMissing,
+                    "This key works from any IP address, so anyone who copied it could trade with it. \(guide.restrictIPs) \(self.egressSentence)"
+                ), true
+            )
         case .addresses(let addresses):
             let outside = addresses.filter { !self.isEgress($0) }
             if outside.isEmpty { return nil }
-            return (KeyRejection(.ipAllowlistMismatch, "This key also allows addresses that are not this server's (\(outside.joined(separator: ", "))). \(guide.restrictIPs) \(self.egressSentence)"), true)
+            return (
+                KeyRejection(
+                    .ipAllowlistMismatch,
+                    "This key also allows addresses that are not this server's (\(outside.joined(separator: ", "))). \(guide.restrictIPs) \(self.egressSentence)"
+                ), true
+            )
         case .notOffered:
             return nil
         case .restrictedUnlisted:
             // Binance says "restricted" without revealing the list: our answered call shows it includes this server,
             // not that it includes nothing else. Stored, with what to check.
-            return (KeyRejection(.ipAllowlistMismatch, "\(guide.venue.displayName) does not reveal which addresses this key allows; make sure they are only \(self.egressIPs.isEmpty ? "this server's" : self.egressIPs.joined(separator: ", "))."), false)
+            return (
+                KeyRejection(
+                    .ipAllowlistMismatch,
+                    "\(guide.venue.displayName) does not reveal which addresses this key allows; make sure they are only \(self.egressIPs.isEmpty ? "this server's" : self.egressIPs.joined(separator: ", "))."
+                ), false
+            )
         case .unknown:
             // The venue offers no way to tell, so even `required` can only warn (SPEC §4 issue notes: Coinbase).
-            return (KeyRejection(.ipAllowlistMissing, "\(guide.venue.displayName) does not report whether this key is locked to IP addresses; make sure it is."), false)
+            return (
+                KeyRejection(
+                    .ipAllowlistMissing,
+                    "\(guide.venue.displayName) does not report whether this key is locked to IP addresses; make sure it is."
+                ), false
+            )
         }
     }
 
@@ -146,7 +181,8 @@ struct KeyGuide {
 
     var removeTransfer: String {
         switch self.venue {
-        case .binance, .binanceUSDM: "On Binance: API Management → Edit restrictions → untick Permits Universal Transfer and Enable Internal Transfer."
+        case .binance, .binanceUSDM:
+            "On Binance: API Management → Edit restrictions → untick Permits Universal Transfer and Enable Internal Transfer."
         case .bybit: "On Bybit: API Management → Edit → under Assets untick Account Transfer and Subaccount Transfer."
         case .okx: "On OKX: create a key with the Read and Trade permissions only."
         case .coinbase: "On Coinbase Developer Platform: create an API key with View and Trade only — not Transfer."

@@ -6,7 +6,9 @@ public enum OrderSide: String, Sendable, Codable { case buy, sell }
 public enum OrderType: String, Sendable, Codable { case limit, market }
 
 public enum OrderStatus: String, Sendable, Codable {
-    case open, partiallyFilled = "partially_filled", filled, cancelled, rejected
+    case open
+    case partiallyFilled = "partially_filled"
+    case filled, cancelled, rejected
 }
 
 /// An order to place. `clientOrderID` names the order at the venue. Venues refuse a second order with the id of an
@@ -22,8 +24,15 @@ public struct OrderRequest: Sendable, Equatable {
     public var clientOrderID: String
     public var reduceOnly: Bool
 
-    public init(symbol: String, side: OrderSide, type: OrderType, quantity: Decimal, price: Decimal? = nil,
-                clientOrderID: String, reduceOnly: Bool = false) {
+    public init(
+        symbol: String,
+        side: OrderSide,
+        type: OrderType,
+        quantity: Decimal,
+        price: Decimal? = nil,
+        clientOrderID: String,
+        reduceOnly: Bool = false
+    ) {
         self.symbol = symbol
         self.side = side
         self.type = type
@@ -47,8 +56,18 @@ public struct VenueOrder: Sendable, Equatable {
     public var averagePrice: Decimal?
     public var status: OrderStatus
 
-    public init(venueOrderID: String, clientOrderID: String?, symbol: String, side: OrderSide, type: OrderType, price: Decimal?,
-                quantity: Decimal, filledQuantity: Decimal, averagePrice: Decimal? = nil, status: OrderStatus) {
+    public init(
+        venueOrderID: String,
+        clientOrderID: String?,
+        symbol: String,
+        side: OrderSide,
+        type: OrderType,
+        price: Decimal?,
+        quantity: Decimal,
+        filledQuantity: Decimal,
+        averagePrice: Decimal? = nil,
+        status: OrderStatus
+    ) {
         self.venueOrderID = venueOrderID
         self.clientOrderID = clientOrderID
         self.symbol = symbol
@@ -85,7 +104,8 @@ public struct SymbolRules: Sendable, Equatable {
 
     static func floor(_ value: Decimal, to step: Decimal) -> Decimal {
         guard step > 0 else { return value }
-        var steps = value / step, whole = Decimal()
+        var steps = value / step
+        var whole = Decimal()
         NSDecimalRound(&whole, &steps, 0, .down)
         return whole * step
     }
@@ -137,7 +157,9 @@ extension InspectionOnlyVenue {
     public func cancelOrder(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder? {
         throw VenueError.notSupported(self.id, "Trading")
     }
-    public func cancelAllOrders(symbol: String, credentials: VenueCredentials) async throws -> Int { throw VenueError.notSupported(self.id, "Trading") }
+    public func cancelAllOrders(symbol: String, credentials: VenueCredentials) async throws -> Int {
+        throw VenueError.notSupported(self.id, "Trading")
+    }
     public func openOrders(symbol: String?, credentials: VenueCredentials) async throws -> [VenueOrder] {
         throw VenueError.notSupported(self.id, "Trading")
     }

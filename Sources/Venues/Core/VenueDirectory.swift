@@ -34,16 +34,17 @@ public struct VenueDirectory: Sendable {
         func url(_ venue: VenueID) -> String? { baseURLs[venue] ?? Self.defaultBaseURL(venue, testnet: testnets.contains(venue)) }
         for id in VenueID.allCases {
             guard let base = url(id) else { continue }
-            adapters[id] = switch id {
-            case .paper: nil
-            case .binance: BinanceSpotVenue(baseURL: base, client: client)
-            case .binanceUSDM: BinanceFuturesVenue(spotBaseURL: url(.binance) ?? base, futuresBaseURL: base, client: client)
-            case .bybit: BybitVenue(baseURL: base, client: client)
-            case .okx: OKXVenue(baseURL: base, simulated: testnets.contains(.okx), client: client)
-            case .coinbase: CoinbaseVenue(baseURL: base, client: client)
-            case .kraken: KrakenVenue(baseURL: base, client: client)
-            case .hyperliquid: HyperliquidVenue(baseURL: base, isMainnet: !testnets.contains(.hyperliquid), client: client)
-            }
+            adapters[id] =
+                switch id {
+                case .paper: nil
+                case .binance: BinanceSpotVenue(baseURL: base, client: client)
+                case .binanceUSDM: BinanceFuturesVenue(spotBaseURL: url(.binance) ?? base, futuresBaseURL: base, client: client)
+                case .bybit: BybitVenue(baseURL: base, client: client)
+                case .okx: OKXVenue(baseURL: base, simulated: testnets.contains(.okx), client: client)
+                case .coinbase: CoinbaseVenue(baseURL: base, client: client)
+                case .kraken: KrakenVenue(baseURL: base, client: client)
+                case .hyperliquid: HyperliquidVenue(baseURL: base, isMainnet: !testnets.contains(.hyperliquid), client: client)
+                }
         }
         self.adapters = adapters
     }
@@ -71,19 +72,28 @@ public struct VenueDirectory: Sendable {
 
     public static func describe(_ id: VenueID) -> VenueDescription {
         let binanceForbidden = ["enableWithdrawals", "enableInternalTransfer", "permitsUniversalTransfer"]
-        let (required, forbidden): ([String], [String]) = switch id {
-        case .paper: ([], [])
-        case .binance: (["enableReading", "enableSpotAndMarginTrading"], binanceForbidden)
-        case .binanceUSDM: (["enableReading", "enableFutures"], binanceForbidden)
-        case .bybit: (["ContractTrade.Order", "ContractTrade.Position"],
-                      ["Wallet.Withdraw", "Wallet.AccountTransfer", "Wallet.SubMemberTransfer", "Wallet.SubMemberTransferList"]
-                        + BybitVenue.fundsOutGroups.sorted().map { "\($0).*" })
-        case .okx: (["read_only", "trade"], ["withdraw"])
-        case .coinbase: (["can_view", "can_trade"], ["can_transfer"])
-        case .kraken: (["query-funds", "query-open-trades", "modify-trades", "close-trades"], Array(KrakenVenue.withdrawal).sorted())
-        case .hyperliquid: (["agent"], ["user"])
-        }
-        return VenueDescription(id: id, name: id.displayName, requiredScopes: required, forbiddenScopes: forbidden,
-                                supportsIPAllowlist: KeyGuide.supportsIPAllowlist(id))
+        let (required, forbidden): ([String], [String]) =
+            switch id {
+            case .paper: ([], [])
+            case .binance: (["enableReading", "enableSpotAndMarginTrading"], binanceForbidden)
+            case .binanceUSDM: (["enableReading", "enableFutures"], binanceForbidden)
+            case .bybit:
+                (
+                    ["ContractTrade.Order", "ContractTrade.Position"],
+                    ["Wallet.Withdraw", "Wallet.AccountTransfer", "Wallet.SubMemberTransfer", "Wallet.SubMemberTransferList"]
+                        + BybitVenue.fundsOutGroups.sorted().map { "\($0).*" }
+                )
+            case .okx: (["read_only", "trade"], ["withdraw"])
+            case .coinbase: (["can_view", "can_trade"], ["can_transfer"])
+            case .kraken: (["query-funds", "query-open-trades", "modify-trades", "close-trades"], Array(KrakenVenue.withdrawal).sorted())
+            case .hyperliquid: (["agent"], ["user"])
+            }
+        return VenueDescription(
+            id: id,
+            name: id.displayName,
+            requiredScopes: required,
+            forbiddenScopes: forbidden,
+            supportsIPAllowlist: KeyGuide.supportsIPAllowlist(id)
+        )
     }
 }

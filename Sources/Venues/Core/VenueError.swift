@@ -19,7 +19,7 @@ public enum VenueError: Error, Sendable, CustomStringConvertible {
     public var venue: VenueID {
         switch self {
         case .unreachable(let venue, _), .rateLimited(let venue, _), .rejected(let venue, _, _), .notSupported(let venue, _),
-             .invalidResponse(let venue, _), .unavailable(let venue, _):
+            .invalidResponse(let venue, _), .unavailable(let venue, _):
             venue
         }
     }
@@ -27,7 +27,8 @@ public enum VenueError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreachable(let venue, let reason): "\(venue.displayName) could not be reached (\(reason)). Try again later."
-        case .rateLimited(let venue, let retryAfter): "\(venue.displayName) asked us to slow down; try again in \(retryAfter.components.seconds + 1) s."
+        case .rateLimited(let venue, let retryAfter):
+            "\(venue.displayName) asked us to slow down; try again in \(retryAfter.components.seconds + 1) s."
         case .rejected(let venue, let code, let message): "\(venue.displayName) refused the request (\(code): \(message))."
         case .notSupported(let venue, let operation): "\(operation) on \(venue.displayName) is not supported yet."
         case .invalidResponse(let venue, let detail): "\(venue.displayName) answered in an unexpected shape (\(detail))."

@@ -58,8 +58,14 @@ public actor VenueTransport {
     /// Rate-limit refusals seen, for tests and metrics.
     public private(set) var refusals = 0
 
-    public init(venue: VenueID, baseURL: String, client: HTTPClient = .shared, timeout: TimeAmount = .seconds(10),
-                maximumWait: Duration = .seconds(5), rateLimitSignal: @escaping @Sendable (VenueResponse) -> RateLimitSignal? = VenueTransport.retryAfterSignal) {
+    public init(
+        venue: VenueID,
+        baseURL: String,
+        client: HTTPClient = .shared,
+        timeout: TimeAmount = .seconds(10),
+        maximumWait: Duration = .seconds(5),
+        rateLimitSignal: @escaping @Sendable (VenueResponse) -> RateLimitSignal? = VenueTransport.retryAfterSignal
+    ) {
         self.venue = venue
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.client = client
@@ -101,7 +107,10 @@ public actor VenueTransport {
         // Checked again after each sleep: another call may have lengthened the pause meanwhile.
         while let until = self.pausedUntil {
             let remaining = until - ContinuousClock.now
-            if remaining <= .zero { self.pausedUntil = nil; return }
+            if remaining <= .zero {
+                self.pausedUntil = nil
+                return
+            }
             guard remaining <= self.maximumWait else { throw VenueError.rateLimited(self.venue, retryAfter: remaining) }
             try await Task.sleep(until: until, clock: .continuous)
         }

@@ -57,8 +57,13 @@ public enum EIP712 {
         public var verifyingContract: EthereumAddress?
         public var salt: [UInt8]?
 
-        public init(name: String? = nil, version: String? = nil, chainId: UInt64? = nil,
-                    verifyingContract: EthereumAddress? = nil, salt: [UInt8]? = nil) {
+        public init(
+            name: String? = nil,
+            version: String? = nil,
+            chainId: UInt64? = nil,
+            verifyingContract: EthereumAddress? = nil,
+            salt: [UInt8]? = nil
+        ) {
             self.name = name
             self.version = version
             self.chainId = chainId
@@ -207,8 +212,14 @@ public enum EIP712 {
     }
 
     /// Range-checks a sign and magnitude against uintN/intN and returns the 32-byte two's-complement word.
-    private static func encodeInteger(_ magnitude: Word, negative: Bool, signed: Bool, bits: Int, field: String,
-                                      type: String) throws(EIP712Error) -> [UInt8] {
+    private static func encodeInteger(
+        _ magnitude: Word,
+        negative: Bool,
+        signed: Bool,
+        bits: Int,
+        field: String,
+        type: String
+    ) throws(EIP712Error) -> [UInt8] {
         let negative = negative && !magnitude.isZero
         if negative {
             // intN holds down to -2^(N-1) inclusive.
@@ -222,7 +233,12 @@ public enum EIP712 {
     }
 
     private enum AtomicType: Equatable {
-        case string, dynamicBytes, fixedBytes(Int), address, bool, integer(signed: Bool, bits: Int)
+        case string
+        case dynamicBytes
+        case fixedBytes(Int)
+        case address
+        case bool
+        case integer(signed: Bool, bits: Int)
 
         init?(_ type: String) {
             switch type {

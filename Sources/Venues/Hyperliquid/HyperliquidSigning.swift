@@ -36,23 +36,41 @@ public enum HyperliquidSigning {
     public static func l1Digest(connectionId: [UInt8], isMainnet: Bool) -> [UInt8] {
         precondition(connectionId.count == 32, "a connection id is a 32-byte keccak256 hash")
         do {
-            return try EIP712.digest(domain: Self.l1Domain, primaryType: "Agent", types: Self.agentTypes,
-                                     message: Self.phantomAgent(connectionId: connectionId, isMainnet: isMainnet))
+            return try EIP712.digest(
+                domain: Self.l1Domain,
+                primaryType: "Agent",
+                types: Self.agentTypes,
+                message: Self.phantomAgent(connectionId: connectionId, isMainnet: isMainnet)
+            )
         } catch {
             // The types and message are fixed above; only a 32-byte hash reaches here.
             preconditionFailure("Agent could not be encoded: \(error)")
         }
     }
 
-    public static func l1Digest(action: MessagePackValue, nonce: UInt64, vaultAddress: EthereumAddress?, expiresAfter: UInt64?,
-                                isMainnet: Bool) -> [UInt8] {
-        Self.l1Digest(connectionId: Self.actionHash(action: action, nonce: nonce, vaultAddress: vaultAddress, expiresAfter: expiresAfter),
-                      isMainnet: isMainnet)
+    public static func l1Digest(
+        action: MessagePackValue,
+        nonce: UInt64,
+        vaultAddress: EthereumAddress?,
+        expiresAfter: UInt64?,
+        isMainnet: Bool
+    ) -> [UInt8] {
+        Self.l1Digest(
+            connectionId: Self.actionHash(action: action, nonce: nonce, vaultAddress: vaultAddress, expiresAfter: expiresAfter),
+            isMainnet: isMainnet
+        )
     }
 
     /// The SDK's sign_l1_action: the signature to post with the action, nonce, vaultAddress and expiresAfter.
-    public static func signL1Action(action: MessagePackValue, nonce: UInt64, vaultAddress: EthereumAddress?, expiresAfter: UInt64?,
-                                    isMainnet: Bool, privateKey: UnsafeRawBufferPointer, secp: Secp256k1) throws(Secp256k1Error)
+    public static func signL1Action(
+        action: MessagePackValue,
+        nonce: UInt64,
+        vaultAddress: EthereumAddress?,
+        expiresAfter: UInt64?,
+        isMainnet: Bool,
+        privateKey: UnsafeRawBufferPointer,
+        secp: Secp256k1
+    ) throws(Secp256k1Error)
         -> RecoverableSignature
     {
         let digest = Self.l1Digest(action: action, nonce: nonce, vaultAddress: vaultAddress, expiresAfter: expiresAfter, isMainnet: isMainnet)
@@ -60,8 +78,15 @@ public enum HyperliquidSigning {
     }
 
     /// The SDK's recover_agent_or_user_from_l1_action: who signed, as the exchange sees it.
-    public static func recoverL1Signer(action: MessagePackValue, nonce: UInt64, vaultAddress: EthereumAddress?, expiresAfter: UInt64?,
-                                       isMainnet: Bool, signature: RecoverableSignature, secp: Secp256k1) throws(Secp256k1Error)
+    public static func recoverL1Signer(
+        action: MessagePackValue,
+        nonce: UInt64,
+        vaultAddress: EthereumAddress?,
+        expiresAfter: UInt64?,
+        isMainnet: Bool,
+        signature: RecoverableSignature,
+        secp: Secp256k1
+    ) throws(Secp256k1Error)
         -> EthereumAddress
     {
         let digest = Self.l1Digest(action: action, nonce: nonce, vaultAddress: vaultAddress, expiresAfter: expiresAfter, isMainnet: isMainnet)
@@ -106,7 +131,8 @@ public enum HyperliquidWire {
 
         public var message: String {
             switch self {
-            case .wouldRound(let value): "\(value) cannot be sent exactly: Hyperliquid prices and sizes take at most 8 decimals. Round it to the asset's tick and lot size first."
+            case .wouldRound(let value):
+                "\(value) cannot be sent exactly: Hyperliquid prices and sizes take at most 8 decimals. Round it to the asset's tick and lot size first."
             }
         }
 
@@ -168,8 +194,15 @@ public enum HyperliquidWire {
         public var orderType: OrderType
         public var cloid: HyperliquidCloid?
 
-        public init(asset: Int, isBuy: Bool, limitPrice: Decimal, size: Decimal, reduceOnly: Bool, orderType: OrderType,
-                    cloid: HyperliquidCloid? = nil) {
+        public init(
+            asset: Int,
+            isBuy: Bool,
+            limitPrice: Decimal,
+            size: Decimal,
+            reduceOnly: Bool,
+            orderType: OrderType,
+            cloid: HyperliquidCloid? = nil
+        ) {
             self.asset = asset
             self.isBuy = isBuy
             self.limitPrice = limitPrice
@@ -204,7 +237,9 @@ public enum HyperliquidWire {
         case .limit(let tif):
             orderType = ["limit": ["tif": .string(tif.rawValue)]]
         case .trigger(let triggerPrice, let isMarket, let tpsl):
-            orderType = ["trigger": ["isMarket": .bool(isMarket), "triggerPx": .string(try Self.floatToWire(triggerPrice)), "tpsl": .string(tpsl.rawValue)]]
+            orderType = [
+                "trigger": ["isMarket": .bool(isMarket), "triggerPx": .string(try Self.floatToWire(triggerPrice)), "tpsl": .string(tpsl.rawValue)]
+            ]
         }
         var entries: [(key: String, value: MessagePackValue)] = [
             ("a", .int(Int64(order.asset))),

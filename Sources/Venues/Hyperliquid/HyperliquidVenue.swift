@@ -34,7 +34,11 @@ public struct HyperliquidVenue: Venue {
         if response.status.code >= 500 { throw VenueError.unreachable(self.id, "HTTP \(response.status.code)") }
         let json = JSON(bytes: response.body)
         guard response.status == .ok, !json.isNull else {
-            throw VenueError.rejected(self.id, code: String(response.status.code), message: String(decoding: response.body.prefix(200), as: UTF8.self))
+            throw VenueError.rejected(
+                self.id,
+                code: String(response.status.code),
+                message: String(decoding: response.body.prefix(200), as: UTF8.self)
+            )
         }
         if json["status"].string == "err" { throw VenueError.rejected(self.id, code: "err", message: json["response"].string ?? "") }
         return json
@@ -66,7 +70,10 @@ public struct HyperliquidVenue: Venue {
         }
     }
 
-    static let badPrivateKey = KeyRejection(.unverifiableKey, "For Hyperliquid, api_secret must be the API wallet's private key: 64 hex digits, optionally prefixed with 0x.")
+    static let badPrivateKey = KeyRejection(
+        .unverifiableKey,
+        "For Hyperliquid, api_secret must be the API wallet's private key: 64 hex digits, optionally prefixed with 0x."
+    )
 
     static func nibble(_ character: UInt8) -> UInt8? {
         switch character {
@@ -98,16 +105,32 @@ public struct HyperliquidVenue: Venue {
         case "agent":
             guard let owner = role["data"]["user"].string.flatMap(EthereumAddress.init), owner == master else {
                 let owner = role["data"]["user"].string ?? "another account"
-                return KeyInspection(venue: self.id, role: .unverifiable(reason: "This API wallet (\(signer.checksummed)) trades for \(owner), not for the account address given as api_key (\(master.checksummed))."),
-                                     permissions: ["agent"], canTrade: false, ipRestriction: .notOffered)
+                return KeyInspection(
+                    venue: self.id,
+                    role: .unverifiable(
+                        reason:
+                            "This API wallet (\(signer.checksummed)) trades for \(owner), not for the account address given as api_key (\(master.checksummed))."
+                    ),
+                    permissions: ["agent"],
+                    canTrade: false,
+                    ipRestriction: .notOffered
+                )
             }
             return KeyInspection(venue: self.id, permissions: ["agent"], canTrade: true, ipRestriction: .notOffered)
         case "user":
             return KeyInspection(venue: self.id, role: .masterWallet, permissions: ["user"], canTrade: true, ipRestriction: .notOffered)
         case let other:
             let name = other ?? "unknown"
-            return KeyInspection(venue: self.id, role: .unverifiable(reason: "Hyperliquid does not know \(signer.checksummed) as an API wallet (role: \(name)). Authorise it on app.hyperliquid.xyz → More → API first."),
-                                 permissions: [name], canTrade: false, ipRestriction: .notOffered)
+            return KeyInspection(
+                venue: self.id,
+                role: .unverifiable(
+                    reason:
+                        "Hyperliquid does not know \(signer.checksummed) as an API wallet (role: \(name)). Authorise it on app.hyperliquid.xyz → More → API first."
+                ),
+                permissions: [name],
+                canTrade: false,
+                ipRestriction: .notOffered
+            )
         }
     }
 
@@ -116,9 +139,11 @@ public struct HyperliquidVenue: Venue {
     /// The coin for a symbol: Hyperliquid names perps by coin ("BTC"); "BTCUSDT"/"BTC-USD"-style names are accepted.
     func asset(_ symbol: String) async throws -> (coin: String, index: Int, szDecimals: Int) {
         let universe = try await self.info(["type": "meta"])["universe"].array ?? []
-        let candidates = [symbol] + ["USDT", "USDC", "-USD", "-PERP", "USD"].compactMap { suffix in
-            symbol.hasSuffix(suffix) ? String(symbol.dropLast(suffix.count)) : nil
-        }
+        let candidates =
+            [symbol]
+            + ["USDT", "USDC", "-USD", "-PERP", "USD"].compactMap { suffix in
+                symbol.hasSuffix(suffix) ? String(symbol.dropLast(suffix.count)) : nil
+            }
         for candidate in candidates {
             if let index = universe.firstIndex(where: { $0["name"].string == candidate }) {
                 return (candidate, index, Int(universe[index]["szDecimals"].int64 ?? 0))
@@ -140,8 +165,13 @@ public struct HyperliquidVenue: Venue {
     public func symbolRules(symbol: String) async throws -> SymbolRules {
         let (_, _, decimals) = try await self.asset(symbol)
         let step = Decimal(sign: .plus, exponent: -decimals, significand: 1)
-        return SymbolRules(symbol: symbol, tickSize: Decimal(sign: .plus, exponent: -(6 - decimals), significand: 1),
-                           stepSize: step, minQuantity: step, minNotional: 10)
+        return SymbolRules(
+            symbol: symbol,
+            tickSize: Decimal(sign: .plus, exponent: -(6 - decimals), significand: 1),
+            stepSize: step,
+            minQuantity: step,
+            minNotional: 10
+        )
     }
 
     // MARK: Trading
@@ -168,64 +198,115 @@ public struct HyperliquidVenue: Venue {
     }
 
     /// POST /exchange for an L1 action: the action as JSON in its msgpack key order, the nonce, the agent's signature.
-    static func signedExchangeRequest(_ action: MessagePackValue, actionJSON: String, nonce: UInt64, isMainnet: Bool, key: SecretBytes,
-                                      secp: Secp256k1) throws -> VenueRequest {
+    static func signedExchangeRequest(
+        _ action: MessagePackValue,
+        actionJSON: String,
+        nonce: UInt64,
+        isMainnet: Bool,
+        key: SecretBytes,
+        secp: Secp256k1
+    ) throws -> VenueRequest {
         let signature = try key.withUnsafeBytes { raw in
-            try HyperliquidSigning.signL1Action(action: action, nonce: nonce, vaultAddress: nil, expiresAfter: nil, isMainnet: isMainnet,
-                                                privateKey: raw, secp: secp)
+            try HyperliquidSigning.signL1Action(
+                action: action,
+                nonce: nonce,
+                vaultAddress: nil,
+                expiresAfter: nil,
+                isMainnet: isMainnet,
+                privateKey: raw,
+                secp: secp
+            )
         }
-        let body = "{\"action\":\(actionJSON),\"nonce\":\(nonce),\"signature\":{\"r\":\"\(signature.rHex)\",\"s\":\"\(signature.sHex)\",\"v\":\(signature.v)},\"vaultAddress\":null}"
+        let body =
+            "{\"action\":\(actionJSON),\"nonce\":\(nonce),\"signature\":{\"r\":\"\(signature.rHex)\",\"s\":\"\(signature.sHex)\",\"v\":\(signature.v)},\"vaultAddress\":null}"
         return VenueRequest(method: .POST, path: "/exchange", headers: ["Content-Type": "application/json"], body: Array(body.utf8))
     }
 
     /// The signed order request exactly as it would be sent (for the signing benchmark): a limit order on asset
     /// `asset` with `szDecimals`, built into an action, msgpacked, hashed and signed.
-    public static func signedOrderRequest(_ order: OrderRequest, asset: Int, nonce: UInt64, isMainnet: Bool, credentials: VenueCredentials) throws -> VenueRequest {
+    public static func signedOrderRequest(
+        _ order: OrderRequest,
+        asset: Int,
+        nonce: UInt64,
+        isMainnet: Bool,
+        credentials: VenueCredentials
+    ) throws -> VenueRequest {
         guard let price = order.price else { throw VenueError.rejected(.hyperliquid, code: "price_required", message: "a limit order needs a price") }
         let action = HyperliquidWire.orderAction([try Self.orderWire(order, asset: asset, limit: price)])
         let actionJSON: String
         do { actionJSON = try action.jsonString() } catch { throw VenueError.invalidResponse(.hyperliquid, "action not representable as JSON") }
-        return try Self.signedExchangeRequest(action, actionJSON: actionJSON, nonce: nonce, isMainnet: isMainnet,
-                                              key: try Self.privateKey(credentials), secp: try Self.secp())
+        return try Self.signedExchangeRequest(
+            action,
+            actionJSON: actionJSON,
+            nonce: nonce,
+            isMainnet: isMainnet,
+            key: try Self.privateKey(credentials),
+            secp: try Self.secp()
+        )
     }
 
     static func orderWire(_ order: OrderRequest, asset: Int, limit: Decimal) throws -> MessagePackValue {
-        let request = HyperliquidWire.OrderRequest(asset: asset, isBuy: order.side == .buy, limitPrice: limit, size: order.quantity,
-                                                   reduceOnly: order.reduceOnly, orderType: .limit(order.type == .market ? .immediateOrCancel : .goodTillCancel),
-                                                   cloid: Self.cloid(order.clientOrderID))
-        do { return try HyperliquidWire.orderWire(request) } catch { throw VenueError.rejected(.hyperliquid, code: "invalid_order", message: error.message) }
+        let request = HyperliquidWire.OrderRequest(
+            asset: asset,
+            isBuy: order.side == .buy,
+            limitPrice: limit,
+            size: order.quantity,
+            reduceOnly: order.reduceOnly,
+            orderType: .limit(order.type == .market ? .immediateOrCancel : .goodTillCancel),
+            cloid: Self.cloid(order.clientOrderID)
+        )
+        do { return try HyperliquidWire.orderWire(request) } catch {
+            throw VenueError.rejected(.hyperliquid, code: "invalid_order", message: error.message)
+        }
     }
 
     public func placeOrder(_ order: OrderRequest, credentials: VenueCredentials) async throws -> VenueOrder {
         let (coin, index, decimals) = try await self.asset(order.symbol)
         var price = order.price
         if order.type == .market && price == nil {
-            guard let mid = try await self.info(["type": "allMids"])[coin].decimal, mid > 0 else { throw VenueError.invalidResponse(self.id, "no mid for \(coin)") }
+            guard let mid = try await self.info(["type": "allMids"])[coin].decimal, mid > 0 else {
+                throw VenueError.invalidResponse(self.id, "no mid for \(coin)")
+            }
             price = Self.marketPrice(mid: mid, isBuy: order.side == .buy, szDecimals: decimals)
         }
         guard let limit = price else { throw VenueError.rejected(self.id, code: "price_required", message: "a limit order needs a price") }
         let data: JSON
         do {
-            data = try await self.exchange(HyperliquidWire.orderAction([try Self.orderWire(order, asset: index, limit: limit)]), credentials: credentials)
+            data = try await self.exchange(
+                HyperliquidWire.orderAction([try Self.orderWire(order, asset: index, limit: limit)]),
+                credentials: credentials
+            )
         } catch VenueError.unreachable(let venue, let reason) {
             // The outcome is unknown: the cloid tells whether the order exists.
-            if let existing = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) { return existing }
+            if let existing = try? await self.order(symbol: order.symbol, clientOrderID: order.clientOrderID, credentials: credentials) {
+                return existing
+            }
             throw VenueError.unreachable(venue, reason)
         }
         let status = data["statuses"][0]
         if let error = status["error"].string { throw VenueError.rejected(self.id, code: "order_rejected", message: error) }
         let filled = status["filled"]
         let oid = status["resting"]["oid"].string ?? filled["oid"].string ?? ""
-        return VenueOrder(venueOrderID: oid, clientOrderID: order.clientOrderID, symbol: order.symbol, side: order.side, type: order.type,
-                          price: limit, quantity: order.quantity, filledQuantity: filled["totalSz"].decimal ?? 0, averagePrice: filled["avgPx"].decimal,
-                          status: filled.isNull ? .open : (filled["totalSz"].decimal ?? 0) >= order.quantity ? .filled : .partiallyFilled)
+        return VenueOrder(
+            venueOrderID: oid,
+            clientOrderID: order.clientOrderID,
+            symbol: order.symbol,
+            side: order.side,
+            type: order.type,
+            price: limit,
+            quantity: order.quantity,
+            filledQuantity: filled["totalSz"].decimal ?? 0,
+            averagePrice: filled["avgPx"].decimal,
+            status: filled.isNull ? .open : (filled["totalSz"].decimal ?? 0) >= order.quantity ? .filled : .partiallyFilled
+        )
     }
 
     /// The SDK's market price: mid ± slippage, rounded to 5 significant figures and 6 - szDecimals decimals.
     static func marketPrice(mid: Decimal, isBuy: Bool, szDecimals: Int) -> Decimal {
         var price = mid * (isBuy ? 1 + Self.marketSlippage : 1 - Self.marketSlippage)
         let magnitude = Int(floor(log10(NSDecimalNumber(decimal: price).doubleValue)))
-        var significant = Decimal(), rounded = Decimal()
+        var significant = Decimal()
+        var rounded = Decimal()
         NSDecimalRound(&significant, &price, max(0, 4 - magnitude), .plain)
         NSDecimalRound(&rounded, &significant, 6 - szDecimals, .plain)
         return rounded
@@ -233,7 +314,10 @@ public struct HyperliquidVenue: Venue {
 
     public func cancelOrder(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder? {
         let (_, index, _) = try await self.asset(symbol)
-        let data = try await self.exchange(HyperliquidWire.cancelByCloidAction([(asset: index, cloid: Self.cloid(clientOrderID))]), credentials: credentials)
+        let data = try await self.exchange(
+            HyperliquidWire.cancelByCloidAction([(asset: index, cloid: Self.cloid(clientOrderID))]),
+            credentials: credentials
+        )
         if data["statuses"][0]["error"].string != nil { return nil }  // never placed, already cancelled, or filled
         return try? await self.order(symbol: symbol, clientOrderID: clientOrderID, credentials: credentials)
     }
@@ -261,9 +345,17 @@ public struct HyperliquidVenue: Venue {
             guard let name = entry["coin"].string, coin == nil || name == coin, let oid = entry["oid"].string else { return nil }
             let original = entry["origSz"].decimal ?? entry["sz"].decimal ?? 0
             let remaining = entry["sz"].decimal ?? original
-            return VenueOrder(venueOrderID: oid, clientOrderID: entry["cloid"].string, symbol: name, side: entry["side"].string == "A" ? .sell : .buy,
-                              type: .limit, price: entry["limitPx"].decimal, quantity: original, filledQuantity: original - remaining,
-                              status: remaining < original ? .partiallyFilled : .open)
+            return VenueOrder(
+                venueOrderID: oid,
+                clientOrderID: entry["cloid"].string,
+                symbol: name,
+                side: entry["side"].string == "A" ? .sell : .buy,
+                type: .limit,
+                price: entry["limitPx"].decimal,
+                quantity: original,
+                filledQuantity: original - remaining,
+                status: remaining < original ? .partiallyFilled : .open
+            )
         }
     }
 
@@ -272,16 +364,26 @@ public struct HyperliquidVenue: Venue {
         let answer = try await self.info(["type": "orderStatus", "user": .string(master.hex), "oid": .string(Self.cloid(clientOrderID).raw)])
         guard answer["status"].string == "order" else { throw VenueError.rejected(self.id, code: "unknownOid", message: "Order does not exist") }
         let entry = answer["order"]["order"]
-        let original = entry["origSz"].decimal ?? 0, remaining = entry["sz"].decimal ?? 0
-        let status: OrderStatus = switch answer["order"]["status"].string {
-        case "open", "triggered": remaining < original ? .partiallyFilled : .open
-        case "filled": .filled
-        case let other? where other.hasSuffix("Rejected") || other == "rejected": .rejected
-        default: .cancelled
-        }
-        return VenueOrder(venueOrderID: entry["oid"].string ?? "", clientOrderID: clientOrderID, symbol: entry["coin"].string ?? symbol,
-                          side: entry["side"].string == "A" ? .sell : .buy, type: entry["tif"].string == "Ioc" ? .market : .limit,
-                          price: entry["limitPx"].decimal, quantity: original, filledQuantity: original - remaining, status: status)
+        let original = entry["origSz"].decimal ?? 0
+        let remaining = entry["sz"].decimal ?? 0
+        let status: OrderStatus =
+            switch answer["order"]["status"].string {
+            case "open", "triggered": remaining < original ? .partiallyFilled : .open
+            case "filled": .filled
+            case let other? where other.hasSuffix("Rejected") || other == "rejected": .rejected
+            default: .cancelled
+            }
+        return VenueOrder(
+            venueOrderID: entry["oid"].string ?? "",
+            clientOrderID: clientOrderID,
+            symbol: entry["coin"].string ?? symbol,
+            side: entry["side"].string == "A" ? .sell : .buy,
+            type: entry["tif"].string == "Ioc" ? .market : .limit,
+            price: entry["limitPx"].decimal,
+            quantity: original,
+            filledQuantity: original - remaining,
+            status: status
+        )
     }
 
     public func positions(credentials: VenueCredentials) async throws -> [Position] {

@@ -95,16 +95,31 @@ public indirect enum MessagePackValue: Sendable, Equatable {
     private static func encodeUnsigned(_ value: UInt64, into output: inout [UInt8]) {
         switch value {
         case 0..<0x80: output.append(UInt8(value))
-        case 0x80...0xFF: output.append(0xCC); output.append(UInt8(value))
-        case 0x100...0xFFFF: output.append(0xCD); Self.appendBigEndian(value, byteCount: 2, to: &output)
-        case 0x1_0000...0xFFFF_FFFF: output.append(0xCE); Self.appendBigEndian(value, byteCount: 4, to: &output)
-        default: output.append(0xCF); Self.appendBigEndian(value, byteCount: 8, to: &output)
+        case 0x80...0xFF:
+            output.append(0xCC)
+            output.append(UInt8(value))
+        case 0x100...0xFFFF:
+            output.append(0xCD)
+            Self.appendBigEndian(value, byteCount: 2, to: &output)
+        case 0x1_0000...0xFFFF_FFFF:
+            output.append(0xCE)
+            Self.appendBigEndian(value, byteCount: 4, to: &output)
+        default:
+            output.append(0xCF)
+            Self.appendBigEndian(value, byteCount: 8, to: &output)
         }
     }
 
     /// Length prefix for str/bin/array/map; `eight` is nil where the format has no 8-bit form (arrays, maps).
-    private static func appendHeader(count: Int, fix: UInt8?, fixLimit: Int, eight: UInt8?, sixteen: UInt8, thirtyTwo: UInt8,
-                                     to output: inout [UInt8]) {
+    private static func appendHeader(
+        count: Int,
+        fix: UInt8?,
+        fixLimit: Int,
+        eight: UInt8?,
+        sixteen: UInt8,
+        thirtyTwo: UInt8,
+        to output: inout [UInt8]
+    ) {
         if let fix, count < fixLimit {
             output.append(fix | UInt8(count))
         } else if let eight, count <= 0xFF {
@@ -262,19 +277,31 @@ private struct MessagePackJSONParser {
         self.skipWhitespace()
         guard let byte = self.current else { throw .invalid(offset: self.position) }
         switch byte {
-        case UInt8(ascii: "n"): try self.expect("null"); return .null
-        case UInt8(ascii: "t"): try self.expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try self.expect("false"); return .bool(false)
+        case UInt8(ascii: "n"):
+            try self.expect("null")
+            return .null
+        case UInt8(ascii: "t"):
+            try self.expect("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try self.expect("false")
+            return .bool(false)
         case UInt8(ascii: "\""): return .string(try self.parseString())
         case UInt8(ascii: "["):
             self.position += 1
             var elements: [MessagePackValue] = []
             self.skipWhitespace()
-            if self.current == UInt8(ascii: "]") { self.position += 1; return .array(elements) }
+            if self.current == UInt8(ascii: "]") {
+                self.position += 1
+                return .array(elements)
+            }
             while true {
                 elements.append(try self.parseValue(depth: depth + 1))
                 self.skipWhitespace()
-                if self.current == UInt8(ascii: ",") { self.position += 1; continue }
+                if self.current == UInt8(ascii: ",") {
+                    self.position += 1
+                    continue
+                }
                 try self.expect("]")
                 return .array(elements)
             }
@@ -282,7 +309,10 @@ private struct MessagePackJSONParser {
             self.position += 1
             var entries: [(key: String, value: MessagePackValue)] = []
             self.skipWhitespace()
-            if self.current == UInt8(ascii: "}") { self.position += 1; return .map(entries) }
+            if self.current == UInt8(ascii: "}") {
+                self.position += 1
+                return .map(entries)
+            }
             while true {
                 self.skipWhitespace()
                 guard self.current == UInt8(ascii: "\"") else { throw .invalid(offset: self.position) }
@@ -291,7 +321,10 @@ private struct MessagePackJSONParser {
                 try self.expect(":")
                 entries.append((key: key, value: try self.parseValue(depth: depth + 1)))
                 self.skipWhitespace()
-                if self.current == UInt8(ascii: ",") { self.position += 1; continue }
+                if self.current == UInt8(ascii: ",") {
+                    self.position += 1
+                    continue
+                }
                 try self.expect("}")
                 return .map(entries)
             }

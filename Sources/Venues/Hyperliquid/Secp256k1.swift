@@ -171,8 +171,14 @@ public struct Secp256k1: Sendable {
         // NULL nonce function selects the library's default, RFC 6979.
         let signed = signature.withUnsafeMutableBufferPointer { output in
             digest.withUnsafeBufferPointer { message in
-                self.library.signRecoverable(self.library.context, output.baseAddress, message.baseAddress,
-                                             key.assumingMemoryBound(to: UInt8.self), nil, nil)
+                self.library.signRecoverable(
+                    self.library.context,
+                    output.baseAddress,
+                    message.baseAddress,
+                    key.assumingMemoryBound(to: UInt8.self),
+                    nil,
+                    nil
+                )
             }
         }
         guard signed == 1 else { throw .signingFailed }
@@ -182,7 +188,7 @@ public struct Secp256k1: Sendable {
             signature.withUnsafeBufferPointer { self.library.serializeCompact(self.library.context, output.baseAddress, &recoveryID, $0.baseAddress) }
         }
         guard serialized == 1, (0...3).contains(recoveryID),
-              let result = RecoverableSignature(r: Array(compact[0..<32]), s: Array(compact[32..<64]), v: 27 + UInt8(recoveryID))
+            let result = RecoverableSignature(r: Array(compact[0..<32]), s: Array(compact[32..<64]), v: 27 + UInt8(recoveryID))
         else { throw .signingFailed }
         return result
     }
@@ -200,7 +206,9 @@ public struct Secp256k1: Sendable {
         var pubkey = [UInt8](repeating: 0, count: 64)
         let recovered = pubkey.withUnsafeMutableBufferPointer { output in
             parsed.withUnsafeBufferPointer { signatureBytes in
-                digest.withUnsafeBufferPointer { self.library.recover(self.library.context, output.baseAddress, signatureBytes.baseAddress, $0.baseAddress) }
+                digest.withUnsafeBufferPointer {
+                    self.library.recover(self.library.context, output.baseAddress, signatureBytes.baseAddress, $0.baseAddress)
+                }
             }
         }
         guard recovered == 1 else { throw .invalidSignature }
@@ -241,12 +249,21 @@ private final class Secp256k1Library: @unchecked Sendable {
     typealias SetCallback = @convention(c) (OpaquePointer?, Callback?, UnsafeMutableRawPointer?) -> Void
     typealias SeckeyVerify = @convention(c) (OpaquePointer?, UnsafePointer<UInt8>?) -> Int32
     typealias PubkeyCreate = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafePointer<UInt8>?) -> Int32
-    typealias PubkeySerialize = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Int>?,
-                                                UnsafePointer<UInt8>?, UInt32) -> Int32
-    typealias SignRecoverable = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafePointer<UInt8>?,
-                                                UnsafePointer<UInt8>?, UnsafeRawPointer?, UnsafeRawPointer?) -> Int32
-    typealias SerializeCompact = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Int32>?,
-                                                 UnsafePointer<UInt8>?) -> Int32
+    typealias PubkeySerialize =
+        @convention(c) (
+            OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Int>?,
+            UnsafePointer<UInt8>?, UInt32
+        ) -> Int32
+    typealias SignRecoverable =
+        @convention(c) (
+            OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafePointer<UInt8>?,
+            UnsafePointer<UInt8>?, UnsafeRawPointer?, UnsafeRawPointer?
+        ) -> Int32
+    typealias SerializeCompact =
+        @convention(c) (
+            OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Int32>?,
+            UnsafePointer<UInt8>?
+        ) -> Int32
     typealias ParseCompact = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafePointer<UInt8>?, Int32) -> Int32
     typealias Recover = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafePointer<UInt8>?, UnsafePointer<UInt8>?) -> Int32
 

@@ -12,9 +12,11 @@ public struct KrakenVenue: InspectionOnlyVenue {
 
     /// Kraken's permission codes by what they allow; anything else is unknown and refused (fail closed).
     static let withdrawal: Set = ["withdraw-funds", "add-withdraw-address", "update-withdraw-address"]
-    static let known: Set = ["query-funds", "add-funds", "withdraw-funds", "earn-funds", "query-open-trades", "query-closed-trades",
-                             "modify-trades", "close-trades", "query-ledger", "export-data", "create-ws-token",
-                             "add-withdraw-address", "update-withdraw-address"]
+    static let known: Set = [
+        "query-funds", "add-funds", "withdraw-funds", "earn-funds", "query-open-trades", "query-closed-trades",
+        "modify-trades", "close-trades", "query-ledger", "export-data", "create-ws-token",
+        "add-withdraw-address", "update-withdraw-address",
+    ]
 
     public init(baseURL: String, client: HTTPClient = .shared) {
         self.transport = VenueTransport(venue: .kraken, baseURL: baseURL, client: client)
@@ -22,15 +24,25 @@ public struct KrakenVenue: InspectionOnlyVenue {
 
     public func inspectKey(_ credentials: VenueCredentials) async throws -> KeyInspection {
         guard let secret = KrakenSigning.decodeSecret(credentials.secret) else {
-            throw KeyRejection(.unverifiableKey, "Kraken API secrets are base64 text; this one is not. Paste the Private Key exactly as Kraken showed it.")
+            throw KeyRejection(
+                .unverifiableKey,
+                "Kraken API secrets are base64 text; this one is not. Paste the Private Key exactly as Kraken showed it."
+            )
         }
         let path = "/0/private/GetApiKeyInfo"
         let nonce = String(await self.nonces.next())
         let response = try await self.transport.send(retry: false) {
             let body = "nonce=\(nonce)"
             let signature = KrakenSigning.signature(uriPath: path, nonce: nonce, postData: body, secret: secret)
-            return VenueRequest(method: .POST, path: path, headers: ["API-Key": credentials.apiKey, "API-Sign": signature,
-                                                                     "Content-Type": "application/x-www-form-urlencoded"], body: Array(body.utf8))
+            return VenueRequest(
+                method: .POST,
+                path: path,
+                headers: [
+                    "API-Key": credentials.apiKey, "API-Sign": signature,
+                    "Content-Type": "application/x-www-form-urlencoded",
+                ],
+                body: Array(body.utf8)
+            )
         }
         if response.status.code >= 500 { throw VenueError.unreachable(self.id, "HTTP \(response.status.code)") }
         let json = JSON(bytes: response.body)
@@ -44,8 +56,14 @@ public struct KrakenVenue: InspectionOnlyVenue {
         let ips = json["result"]["ipAllowlist"].array?.compactMap(\.string) ?? []
         return KeyInspection(
             venue: self.id,
-            role: unknown.isEmpty ? .tradingKey : .unverifiable(reason: "Kraken reports permissions Tradekeep does not know (\(unknown.joined(separator: ", "))), so it cannot tell whether the key can move funds."),
-            permissions: granted, canTrade: granted.contains("modify-trades"),
+            role: unknown.isEmpty
+                ? .tradingKey
+                : .unverifiable(
+                    reason:
+                        "Kraken reports permissions Tradekeep does not know (\(unknown.joined(separator: ", "))), so it cannot tell whether the key can move funds."
+                ),
+            permissions: granted,
+            canTrade: granted.contains("modify-trades"),
             withdrawalPermissions: granted.filter { Self.withdrawal.contains($0) },
             ipRestriction: ips.isEmpty ? .unrestricted : .addresses(ips)
         )

@@ -40,8 +40,10 @@ public struct OKXVenue: InspectionOnlyVenue {
         let timestamp = OKXSigning.timestamp(milliseconds: try await self.clock.now(sync: self.serverTime))
         let response = try await self.transport.send(retry: false) {
             let signature = OKXSigning.signature(timestamp: timestamp, method: "GET", requestPath: path, body: "", secret: credentials.secret)
-            var headers: HTTPHeaders = ["OK-ACCESS-KEY": credentials.apiKey, "OK-ACCESS-SIGN": signature, "OK-ACCESS-TIMESTAMP": timestamp,
-                                        "OK-ACCESS-PASSPHRASE": passphrase.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }]
+            var headers: HTTPHeaders = [
+                "OK-ACCESS-KEY": credentials.apiKey, "OK-ACCESS-SIGN": signature, "OK-ACCESS-TIMESTAMP": timestamp,
+                "OK-ACCESS-PASSPHRASE": passphrase.withUnsafeBytes { String(decoding: $0, as: UTF8.self) },
+            ]
             if self.simulated { headers.add(name: "x-simulated-trading", value: "1") }
             return VenueRequest(method: .GET, path: path, headers: headers)
         }
@@ -49,8 +51,12 @@ public struct OKXVenue: InspectionOnlyVenue {
         guard let perm = facts["perm"].string else { throw VenueError.invalidResponse(self.id, "account/config without perm") }
         let granted = perm.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let ips = (facts["ip"].string ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return KeyInspection(venue: self.id, permissions: granted, canTrade: granted.contains("trade"),
-                             withdrawalPermissions: granted.filter { $0 == "withdraw" },
-                             ipRestriction: ips.isEmpty ? .unrestricted : .addresses(ips))
+        return KeyInspection(
+            venue: self.id,
+            permissions: granted,
+            canTrade: granted.contains("trade"),
+            withdrawalPermissions: granted.filter { $0 == "withdraw" },
+            ipRestriction: ips.isEmpty ? .unrestricted : .addresses(ips)
+        )
     }
 }

@@ -15,12 +15,36 @@ public struct PaperMarket: Sendable, Codable, Equatable {
     public var depthPerTick: Decimal
 
     public static let defaults: [PaperMarket] = [
-        PaperMarket(symbol: "BTCUSDT", base: "BTC", quote: "USDT", tickSize: Decimal(string: "0.01")!, stepSize: Decimal(string: "0.00001")!,
-                    minNotional: 5, price: 50_000, depthPerTick: 1),
-        PaperMarket(symbol: "ETHUSDT", base: "ETH", quote: "USDT", tickSize: Decimal(string: "0.01")!, stepSize: Decimal(string: "0.0001")!,
-                    minNotional: 5, price: 3_000, depthPerTick: 20),
-        PaperMarket(symbol: "SOLUSDT", base: "SOL", quote: "USDT", tickSize: Decimal(string: "0.001")!, stepSize: Decimal(string: "0.01")!,
-                    minNotional: 5, price: 150, depthPerTick: 500),
+        PaperMarket(
+            symbol: "BTCUSDT",
+            base: "BTC",
+            quote: "USDT",
+            tickSize: Decimal(string: "0.01")!,
+            stepSize: Decimal(string: "0.00001")!,
+            minNotional: 5,
+            price: 50_000,
+            depthPerTick: 1
+        ),
+        PaperMarket(
+            symbol: "ETHUSDT",
+            base: "ETH",
+            quote: "USDT",
+            tickSize: Decimal(string: "0.01")!,
+            stepSize: Decimal(string: "0.0001")!,
+            minNotional: 5,
+            price: 3_000,
+            depthPerTick: 20
+        ),
+        PaperMarket(
+            symbol: "SOLUSDT",
+            base: "SOL",
+            quote: "USDT",
+            tickSize: Decimal(string: "0.001")!,
+            stepSize: Decimal(string: "0.01")!,
+            minNotional: 5,
+            price: 150,
+            depthPerTick: 500
+        ),
     ]
 }
 
@@ -56,9 +80,18 @@ public struct PaperOrder: Sendable, Codable, Equatable {
     var isOpen: Bool { self.status == .open || self.status == .partiallyFilled }
 
     var venueOrder: VenueOrder {
-        VenueOrder(venueOrderID: String(self.id), clientOrderID: self.clientOrderID, symbol: self.symbol, side: self.side, type: self.type,
-                   price: self.price, quantity: self.quantity, filledQuantity: self.filled,
-                   averagePrice: self.filled > 0 ? self.filledQuote / self.filled : nil, status: self.status)
+        VenueOrder(
+            venueOrderID: String(self.id),
+            clientOrderID: self.clientOrderID,
+            symbol: self.symbol,
+            side: self.side,
+            type: self.type,
+            price: self.price,
+            quantity: self.quantity,
+            filledQuantity: self.filled,
+            averagePrice: self.filled > 0 ? self.filledQuote / self.filled : nil,
+            status: self.status
+        )
     }
 }
 
@@ -83,7 +116,11 @@ public struct PaperSnapshot: Sendable, Codable, Equatable {
 }
 
 public enum PaperError: Error, Sendable, Equatable, CustomStringConvertible {
-    case unknownSymbol(String), insufficientBalance(String), duplicateClientOrderID, invalidOrder(String), unknownOrder
+    case unknownSymbol(String)
+    case insufficientBalance(String)
+    case duplicateClientOrderID
+    case invalidOrder(String)
+    case unknownOrder
 
     public var code: String {
         switch self {
@@ -139,8 +176,14 @@ public actor PaperExchange {
     }
 
     public func snapshot() -> PaperSnapshot {
-        PaperSnapshot(prices: self.markets.mapValues(\.price), accounts: self.accounts, orders: self.orders, nextOrderID: self.nextOrderID,
-                      feedPosition: self.feed.position, time: self.time)
+        PaperSnapshot(
+            prices: self.markets.mapValues(\.price),
+            accounts: self.accounts,
+            orders: self.orders,
+            nextOrderID: self.nextOrderID,
+            feedPosition: self.feed.position,
+            time: self.time
+        )
     }
 
     // MARK: Prices
@@ -177,7 +220,13 @@ public actor PaperExchange {
 
     public func rules(_ symbol: String) throws -> SymbolRules {
         let market = try self.market(symbol)
-        return SymbolRules(symbol: symbol, tickSize: market.tickSize, stepSize: market.stepSize, minQuantity: market.stepSize, minNotional: market.minNotional)
+        return SymbolRules(
+            symbol: symbol,
+            tickSize: market.tickSize,
+            stepSize: market.stepSize,
+            minQuantity: market.stepSize,
+            minNotional: market.minNotional
+        )
     }
 
     // MARK: Orders
@@ -186,8 +235,12 @@ public actor PaperExchange {
     /// matched at once if it crosses (taker); what is left of a limit order rests (maker).
     public func place(account: String, _ request: OrderRequest) throws -> VenueOrder {
         let market = try self.market(request.symbol)
-        guard !request.clientOrderID.isEmpty, request.clientOrderID.count <= 64 else { throw PaperError.invalidOrder("client order id must be 1–64 characters") }
-        guard !self.orders.contains(where: { $0.account == account && $0.clientOrderID == request.clientOrderID }) else { throw PaperError.duplicateClientOrderID }
+        guard !request.clientOrderID.isEmpty, request.clientOrderID.count <= 64 else {
+            throw PaperError.invalidOrder("client order id must be 1–64 characters")
+        }
+        guard !self.orders.contains(where: { $0.account == account && $0.clientOrderID == request.clientOrderID }) else {
+            throw PaperError.duplicateClientOrderID
+        }
         guard request.quantity > 0, request.quantity == SymbolRules.floor(request.quantity, to: market.stepSize) else {
             throw PaperError.invalidOrder("quantity must be a positive multiple of \(market.stepSize.plain)")
         }
@@ -201,11 +254,25 @@ public actor PaperExchange {
         case .market:
             reference = request.side == .buy ? self.ask(market) : self.bid(market)
         }
-        guard reference * request.quantity >= market.minNotional else { throw PaperError.invalidOrder("order value below the minimum of \(market.minNotional.plain) \(market.quote)") }
+        guard reference * request.quantity >= market.minNotional else {
+            throw PaperError.invalidOrder("order value below the minimum of \(market.minNotional.plain) \(market.quote)")
+        }
         var wallet = self.accounts[account] ?? self.newAccount()
-        var order = PaperOrder(id: self.nextOrderID, account: account, clientOrderID: request.clientOrderID, symbol: request.symbol, side: request.side,
-                               type: request.type, price: request.type == .limit ? request.price : nil, quantity: request.quantity, filled: 0,
-                               filledQuote: 0, status: .open, reservedQuote: 0, createdAt: self.time)
+        var order = PaperOrder(
+            id: self.nextOrderID,
+            account: account,
+            clientOrderID: request.clientOrderID,
+            symbol: request.symbol,
+            side: request.side,
+            type: request.type,
+            price: request.type == .limit ? request.price : nil,
+            quantity: request.quantity,
+            filled: 0,
+            filledQuote: 0,
+            status: .open,
+            reservedQuote: 0,
+            createdAt: self.time
+        )
         switch request.side {
         case .buy:
             let needed = reference * request.quantity * (1 + max(self.configuration.makerFee, self.configuration.takerFee))
@@ -232,15 +299,18 @@ public actor PaperExchange {
     /// Cancel by client order id; nil if it is not open.
     public func cancel(account: String, symbol: String, clientOrderID: String) -> VenueOrder? {
         guard let index = self.orders.firstIndex(where: { $0.account == account && $0.clientOrderID == clientOrderID && $0.symbol == symbol }),
-              self.orders[index].isOpen else { return nil }
+            self.orders[index].isOpen
+        else { return nil }
         self.close(&self.orders[index], as: .cancelled)
         return self.orders[index].venueOrder
     }
 
     public func cancelAll(account: String, symbol: String?) -> Int {
         var count = 0
-        for index in self.orders.indices where self.orders[index].account == account && self.orders[index].isOpen
-            && (symbol == nil || self.orders[index].symbol == symbol) {
+        for index in self.orders.indices
+        where self.orders[index].account == account && self.orders[index].isOpen
+            && (symbol == nil || self.orders[index].symbol == symbol)
+        {
             self.close(&self.orders[index], as: .cancelled)
             count += 1
         }
@@ -252,7 +322,9 @@ public actor PaperExchange {
     }
 
     public func order(account: String, clientOrderID: String) throws -> VenueOrder {
-        guard let order = self.orders.last(where: { $0.account == account && $0.clientOrderID == clientOrderID }) else { throw PaperError.unknownOrder }
+        guard let order = self.orders.last(where: { $0.account == account && $0.clientOrderID == clientOrderID }) else {
+            throw PaperError.unknownOrder
+        }
         return order.venueOrder
     }
 
@@ -300,13 +372,15 @@ public actor PaperExchange {
     func matchResting(_ symbol: String) {
         guard let market = self.markets[symbol] else { return }
         var depth = market.depthPerTick
-        let bid = self.bid(market), ask = self.ask(market)
+        let bid = self.bid(market)
+        let ask = self.ask(market)
         let candidates = self.orders.indices.filter { index in
             let order = self.orders[index]
             guard order.symbol == symbol, order.isOpen, order.type == .limit, let price = order.price else { return false }
             return order.side == .buy ? ask <= price : bid >= price
         }.sorted { lhs, rhs in
-            let a = self.orders[lhs], b = self.orders[rhs]
+            let a = self.orders[lhs]
+            let b = self.orders[rhs]
             if a.price != b.price { return a.side == .buy ? a.price! > b.price! : a.price! < b.price! }
             return a.id < b.id
         }
@@ -320,7 +394,8 @@ public actor PaperExchange {
     /// Move `quantity` at `price` between the order's account balances, charging `fee` in the quote asset.
     func fill(_ order: inout PaperOrder, quantity: Decimal, price: Decimal, fee: Decimal) {
         guard quantity > 0, let market = self.markets[order.symbol], var wallet = self.accounts[order.account] else { return }
-        let notional = price * quantity, charge = notional * fee
+        let notional = price * quantity
+        let charge = notional * fee
         switch order.side {
         case .buy:
             let cost = notional + charge
@@ -369,7 +444,8 @@ public actor PaperExchange {
 
     func round(_ value: Decimal, to step: Decimal, up: Bool = false) -> Decimal {
         guard step > 0 else { return value }
-        var steps = value / step, whole = Decimal()
+        var steps = value / step
+        var whole = Decimal()
         NSDecimalRound(&whole, &steps, 0, up ? .up : .down)
         return whole * step
     }

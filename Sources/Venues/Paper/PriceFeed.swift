@@ -41,7 +41,8 @@ public struct RandomWalkFeed: PriceFeed {
         for symbol in prices.keys.sorted() {
             let price = NSDecimalNumber(decimal: prices[symbol]!).doubleValue
             let step = price * exp(self.volatility * self.gaussian() - self.volatility * self.volatility / 2)
-            var value = Decimal(step), rounded = Decimal()
+            var value = Decimal(step)
+            var rounded = Decimal()
             NSDecimalRound(&rounded, &value, 8, .plain)
             moved[symbol] = max(rounded, Decimal(string: "0.00000001")!)
         }
@@ -57,7 +58,9 @@ public struct CSVFeed: PriceFeed {
     public var position: UInt64 { UInt64(self.index) }
 
     public enum LoadError: Error, CustomStringConvertible {
-        case unreadable(String), malformed(line: Int, String), empty
+        case unreadable(String)
+        case malformed(line: Int, String)
+        case empty
         public var description: String {
             switch self {
             case .unreadable(let path): "cannot read the price file \(path)"
@@ -73,7 +76,8 @@ public struct CSVFeed: PriceFeed {
         guard !lines.isEmpty else { throw LoadError.empty }
         let header = lines.removeFirst().lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard let close = header.firstIndex(of: "close") else { throw LoadError.malformed(line: 1, "no `close` column") }
-        let symbolColumn = header.firstIndex(of: "symbol"), timeColumn = header.firstIndex(where: { $0 == "time" || $0 == "timestamp" })
+        let symbolColumn = header.firstIndex(of: "symbol")
+        let timeColumn = header.firstIndex(where: { $0 == "time" || $0 == "timestamp" })
         var grouped: [(time: String, prices: [String: Decimal])] = []
         for (offset, line) in lines.enumerated() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }

@@ -5,9 +5,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import Server
 import Testing
 import Vault
+
+@testable import Server
 
 struct TestUser: Sendable {
     let email: String
@@ -38,7 +39,11 @@ struct AuthDriver: Sendable {
     static func randomIP() -> String { "10.\(Int.random(in: 0...255)).\(Int.random(in: 0...255)).\(Int.random(in: 1...254))" }
 
     func request(
-        _ method: HTTPRequest.Method, _ uri: String, json: [String: Any]? = nil, ip: String, token: String? = nil,
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        json: [String: Any]? = nil,
+        ip: String,
+        token: String? = nil,
         headers extra: HTTPFields = [:]
     ) async throws -> TestResponse {
         var headers = extra
@@ -69,15 +74,22 @@ struct AuthDriver: Sendable {
     }
 
     /// Register and confirm TOTP: an active account with its backup codes.
-    func signUp(email: String = "user-\(UUID().uuidString.prefix(8).lowercased())@example.com", password: String = AuthDriver.password,
-                ip: String = AuthDriver.randomIP(), sourceLocation: SourceLocation = #_sourceLocation) async throws -> TestUser {
+    func signUp(
+        email: String = "user-\(UUID().uuidString.prefix(8).lowercased())@example.com",
+        password: String = AuthDriver.password,
+        ip: String = AuthDriver.randomIP(),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> TestUser {
         let registered = try await self.register(email: email, password: password, ip: ip)
         try #require(registered.status == .created, "register: \(registered.status) \(registered.bodyString)", sourceLocation: sourceLocation)
         let body = try registered.json()
         let secret = SecretBytes(copying: try #require(Base32.decode(body["totp_secret"] as! String)))
         var user = TestUser(email: email, password: password, userID: body["user_id"] as! String, secret: secret, backupCodes: [], ip: ip)
-        let confirmed = try await self.post("/api/v1/auth/totp/confirm",
-                                            ["enrollment_token": body["enrollment_token"] as! String, "code": self.code(user)], ip: ip)
+        let confirmed = try await self.post(
+            "/api/v1/auth/totp/confirm",
+            ["enrollment_token": body["enrollment_token"] as! String, "code": self.code(user)],
+            ip: ip
+        )
         try #require(confirmed.status == .ok, "confirm: \(confirmed.status) \(confirmed.bodyString)", sourceLocation: sourceLocation)
         user.backupCodes = try confirmed.json()["backup_codes"] as! [String]
         return user

@@ -3,6 +3,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+
 @testable import Server
 
 final class LogCapture: Sendable {

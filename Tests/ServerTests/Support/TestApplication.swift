@@ -1,15 +1,16 @@
 // Builds the real application for a test: a temporary data folder, generated secrets, and in-memory SQLite
 // (or a fresh PostgreSQL schema when TRADEKEEP_TEST_DATABASE_URL is set).
 
-import Foundation
 import FluentKit
-import SQLKit
+import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOConcurrencyHelpers
-@testable import Server
+import SQLKit
 import Storage
+
+@testable import Server
 
 struct TestApplication {
     let directory: TemporaryDirectory
@@ -75,7 +76,7 @@ struct TestApplication {
 
     func dropSchema() async {
         guard let schema = self.postgresSchema, let base = TestEnvironment.postgresURL,
-              let database = try? TradekeepDatabase(location: DatabaseLocation(url: base))
+            let database = try? TradekeepDatabase(location: DatabaseLocation(url: base))
         else { return }
         let logger = Logger(label: "test-cleanup")
         if let sql = try? database.database(logger: logger) as? any SQLDatabase {

@@ -19,8 +19,13 @@ enum TestCertificate {
         let caKey = P256.Signing.PrivateKey()
         let caName = try DistinguishedName { CommonName("Tradekeep Test CA \(UUID().uuidString.prefix(8))") }
         let ca = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
-            notValidBefore: now - 3600, notValidAfter: now + 86400, issuer: caName, subject: caName,
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(caKey.publicKey),
+            notValidBefore: now - 3600,
+            notValidAfter: now + 86400,
+            issuer: caName,
+            subject: caName,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
@@ -30,8 +35,12 @@ enum TestCertificate {
         )
         let leafKey = P256.Signing.PrivateKey()
         let leaf = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey),
-            notValidBefore: now - 3600, notValidAfter: now + 86400, issuer: caName,
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(leafKey.publicKey),
+            notValidBefore: now - 3600,
+            notValidAfter: now + 86400,
+            issuer: caName,
             subject: try DistinguishedName { CommonName("localhost") },
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {

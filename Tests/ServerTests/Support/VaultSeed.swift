@@ -4,9 +4,10 @@ import Crypto
 import Foundation
 import Logging
 import SQLKit
+import Vault
+
 @testable import Server
 @testable import Storage
-import Vault
 
 enum VaultSeed {
     /// The plaintext of record `index`: distinct, recognisable, 32 bytes.

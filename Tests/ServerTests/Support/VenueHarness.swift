@@ -5,11 +5,12 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SQLKit
-@testable import Server
 import Storage
 import Testing
 import VenueFakes
 import Venues
+
+@testable import Server
 
 enum VenueHarness {
     static let egressIPs = ["198.51.100.7", "198.51.100.8"]
@@ -55,24 +56,37 @@ enum VenueHarness {
             let listed = try await driver.request(.get, "/api/v1/credentials", ip: user.ip, token: signedIn.accessToken)
             let list = try JSONSerialization.jsonObject(with: Data(listed.body.readableBytesView)) as? [Any] ?? []
             let sql = try inside.database.database(logger: .init(label: "test")) as! any SQLDatabase
-            let secrets = try await sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("vault_secrets")
+            let secrets =
+                try await sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("vault_secrets")
                 .where("purpose", .equal, CredentialStore.purpose).first()?.decode(column: "n", as: Int.self) ?? -1
-            let rows = try await sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("exchange_credentials").first()?
+            let rows =
+                try await sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("exchange_credentials").first()?
                 .decode(column: "n", as: Int.self) ?? -1
             let audit = try await sql.select().columns("action", "details").from("audit_events").where("action", .like, "credential.%").all()
             let json = (try? response.json()) ?? [:]
-            return Outcome(status: response.status, body: json.mapValues { "\($0)" }, errorCode: response.errorCode, listed: list.count,
-                           storedSecrets: secrets, credentialRows: rows,
-                           auditActions: try audit.map { try $0.decode(column: "action", as: String.self) },
-                           auditDetails: try audit.map { try $0.decode(column: "details", as: String.self) },
-                           logs: logs.lines)
+            return Outcome(
+                status: response.status,
+                body: json.mapValues { "\($0)" },
+                errorCode: response.errorCode,
+                listed: list.count,
+                storedSecrets: secrets,
+                credentialRows: rows,
+                auditActions: try audit.map { try $0.decode(column: "action", as: String.self) },
+                auditDetails: try audit.map { try $0.decode(column: "details", as: String.self) },
+                logs: logs.lines
+            )
         }
     }
 
     /// Everything SPEC §4 promises about a refused key: the 422 and its code, nothing stored, the refusal audited with
     /// its reason only, no key material in any log line, and exactly one introspection call.
-    static func expectRefused(_ outcome: Outcome, _ code: String, secrets: [String], introspections: Int,
-                              sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectRefused(
+        _ outcome: Outcome,
+        _ code: String,
+        secrets: [String],
+        introspections: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(outcome.status == .unprocessableContent, sourceLocation: sourceLocation)
         #expect(outcome.errorCode == code, sourceLocation: sourceLocation)
         #expect(outcome.listed == 0 && outcome.storedSecrets == 0 && outcome.credentialRows == 0, sourceLocation: sourceLocation)
@@ -82,8 +96,13 @@ enum VenueHarness {
         Self.expectNoLeak(outcome, secrets: secrets, sourceLocation: sourceLocation)
     }
 
-    static func expectAccepted(_ outcome: Outcome, keyHint: String, secrets: [String], introspections: Int,
-                               sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectAccepted(
+        _ outcome: Outcome,
+        keyHint: String,
+        secrets: [String],
+        introspections: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(outcome.status == .created, "\(outcome.errorCode ?? ""): \(outcome.body["message"] ?? "")", sourceLocation: sourceLocation)
         #expect(outcome.body["key_hint"] as? String == keyHint, sourceLocation: sourceLocation)
         #expect(outcome.listed == 1 && outcome.storedSecrets == 1 && outcome.credentialRows == 1, sourceLocation: sourceLocation)
