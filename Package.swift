@@ -83,7 +83,8 @@ let package = Package(
         .target(
             name: "Venues",
             dependencies: [
-                "Vault",
+                "Vault", "AuditLog",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -93,7 +94,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Bots", dependencies: ["Venues"], swiftSettings: swiftSettings),
+        .target(
+            name: "Bots",
+            dependencies: [
+                "Venues", "AuditLog", "Vault",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Guard",
             dependencies: ["AuditLog", "Vault", .product(name: "Logging", package: "swift-log")],
@@ -102,7 +112,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "Vault", "AuditLog",
+                "Vault", "AuditLog", "Venues", "Bots",
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
                 .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
@@ -191,7 +201,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BotsTests",
-            dependencies: ["Bots", "Venues"],
+            dependencies: [
+                "Bots", "Venues", "Storage", "AuditLog", "Vault",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: testSwiftSettings
         ),
         .testTarget(

@@ -40,8 +40,8 @@ func buildApplicationParts(
     let jobs = BackgroundJobs(logger: logger)
     let vault = try makeVault(prepared, database: database, logger: logger)
     let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
-    let startup = StartupComplete()
-    let paper = PaperTrading(configuration: configuration, database: database, logger: logger, startup: startup)
+    let startup = StartupGate()
+    let paper = PaperTrading(configuration: configuration, database: database, logger: logger)
     let directory = VenueDirectory(
         baseURLs: configuration.venueBaseURLs,
         testnets: configuration.venueTestnets,
@@ -55,8 +55,7 @@ func buildApplicationParts(
         paper: paper.venue,
         auth: auth,
         interval: configuration.botInterval,
-        logger: logger,
-        startup: startup
+        logger: logger
     )
     let router = try buildRouter(configuration, database: database, auth: auth, directory: directory, engine: engine)
     extraRoutes(router)
@@ -65,7 +64,7 @@ func buildApplicationParts(
         router: router,
         server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-        services: [database.databases, jobs, paper, engine],
+        services: [database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine)],
         onServerRunning: { channel in
             logger.info(
                 "listening",
@@ -81,7 +80,7 @@ func buildApplicationParts(
     app.beforeServerStarts {
         try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
         try await paper.restore()
-        startup.complete()
+        startup.open()
     }
     return ApplicationParts(application: app, router: router, database: database, auth: auth)
 }

@@ -38,7 +38,6 @@ final class BotEngine: Service, Sendable {
     let auth: AuthService
     let interval: Duration
     let logger: Logger
-    let startup: StartupComplete
 
     init(
         store: BotStore,
@@ -48,10 +47,8 @@ final class BotEngine: Service, Sendable {
         paper: PaperVenue,
         auth: AuthService,
         interval: Duration,
-        logger: Logger,
-        startup: StartupComplete
+        logger: Logger
     ) {
-        self.startup = startup
         self.store = store
         self.credentials = credentials
         self.envelope = envelope
@@ -80,7 +77,7 @@ final class BotEngine: Service, Sendable {
             try await cancelWhenGracefulShutdown {
                 while true {
                     try await Task.sleep(for: self.interval)
-                    if self.startup.isComplete { await self.stepAll() }
+                    await self.stepAll()
                 }
             }
         } catch is CancellationError {}

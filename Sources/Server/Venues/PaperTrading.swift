@@ -7,22 +7,13 @@ import Storage
 import Synchronization
 import Venues
 
-/// Set once start-up (migrations, restored state) is complete: background loops touch the database only after.
-final class StartupComplete: Sendable {
-    private let done = Mutex(false)
-    var isComplete: Bool { self.done.withLock { $0 } }
-    func complete() { self.done.withLock { $0 = true } }
-}
-
 final class PaperTrading: Service, Sendable {
     let venue: PaperVenue
     let store: PaperStateStore
     let configuration: ServerConfiguration
     let logger: Logger
-    let startup: StartupComplete
 
-    init(configuration: ServerConfiguration, database: TradekeepDatabase, logger: Logger, startup: StartupComplete = StartupComplete()) {
-        self.startup = startup
+    init(configuration: ServerConfiguration, database: TradekeepDatabase, logger: Logger) {
         let store = PaperStateStore(database: database, logger: logger)
         self.store = store
         self.configuration = configuration
@@ -58,7 +49,6 @@ final class PaperTrading: Service, Sendable {
             try await cancelWhenGracefulShutdown {
                 while true {
                     try await Task.sleep(for: self.configuration.paperTick)
-                    guard self.startup.isComplete else { continue }
                     do { try await self.venue.tick() } catch {
                         self.logger.warning("paper tick not saved", metadata: ["error": .string("\(type(of: error))")])
                     }
