@@ -98,6 +98,7 @@ let package = Package(
             name: "Bots",
             dependencies: [
                 "Venues", "AuditLog", "Vault",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -221,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Vault", "AuditLog", "Accounts", "InteropSupport", "Venues", "VenueFakes",
+                "Server", "Storage", "Vault", "AuditLog", "Accounts", "InteropSupport", "Venues", "VenueFakes", "Bots",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "FluentKit", package: "fluent-kit"),

@@ -30,3 +30,23 @@ extension AuditAction {
     public static let credentialRotated: AuditAction = "credential.rotated"
     public static let credentialDeleted: AuditAction = "credential.deleted"
 }
+
+extension AuditAction {
+    // Bots and orders (issue 6; stable names).
+    public static let botDeployed: AuditAction = "bot.deployed"
+    public static let botParamsChanged: AuditAction = "bot.params_changed"
+    public static let botStarted: AuditAction = "bot.started"
+    public static let botStopped: AuditAction = "bot.stopped"
+    public static let botKilled: AuditAction = "bot.killed"
+    public static let botRiskStop: AuditAction = "bot.risk_stop"
+    public static let botFailed: AuditAction = "bot.failed"
+    public static let botDeleted: AuditAction = "bot.deleted"
+    public static let botWebhookSecret: AuditAction = "bot.webhook_secret_regenerated"
+    public static let orderPlaced: AuditAction = "order.placed"
+    public static let orderCancelled: AuditAction = "order.cancelled"
+    public static let orderFilled: AuditAction = "order.filled"
+    public static let accountKillSwitch: AuditAction = "account.kill_switch"
+    public static let signalReceived: AuditAction = "signal.received"
+    public static let tradingHalted: AuditAction = "admin.trading_halted"
+    public static let tradingResumed: AuditAction = "admin.trading_resumed"
+}

@@ -1,7 +1,22 @@
-// The one API through which security events are recorded. The audit issue makes the log tamper-evident;
-// the callers do not change.
+// The one API through which security events are recorded. Changes write their entries inside their own
+// transaction (Storage's `AuditWriter`); events that change nothing else (a refused login, a rejected key) go
+// through an `AuditSink`, one transaction each. The audit-log issue makes the log tamper-evident; callers do not change.
 
 import Foundation
+
+/// Where a request came from, for the audit log and the session list.
+public struct ClientInfo: Sendable, Equatable {
+    public let ip: String?
+    public let userAgent: String?
+
+    public init(ip: String?, userAgent: String?) {
+        self.ip = ip
+        self.userAgent = userAgent
+    }
+
+    /// The bot engine acting on its own (a fill seen, a risk limit reached).
+    public static let engine = ClientInfo(ip: nil, userAgent: "engine")
+}
 
 public struct AuditEvent: Sendable, Equatable {
     public let action: AuditAction
@@ -21,8 +36,13 @@ public struct AuditEvent: Sendable, Equatable {
         self.details = details
         self.at = at
     }
+
+    public init(_ action: AuditAction, user: UUID?, client: ClientInfo, _ details: [String: String] = [:], at: Date = Date()) {
+        self.init(action: action, userID: user, ip: client.ip, userAgent: client.userAgent, details: details, at: at)
+    }
 }
 
+/// Records events that change nothing else, each in its own transaction.
 public protocol AuditSink: Sendable {
     func record(_ event: AuditEvent) async throws
 }

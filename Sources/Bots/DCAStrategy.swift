@@ -20,18 +20,23 @@ public struct DCAParameters: Sendable, Codable, Equatable {
     }
 
     public func validate(rules: SymbolRules, price: Decimal) throws(InvalidParameters) {
+        guard self.quoteAmount <= Limits.amount else { throw InvalidParameters(field: "quote_amount", "must be at most \(Limits.amount.plain)") }
         guard self.quoteAmount >= rules.minNotional, self.quoteAmount > 0 else {
-            throw InvalidParameters("quote_amount must be at least the venue's minimum order value of \(rules.minNotional)")
+            throw InvalidParameters(field: "quote_amount", "must be at least the venue's minimum order value of \(rules.minNotional)")
         }
         guard rules.roundQuantity(self.quoteAmount / price) >= max(rules.minQuantity, rules.stepSize) else {
-            throw InvalidParameters("quote_amount buys less than the smallest quantity at the current price")
+            throw InvalidParameters(field: "quote_amount", "buys less than the smallest quantity at the current price")
         }
-        guard (10...31_536_000).contains(self.intervalSeconds) else { throw InvalidParameters("interval_seconds must be between 10 and 31,536,000") }
-        guard self.takeProfitPct > 0, self.takeProfitPct <= 1_000 else { throw InvalidParameters("take_profit_pct must be above 0 and at most 1000") }
-        guard (0...20).contains(self.safetyOrders ?? 0) else { throw InvalidParameters("safety_orders must be between 0 and 20") }
+        guard (10...31_536_000).contains(self.intervalSeconds) else {
+            throw InvalidParameters(field: "interval_seconds", "must be between 10 and 31,536,000")
+        }
+        guard self.takeProfitPct > 0, self.takeProfitPct <= 1_000 else {
+            throw InvalidParameters(field: "take_profit_pct", "must be above 0 and at most 1000")
+        }
+        guard (0...20).contains(self.safetyOrders ?? 0) else { throw InvalidParameters(field: "safety_orders", "must be between 0 and 20") }
         let step = self.safetyStepPct ?? 1
         guard step > 0, step * Decimal(self.safetyOrders ?? 0) < 100 else {
-            throw InvalidParameters("safety_step_pct × safety_orders must stay below 100")
+            throw InvalidParameters(field: "safety_step_pct", "× safety_orders must stay below 100")
         }
     }
 }

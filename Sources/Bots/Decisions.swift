@@ -55,7 +55,7 @@ public struct BotOrder: Sendable, Codable, Equatable {
         self.status = status
     }
 
-    public var isOpen: Bool { self.status == .open || self.status == .partiallyFilled }
+    public var isOpen: Bool { self.status.isOpen }
 }
 
 /// An order the strategy wants; the engine gives it a client order id derived from the bot and a sequence.
@@ -101,10 +101,22 @@ public struct Signal: Sendable, Codable, Equatable {
     }
 }
 
-/// A parameter problem, for the API's 422.
+/// A parameter problem, for the API's 422: which parameter, and what it must be.
 public struct InvalidParameters: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The parameter at fault as the API names it under `params` (`quantity`, `risk.max_position`), if one is.
+    public let field: String?
     public let message: String
-    public init(_ message: String) { self.message = message }
+
+    public init(field: String, _ problem: String) {
+        self.field = field
+        self.message = "`params.\(field)` \(problem)."
+    }
+
+    public init(_ message: String) {
+        self.field = nil
+        self.message = message
+    }
+
     public var description: String { self.message }
 }
 

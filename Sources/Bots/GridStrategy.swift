@@ -21,21 +21,23 @@ public struct GridParameters: Sendable, Codable, Equatable {
     }
 
     public func validate(rules: SymbolRules, price: Decimal) throws(InvalidParameters) {
-        guard (2...200).contains(self.levels) else { throw InvalidParameters("levels must be between 2 and 200") }
+        guard (2...200).contains(self.levels) else { throw InvalidParameters(field: "levels", "must be between 2 and 200") }
         switch (self.lower, self.upper, self.rangePct) {
         case (let lower?, let upper?, nil):
-            guard lower > 0, lower < upper else { throw InvalidParameters("lower must be positive and below upper") }
+            guard lower > 0, lower < upper else { throw InvalidParameters(field: "lower", "must be positive and below upper") }
+            guard upper <= Limits.amount else { throw InvalidParameters(field: "upper", "must be at most \(Limits.amount.plain)") }
         case (nil, nil, let range?):
-            guard range > 0, range < 100 else { throw InvalidParameters("range_pct must be between 0 and 100") }
+            guard range > 0, range < 100 else { throw InvalidParameters(field: "range_pct", "must be between 0 and 100") }
         default:
             throw InvalidParameters("give either lower and upper, or range_pct")
         }
+        guard self.quantity <= Limits.quantity else { throw InvalidParameters(field: "quantity", "must be at most \(Limits.quantity.plain)") }
         guard self.quantity > 0, self.quantity == rules.roundQuantity(self.quantity), self.quantity >= rules.minQuantity else {
-            throw InvalidParameters("quantity must be a positive multiple of \(rules.stepSize) and at least \(rules.minQuantity)")
+            throw InvalidParameters(field: "quantity", "must be a positive multiple of \(rules.stepSize) and at least \(rules.minQuantity)")
         }
         let (low, high) = self.bounds(price: price)
         guard self.quantity * low >= rules.minNotional else {
-            throw InvalidParameters("quantity × lower price is below the venue's minimum order value of \(rules.minNotional)")
+            throw InvalidParameters(field: "quantity", "× the lowest price is below the venue's minimum order value of \(rules.minNotional)")
         }
         guard (high - low) / Decimal(self.levels - 1) >= rules.tickSize else { throw InvalidParameters("the levels are closer than one price tick") }
     }

@@ -1,6 +1,7 @@
 // Assembles the Tradekeep application: database, middleware, controllers, server channel.
 
 import Accounts
+import AuditLog
 import Bots
 import Foundation
 import Guard
@@ -26,38 +27,66 @@ struct ApplicationParts {
     let router: Router<AppRequestContext>
     let database: TradekeepDatabase
     let auth: AuthService
+    let bots: BotService
+    let credentials: CredentialService
+    let vault: Envelope
 }
 
-/// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say).
+/// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say); `auditWriter` and
+/// `venueDecorator` let them fail audit writes or slow a venue down.
 func buildApplicationParts(
     _ prepared: PreparedServer,
     logger: Logger,
     clock: @escaping @Sendable () -> Date = { Date() },
+    auditWriter: any AuditWriter = PendingAuditWriter(),
+    venueDecorator: @escaping @Sendable (any Venue) -> any Venue = { $0 },
     extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }
 ) async throws -> ApplicationParts {
     let configuration = prepared.configuration
-    let database = try TradekeepDatabase(location: configuration.database)
+    let database = try TradekeepDatabase(location: configuration.database, auditWriter: auditWriter)
     let jobs = BackgroundJobs(logger: logger)
     let vault = try makeVault(prepared, database: database, logger: logger)
-    let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: jobs, logger: logger, clock: clock)
+    let secrets = SecretStore(database: database, envelope: vault, logger: logger)
+    let audit = DatabaseAuditSink(database: database, logger: logger)
     let startup = StartupGate()
     let paper = PaperTrading(configuration: configuration, database: database, logger: logger)
-    let directory = VenueDirectory(
-        baseURLs: configuration.venueBaseURLs,
-        testnets: configuration.venueTestnets,
-        unverified: configuration.unverifiedVenues
-    )
+    let directory = VenueDirectory(baseURLs: configuration.venueBaseURLs, testnets: configuration.venueTestnets)
+    let venues = TradingVenues(paper: venueDecorator(paper.venue), directory: directory)
+    let credentialStore = CredentialStore(database: database, secrets: secrets, logger: logger)
+    let botStore = BotStore(database: database, logger: logger)
     let engine = BotEngine(
-        store: BotStore(database: database, logger: logger),
-        credentials: CredentialStore(database: database, logger: logger),
-        envelope: vault,
-        directory: directory,
-        paper: paper.venue,
-        auth: auth,
-        interval: configuration.botInterval,
+        bots: botStore,
+        credentials: credentialStore,
+        venues: venues,
+        configuration: EngineConfiguration(interval: configuration.botInterval, priceBand: configuration.priceBand),
+        now: clock,
         logger: logger
     )
-    let router = try buildRouter(configuration, database: database, auth: auth, directory: directory, engine: engine)
+    let bots = BotService(
+        bots: botStore,
+        credentials: credentialStore,
+        engine: engine,
+        venues: venues,
+        limits: configuration.botLimits,
+        audit: audit,
+        logger: logger,
+        now: clock
+    )
+    let credentials = CredentialService(
+        repository: credentialStore,
+        directory: directory,
+        policy: KeyPolicy(
+            egressIPs: configuration.egressIPs,
+            ipAllowlist: configuration.ipAllowlist,
+            unverifiedVenues: configuration.unverifiedVenues
+        ),
+        audit: audit,
+        keysChanged: { engine.forgetKeys(credentialID: $0) },
+        logger: logger,
+        now: clock
+    )
+    let auth = try await makeAuthService(prepared, database: database, secrets: secrets, trading: bots, jobs: jobs, logger: logger, clock: clock)
+    let router = try buildRouter(configuration, database: database, auth: auth, bots: bots, credentials: credentials, venues: venues)
     extraRoutes(router)
 
     var app = Application(
@@ -77,12 +106,21 @@ func buildApplicationParts(
         },
         logger: logger
     )
+    // Nothing that uses the database runs before migrations and the paper venue's restore are done.
     app.beforeServerStarts {
         try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
         try await paper.restore()
         startup.open()
     }
-    return ApplicationParts(application: app, router: router, database: database, auth: auth)
+    return ApplicationParts(
+        application: app,
+        router: router,
+        database: database,
+        auth: auth,
+        bots: bots,
+        credentials: credentials,
+        vault: vault
+    )
 }
 
 /// Migrations, the keyring binding, and the first KEK version; then the vault loads the version table.
@@ -158,34 +196,40 @@ func makeVault(_ prepared: PreparedServer, database: TradekeepDatabase, logger: 
 func makeAuthService(
     _ prepared: PreparedServer,
     database: TradekeepDatabase,
-    vault: Envelope,
+    secrets: SecretStore,
+    trading: (any TradingStop)?,
     jobs: BackgroundJobs,
     logger: Logger,
     clock: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> AuthService {
     let configuration = prepared.configuration
-    return AuthService(
-        store: AccountStore(database: database, logger: logger),
-        audit: DatabaseAuditSink(database: database, logger: logger),
+    let store = AccountStore(database: database, secrets: secrets, logger: logger)
+    let factor = SecondFactor(
+        store: store,
         hasher: PasswordHasher(cost: configuration.bcryptCost, threadPool: .singleton),
-        envelope: vault,
+        audit: DatabaseAuditSink(database: database, logger: logger),
+        mailer: OutboxMailer(directory: configuration.dataDirectory.appendingPathComponent("outbox"), sender: configuration.mailFrom, logger: logger),
+        sessions: SessionCache(),
+        trading: trading,
+        logger: logger,
+        now: clock
+    )
+    return AuthService(
+        store: store,
+        factor: factor,
         accessTokens: await AccessTokens(key: prepared.secrets.jwtKey, lifetime: configuration.accessTokenTTL, clock: clock),
         commonPasswords: try CommonPasswords.bundled(),
         pwned: configuration.hibpEnabled
             ? PwnedPasswords(
                 baseURL: configuration.hibpURL,
                 timeout: .nanoseconds(
-                    configuration.hibpTimeout.components.seconds * 1_000_000_000
-                        + configuration.hibpTimeout.components.attoseconds / 1_000_000_000
+                    configuration.hibpTimeout.components.seconds * 1_000_000_000 + configuration.hibpTimeout.components.attoseconds / 1_000_000_000
                 )
             )
             : nil,
-        mailer: OutboxMailer(directory: configuration.dataDirectory.appendingPathComponent("outbox"), sender: configuration.mailFrom, logger: logger),
         jobs: jobs,
-        sessions: SessionCache(),
         publicURL: configuration.publicURL,
-        logger: logger,
-        now: clock
+        logger: logger
     )
 }
 
@@ -193,8 +237,9 @@ func buildRouter(
     _ configuration: ServerConfiguration,
     database: TradekeepDatabase,
     auth: AuthService,
-    directory: VenueDirectory,
-    engine: BotEngine
+    bots: BotService,
+    credentials: CredentialService,
+    venues: TradingVenues
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Middleware applies only to routes added after it, and to the not-found responder: add it first.
@@ -204,7 +249,7 @@ func buildRouter(
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(auth: auth))
     router.add(middleware: RateLimitMiddleware(store: InMemoryRateLimitStore()))
-    router.add(middleware: APIAccessGate(publicRoutes: AuthController.publicRoutes.union(BotsController.publicRoutes)))
+    router.add(middleware: APIAccessGate())
 
     HealthController(database: database).addRoutes(to: router)
     WellKnownController(
@@ -212,19 +257,15 @@ func buildRouter(
         canonicalURL: configuration.publicURL.appendingPathComponent(".well-known/security.txt")
     ).addRoutes(to: router)
     try OpenAPIController().addRoutes(to: router)
-    AuthController(auth: auth, publicOrigin: origin(of: configuration.publicURL)).addRoutes(to: router)
-    AdminController(auth: auth).addRoutes(to: router)
-    VenuesController(
-        paper: engine.paper,
-        credentials: CredentialService(
-            auth: auth,
-            store: CredentialStore(database: database, logger: auth.logger),
-            directory: directory,
-            policy: KeyPolicy(egressIPs: configuration.egressIPs, ipAllowlist: configuration.ipAllowlist),
-            logger: auth.logger
-        )
-    ).addRoutes(to: router)
-    BotsController(engine: engine).addRoutes(to: router)
+
+    // Public routes are the ones on `api`; everything on `signedIn` answers 401 to anonymous callers.
+    let api = router.group("/api/v1")
+    let signedIn = api.group(context: AuthenticatedContext.self)
+    let stepUp = auth.stepUp
+    AuthController(auth: auth, stepUp: stepUp, publicOrigin: origin(of: configuration.publicURL)).addRoutes(public: api, signedIn: signedIn)
+    AdminController(auth: auth, bots: bots, stepUp: stepUp).addRoutes(to: signedIn)
+    VenuesController(credentials: credentials, venues: venues, stepUp: stepUp).addRoutes(to: signedIn)
+    BotsController(bots: bots, stepUp: stepUp).addRoutes(public: api, signedIn: signedIn)
     return router
 }
 

@@ -34,14 +34,18 @@ public enum StorageError: Error, CustomStringConvertible {
 public struct TradekeepDatabase: Sendable {
     public let location: DatabaseLocation
     public let databases: Databases
+    /// Where every change's audit entries go, inside that change's transaction.
+    public let auditWriter: any AuditWriter
     private let eventLoopGroup: any EventLoopGroup
 
     public init(
         location: DatabaseLocation,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        threadPool: NIOThreadPool = .singleton
+        threadPool: NIOThreadPool = .singleton,
+        auditWriter: any AuditWriter = PendingAuditWriter()
     ) throws {
         self.location = location
+        self.auditWriter = auditWriter
         // SQLite allows one writer. With a connection per event loop, a background write (the paper venue, the bot
         // engine) waiting on another connection's transaction holds a thread-pool thread in SQLite's busy loop, and
         // enough of them starve the transaction they wait for (in-memory databases fail with SQLITE_LOCKED instead).
@@ -125,7 +129,7 @@ public struct TradekeepDatabase: Sendable {
     static let migrationLockKey: Int64 = 0x7472_6164_656B_6565
 
     static var migrations: [any Migration] {
-        [CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState(), CreateBots()]
+        [CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState(), CreateBots(), AddTradingLedger()]
     }
 
     private static func runMigrations(on database: any Database) async throws {

@@ -107,18 +107,10 @@ public struct VaultStore: Sendable {
             // BEGIN IMMEDIATE takes SQLite's write lock up front, so two writers never deadlock upgrading a read lock.
             try await sql.raw(immediate ? "BEGIN IMMEDIATE" : "BEGIN").run()
             do {
-                let rows = try await sql.select().column("*").from("vault_secrets").where("kek_version", .notEqual, target)
-                    .orderBy("id").limit(limit)
-                    .all(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
+                let rows = try await SecretStore.rows(notUnder: target, limit: limit, in: sql)
                 for row in rows {
                     let moved = try await envelope.rewrap(row.sealed, context: row.context, to: target)
-                    try await sql.update("vault_secrets")
-                        .set("wrapped_key", to: Data(moved.wrappedKey)).set("kek_provider", to: moved.kekProvider).set(
-                            "kek_version",
-                            to: moved.kekVersion
-                        )
-                        .where("id", .equal, row.id).where("kek_version", .equal, row.kekVersion)
-                        .run()
+                    try await SecretStore.rewrap(row, to: moved, in: sql)
                 }
                 try await sql.raw("COMMIT").run()
                 return rows.count

@@ -1,6 +1,7 @@
 // Admin routes need the admin role and a fresh TOTP code; admins are created only from the CLI.
 
 import Accounts
+import AuditLog
 import Foundation
 import HTTPTypes
 import HummingbirdTesting

@@ -1,5 +1,6 @@
 // Exchange keys after the check: listing, reading, rotating and deleting; the venue list; unreachable venues; warn mode.
 
+import AuditLog
 import Foundation
 import HTTPTypes
 import SQLKit
@@ -78,7 +79,7 @@ import Venues
                 let other = try await driver.signUp()
                 let token = try await driver.signIn(user).accessToken
                 let otherToken = try await driver.signIn(other).accessToken
-                let store = CredentialStore(database: inside.database, logger: .init(label: "test"))
+                let store = inside.credentialStore
 
                 // Step-up is checked before the venue is asked.
                 let noCode = try await driver.post("/api/v1/credentials", Self.submission(first), ip: user.ip, token: token)
@@ -101,12 +102,11 @@ import Venues
 
                 let uuid = try #require(UUID(uuidString: id))
                 let userID = try #require(UUID(uuidString: user.userID))
-                let opened = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { material in
-                    [
-                        material.apiKey, material.secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) },
-                        material.passphrase?.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } ?? "",
-                    ]
-                }
+                let material = try await store.keys(id: uuid, userID: userID)
+                let opened = [
+                    material.apiKey, material.secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) },
+                    material.passphrase?.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } ?? "",
+                ]
                 #expect(opened == [first.apiKey, first.secret, first.passphrase])
 
                 for path in ["/api/v1/credentials", "/api/v1/credentials/\(id)"] {
@@ -146,7 +146,7 @@ import Venues
                     token: token
                 )
                 #expect(refused.errorCode == "withdrawal_permission")
-                let unchanged = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { $0.apiKey }
+                let unchanged = try await store.keys(id: uuid, userID: userID).apiKey
                 #expect(unchanged == first.apiKey)
 
                 let rotated = try await driver.post(
@@ -161,7 +161,7 @@ import Venues
                 #expect(rotated.status == .ok)
                 #expect(try rotated.json()["key_hint"] as? String == String(second.apiKey.suffix(4)))
                 #expect(try rotated.json()["rotated_at"] is String)
-                let now = try await store.withMaterial(id: uuid, userID: userID, envelope: inside.auth.envelope) { $0.apiKey }
+                let now = try await store.keys(id: uuid, userID: userID).apiKey
                 #expect(now == second.apiKey)
                 let sql = try inside.database.database(logger: .init(label: "test")) as! any SQLDatabase
                 let secrets = try await sql.select().column("id").from("vault_secrets").where("purpose", .equal, CredentialStore.purpose).all()
@@ -357,29 +357,17 @@ import Venues
                 let id = try #require(try await driver.post("/api/v1/credentials", body, ip: user.ip, token: token).json()["id"] as? String)
                 let uuid = try #require(UUID(uuidString: id))
                 // Straight at the store (no TOTP step between them), so the operations really overlap.
-                let store = CredentialStore(database: inside.database, logger: .init(label: "test"))
-                let envelope = inside.auth.envelope
+                let store = inside.credentialStore
+                let event = AuditEvent(.credentialRotated, user: userID, client: .engine)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for key in keys.dropFirst() {
                         group.addTask {
-                            let material = CredentialMaterial(
-                                apiKey: key.apiKey,
-                                secret: SecretBytes(copying: Array(key.secret.utf8)),
-                                passphrase: nil
-                            )
-                            _ = try? await store.rotate(
-                                id: uuid,
-                                userID: userID,
-                                keyHint: "x",
-                                permissions: [],
-                                ipRestricted: true,
-                                warnings: [],
-                                material: material,
-                                envelope: envelope
-                            )
+                            let material = VenueCredentials(apiKey: key.apiKey, secret: SecretBytes(copying: Array(key.secret.utf8)))
+                            let findings = KeyFindings(keyHint: "x", permissions: [], ipRestricted: true, warnings: [])
+                            _ = try? await store.rotate(id: uuid, userID: userID, findings: findings, keys: material, at: Date(), audit: event)
                         }
                     }
-                    group.addTask { _ = try await store.delete(id: uuid, userID: userID) }
+                    group.addTask { _ = try await store.delete(id: uuid, userID: userID, audit: event) }
                     try await group.waitForAll()
                 }
                 let sql = try inside.database.database(logger: .init(label: "test")) as! any SQLDatabase

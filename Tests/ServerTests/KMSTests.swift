@@ -46,7 +46,7 @@ struct KMSTests {
             #expect(status.count == 1)
             #expect(status.first?.reference == KEKReference(provider: "aws-kms", key: key))
             #expect(status.first?.records == 1)
-            #expect(inside.auth.envelope.statistics.providerCalls >= 2)
+            #expect(inside.vault.statistics.providerCalls >= 2)
         }
     }
 
@@ -70,7 +70,7 @@ struct KMSTests {
             // The current version now names a key KMS does not have (as if it were deleted).
             let sql = try inside.database.database(logger: Logger(label: "t")) as! any SQLDatabase
             try await sql.update("kek_versions").set("key_ref", to: "alias/tradekeep-deleted").run()
-            _ = try await inside.auth.envelope.currentVersions(refresh: true)
+            _ = try await inside.vault.currentVersions(refresh: true)
             let response = try await driver.register(email: "kms-gone@example.com", ip: "10.11.0.1")
             #expect(response.status == .internalServerError)
             #expect(try await inside.auth.store.user(email: "kms-gone@example.com") == nil)

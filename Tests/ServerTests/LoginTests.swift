@@ -1,6 +1,7 @@
 // POST /login and /login/totp, lockout, replay protection and account enumeration.
 
 import Accounts
+import AuditLog
 import Foundation
 import HTTPTypes
 import HummingbirdTesting

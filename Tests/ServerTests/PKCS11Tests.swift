@@ -24,7 +24,7 @@ struct PKCS11Tests {
             _ = try await driver.signIn(user)
             let counts = try await VaultStore(database: inside.database, logger: Logger(label: "t")).counts()
             #expect(counts.map(\.reference) == [KEKReference(provider: "pkcs11", key: object)])
-            let provider = try #require(inside.auth.envelope.provider("pkcs11") as? PKCS11Provider)
+            let provider = try #require(inside.vault.provider("pkcs11") as? PKCS11Provider)
             #expect(try provider.isNonExtractable(object))
         }
     }

@@ -37,12 +37,12 @@ import Vault
             #expect(user.passwordHash.hasPrefix("$2b$04$"))
             // The TOTP secret is sealed in the vault, bound to this user and record.
             let secretID = try #require(user.totpSecretID)
-            let opened = try await inside.auth.store.withSecret(id: secretID, ownerID: userID, envelope: inside.auth.envelope) {
+            let opened = try await inside.auth.store.secrets.withSecret(id: secretID, ownerID: userID) {
                 $0.withUnsafeBytes(Array.init)
             }
             #expect(opened == secret)
-            await #expect(throws: AccountStoreError.notFound) {
-                try await inside.auth.store.withSecret(id: secretID, ownerID: UUID(), envelope: inside.auth.envelope) { _ in 0 }
+            await #expect(throws: SecretStoreError.notFound) {
+                try await inside.auth.store.secrets.withSecret(id: secretID, ownerID: UUID()) { _ in 0 }
             }
             // A verification mail is in the outbox.
             let mail = try #require(try AuthDriver.latestMail(to: "alice@example.com", in: app.prepared.configuration.dataDirectory))
@@ -278,7 +278,7 @@ import Vault
                 .set("ciphertext", to: aliceSealed.ciphertext).set("nonce", to: aliceSealed.nonce).set("wrapped_key", to: aliceSealed.wrappedKey)
                 .where("id", .equal, bobRecord.totpSecretID!).run()
             await #expect(throws: VaultError.decryptionFailed) {
-                _ = try await store.withSecret(id: bobRecord.totpSecretID!, ownerID: bobRecord.id, envelope: inside.auth.envelope) { $0.count }
+                _ = try await store.secrets.withSecret(id: bobRecord.totpSecretID!, ownerID: bobRecord.id) { $0.count }
             }
             // Bob cannot sign in with Alice's codes (nor his own): his secret no longer opens.
             let mfa = try await driver.mfaToken(bob)
@@ -289,7 +289,7 @@ import Vault
             flipped[0] ^= 0x01
             try await sql.update("vault_secrets").set("ciphertext", to: flipped).where("id", .equal, aliceRecord.totpSecretID!).run()
             await #expect(throws: VaultError.decryptionFailed) {
-                _ = try await store.withSecret(id: aliceRecord.totpSecretID!, ownerID: aliceRecord.id, envelope: inside.auth.envelope) { $0.count }
+                _ = try await store.secrets.withSecret(id: aliceRecord.totpSecretID!, ownerID: aliceRecord.id) { $0.count }
             }
         }
     }

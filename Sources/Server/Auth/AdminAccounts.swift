@@ -1,5 +1,6 @@
 // `tradekeep admin create`: the only way to make an administrator (SPEC §2).
 
+import AuditLog
 import Foundation
 import Logging
 import Storage
@@ -22,7 +23,14 @@ public enum AdminAccounts {
         do {
             let vault = try makeVault(prepared, database: database, logger: logger)
             try await prepareDatabase(prepared, database: database, vault: vault, logger: logger)
-            let auth = try await makeAuthService(prepared, database: database, vault: vault, jobs: BackgroundJobs(logger: logger), logger: logger)
+            let auth = try await makeAuthService(
+                prepared,
+                database: database,
+                secrets: SecretStore(database: database, envelope: vault, logger: logger),
+                trading: nil,
+                jobs: BackgroundJobs(logger: logger),
+                logger: logger
+            )
             let enrollment = try await auth.register(
                 email: email,
                 password: password,

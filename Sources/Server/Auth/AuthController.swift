@@ -7,20 +7,14 @@ import Storage
 
 struct AuthController {
     let auth: AuthService
+    let stepUp: StepUp
     let publicOrigin: String
 
     static let refreshCookie = "__Secure-tradekeep_refresh"
     static let cookiePath = "/api/v1/auth"
 
-    /// Routes under /api/v1/auth that anonymous callers may use.
-    static let publicRoutes: Set<String> = [
-        "POST /api/v1/auth/register", "POST /api/v1/auth/totp/confirm", "POST /api/v1/auth/login",
-        "POST /api/v1/auth/login/totp", "POST /api/v1/auth/refresh", "POST /api/v1/auth/password/forgot",
-        "POST /api/v1/auth/password/reset", "GET /api/v1/auth/verify-email",
-    ]
-
-    func addRoutes(to router: Router<AppRequestContext>) {
-        let open = router.group("/api/v1/auth")
+    func addRoutes(public api: RouterGroup<AppRequestContext>, signedIn: RouterGroup<AuthenticatedContext>) {
+        let open = api.group("auth")
         open.post("/register", use: self.register)
         open.post("/totp/confirm", use: self.confirmTOTP)
         open.post("/login", use: self.login)
@@ -30,12 +24,12 @@ struct AuthController {
         open.post("/password/reset", use: self.resetPassword)
         open.get("/verify-email", use: self.verifyEmail)
 
-        let signedIn = router.group("/api/v1/auth", context: AuthenticatedContext.self)
-        signedIn.post("/logout", use: self.logout)
-        signedIn.get("/sessions", use: self.sessions)
-        signedIn.delete("/sessions/:id", use: self.revokeSession)
-        signedIn.post("/password/change", use: self.changePassword)
-        signedIn.post("/backup-codes", use: self.backupCodes)
+        let mine = signedIn.group("auth")
+        mine.post("/logout", use: self.logout)
+        mine.get("/sessions", use: self.sessions)
+        mine.delete("/sessions/:id", use: self.revokeSession)
+        mine.post("/password/change", use: self.changePassword)
+        mine.post("/backup-codes", use: self.backupCodes)
     }
 
     // MARK: Bodies
@@ -63,7 +57,7 @@ struct AuthController {
         let totpSecret: String
         let otpauthUri: String
     }
-    struct SecondFactor: Decodable {
+    struct SecondStep: Decodable {
         let mfaToken: String
         let code: String?
         let backupCode: String?
@@ -85,7 +79,6 @@ struct AuthController {
         let newPassword: String
         let totpCode: String?
     }
-    struct StepUpBody: Decodable { let totpCode: String? }
     struct Session: ResponseEncodable {
         let id: String
         let createdAt: Date
@@ -99,8 +92,8 @@ struct AuthController {
     // MARK: Anonymous
 
     @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<Registered> {
-        let body = try await request.decodeJSON(as: Credentials.self, context: context)
-        let enrollment = try await self.auth.register(email: body.email, password: body.password, client: Self.client(request, context.clientIP))
+        let body = try await request.decode(as: Credentials.self, context: context)
+        let enrollment = try await self.auth.register(email: body.email, password: body.password, client: context.client)
         return EditedResponse(
             status: .created,
             response: Registered(
@@ -113,18 +106,18 @@ struct AuthController {
     }
 
     @Sendable func confirmTOTP(_ request: Request, context: AppRequestContext) async throws -> BackupCodes {
-        let body = try await request.decodeJSON(as: Confirm.self, context: context)
+        let body = try await request.decode(as: Confirm.self, context: context)
         let codes = try await self.auth.confirmTOTP(
             enrollmentToken: body.enrollmentToken,
             code: body.code,
-            client: Self.client(request, context.clientIP)
+            client: context.client
         )
         return BackupCodes(backupCodes: codes)
     }
 
     @Sendable func login(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let body = try await request.decodeJSON(as: Credentials.self, context: context)
-        switch try await self.auth.login(email: body.email, password: body.password, client: Self.client(request, context.clientIP)) {
+        let body = try await request.decode(as: Credentials.self, context: context)
+        switch try await self.auth.login(email: body.email, password: body.password, client: context.client) {
         case .mfa(let token):
             return try MFAChallenge(mfaToken: token).response(from: request, context: context)
         case .enrollment(let enrollment):
@@ -138,12 +131,12 @@ struct AuthController {
     }
 
     @Sendable func loginTOTP(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let body = try await request.decodeJSON(as: SecondFactor.self, context: context)
+        let body = try await request.decode(as: SecondStep.self, context: context)
         let tokens = try await self.auth.completeLogin(
             mfaToken: body.mfaToken,
             code: body.code,
             backupCode: body.backupCode,
-            client: Self.client(request, context.clientIP)
+            client: context.client
         )
         return try self.tokenResponse(tokens)
     }
@@ -158,7 +151,7 @@ struct AuthController {
         }
         guard let cookie = request.cookies[Self.refreshCookie]?.value, !cookie.isEmpty else { throw APIError.invalidToken }
         do {
-            return try self.tokenResponse(try await self.auth.refresh(token: cookie, client: Self.client(request, context.clientIP)))
+            return try self.tokenResponse(try await self.auth.refresh(token: cookie, client: context.client))
         } catch let error as APIError where error.code == APIError.refreshReused.code {
             var cleared = error
             cleared.headers[values: .setCookie].append(Self.clearedCookie.description)
@@ -167,33 +160,33 @@ struct AuthController {
     }
 
     @Sendable func forgotPassword(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<Status> {
-        let body = try await request.decodeJSON(as: Email.self, context: context)
-        self.auth.requestPasswordReset(email: body.email, client: Self.client(request, context.clientIP))
+        let body = try await request.decode(as: Email.self, context: context)
+        self.auth.requestPasswordReset(email: body.email, client: context.client)
         return EditedResponse(status: .accepted, response: Status(status: "accepted"))
     }
 
     @Sendable func resetPassword(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
-        let body = try await request.decodeJSON(as: Reset.self, context: context)
+        let body = try await request.decode(as: Reset.self, context: context)
         try await self.auth.resetPassword(
             token: body.token,
             newPassword: body.newPassword,
             totpCode: body.totpCode,
             backupCode: body.backupCode,
-            client: Self.client(request, context.clientIP)
+            client: context.client
         )
         return .noContent
     }
 
     @Sendable func verifyEmail(_ request: Request, context: AppRequestContext) async throws -> Status {
         guard let token = request.uri.queryParameters.get("token"), !token.isEmpty else { throw APIError.invalidToken }
-        try await self.auth.verifyEmail(token: token, client: Self.client(request, context.clientIP))
+        try await self.auth.verifyEmail(token: token, client: context.client)
         return Status(status: "verified")
     }
 
     // MARK: Signed in
 
     @Sendable func logout(_ request: Request, context: AuthenticatedContext) async throws -> Response {
-        try await self.auth.logout(context.identity, client: Self.client(request, context.clientIP))
+        try await self.auth.logout(context.identity, client: context.client)
         var response = Response(status: .noContent)
         response.setCookie(Self.clearedCookie)
         return response
@@ -214,37 +207,28 @@ struct AuthController {
 
     @Sendable func revokeSession(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         guard let id = context.parameters.get("id", as: UUID.self) else { throw APIError.notFound("You have no active session with this id.") }
-        try await self.auth.revokeSession(context.identity, sessionID: id, client: Self.client(request, context.clientIP))
+        try await self.auth.revokeSession(context.identity, sessionID: id, client: context.client)
         return .noContent
     }
 
     @Sendable func changePassword(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        let body = try await request.decodeJSON(as: Change.self, context: context)
+        let body = try await request.decode(as: Change.self, context: context)
         try await self.auth.changePassword(
             context.identity,
             current: body.currentPassword,
             new: body.newPassword,
             totpCode: body.totpCode ?? request.headers[.xTOTPCode],
-            client: Self.client(request, context.clientIP)
+            client: context.client
         )
         return .noContent
     }
 
     @Sendable func backupCodes(_ request: Request, context: AuthenticatedContext) async throws -> BackupCodes {
-        let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
-        let codes = try await self.auth.regenerateBackupCodes(
-            context.identity,
-            totpCode: body?.totpCode ?? request.headers[.xTOTPCode],
-            client: Self.client(request, context.clientIP)
-        )
-        return BackupCodes(backupCodes: codes)
+        try await self.stepUp.verify(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
+        return BackupCodes(backupCodes: try await self.auth.regenerateBackupCodes(context.identity, client: context.client))
     }
 
     // MARK: Helpers
-
-    static func client(_ request: Request, _ ip: String?) -> ClientInfo {
-        ClientInfo(ip: ip, userAgent: request.headers[.userAgent])
-    }
 
     func tokenResponse(_ tokens: AuthService.IssuedTokens) throws -> Response {
         let body = try JSONCoding.encoder.encode(Tokens(accessToken: tokens.accessToken, tokenType: "Bearer", expiresIn: tokens.expiresIn))

@@ -1,4 +1,4 @@
-// Email verification, password reset and change, backup-code regeneration, step-up checks, admin actions.
+// Email verification, password reset and change, backup-code regeneration, admin locks.
 
 import Accounts
 import AuditLog
@@ -36,11 +36,17 @@ extension AuthService {
     }
 
     func verifyEmail(token: String, client: ClientInfo) async throws {
-        guard let record = try await self.store.oneTimeToken(hash: OpaqueToken.hash(token), purpose: .emailVerification, now: self.now()),
-            try await self.store.consumeOneTimeToken(id: record.id)
-        else { throw APIError.invalidToken }
-        try await self.store.markEmailVerified(userID: record.userID)
-        try await self.record(.emailVerified, record.userID, client)
+        let now = self.now()
+        guard let record = try await self.store.oneTimeToken(hash: OpaqueToken.hash(token), purpose: .emailVerification, now: now) else {
+            throw APIError.invalidToken
+        }
+        let verified = try await self.store.transaction { transaction in
+            guard try await self.store.consumeOneTimeToken(id: record.id, in: transaction) else { return false }
+            try await self.store.markEmailVerified(userID: record.userID, now: now, in: transaction)
+            try await transaction.record(AuditEvent(.emailVerified, user: record.userID, client: client, at: now))
+            return true
+        }
+        guard verified else { throw APIError.invalidToken }
     }
 
     // MARK: Password reset
@@ -90,82 +96,108 @@ extension AuthService {
         else { throw APIError.invalidToken }
         let secondFactor: Bool
         if let totpCode, !totpCode.isEmpty {
-            secondFactor = try await self.checkTOTP(user: user, code: totpCode, now: now, client: client)
+            secondFactor = try await self.factor.checkTOTP(user: user, code: totpCode, now: now, client: client)
         } else if let backupCode, !backupCode.isEmpty {
-            secondFactor = try await self.useBackupCode(userID: user.id, typed: backupCode)
+            secondFactor = try await self.factor.useBackupCode(userID: user.id, typed: backupCode)
         } else {
             throw APIError.stepUpRequired
         }
         guard secondFactor else {
-            if try await self.store.recordTokenAttempt(id: record.id) >= Self.tokenAttempts {
-                _ = try await self.store.consumeOneTimeToken(id: record.id)
-            }
+            try await self.countTokenAttempt(record.id)
             throw APIError.invalidTOTP
         }
         try await self.checkNewPassword(newPassword)
         let hash = try await self.hasher.hash(newPassword)
-        guard try await self.store.consumeOneTimeToken(id: record.id) else { throw APIError.invalidToken }
-        try await self.store.setPasswordHash(userID: user.id, hash)
-        try await self.store.clearFailedLogins(userID: user.id)
-        let ended = try await self.revokeAllSessions(userID: user.id, reason: "password_reset")
-        try await self.record(.passwordReset, user.id, client, ["sessions_revoked": String(ended)])
+        let revoked = try await self.store.transaction { transaction -> [UUID]? in
+            guard try await self.store.consumeOneTimeToken(id: record.id, in: transaction) else { return nil }
+            try await self.store.setPasswordHash(userID: user.id, hash, in: transaction)
+            try await self.store.clearFailedLogins(userID: user.id, in: transaction)
+            let revoked = try await self.store.revokeAllSessions(userID: user.id, reason: "password_reset", now: now, in: transaction)
+            try await transaction.record(
+                AuditEvent(.passwordReset, user: user.id, client: client, ["sessions_revoked": String(revoked.count)], at: now)
+            )
+            return revoked
+        }
+        guard let revoked else { throw APIError.invalidToken }
+        self.sessions.invalidate(sessions: revoked)
     }
 
     // MARK: Signed-in account changes (step-up)
 
-    /// Require a fresh TOTP code from the signed-in user. Wrong codes count towards the lockout.
-    func stepUp(_ identity: Identity, code: String?, client: ClientInfo) async throws {
-        guard let code, !code.isEmpty else { throw APIError.stepUpRequired }
-        let now = self.now()
-        guard let user = try await self.store.user(id: identity.userID), user.status == .active else { throw APIError.unauthorized() }
-        guard try await self.checkTOTP(user: user, code: code, now: now, client: client) else {
-            try await self.recordFailure(user: user, reason: "step_up", now: now, client: client)
-            throw APIError.stepUpFailed
-        }
-        try await self.store.clearFailedLogins(userID: user.id)
-    }
-
     func changePassword(_ identity: Identity, current: String, new: String, totpCode: String?, client: ClientInfo) async throws {
         guard let user = try await self.store.user(id: identity.userID) else { throw APIError.unauthorized() }
         guard try await self.hasher.verify(current, hash: user.passwordHash) else {
-            try await self.recordFailure(user: user, reason: "current_password", now: self.now(), client: client)
+            try await self.factor.recordFailure(user: user, reason: "current_password", now: self.now(), client: client)
             throw APIError.wrongPassword
         }
-        try await self.stepUp(identity, code: totpCode, client: client)
+        try await self.stepUp.verify(identity, code: totpCode, client: client)
         try await self.checkNewPassword(new)
-        try await self.store.setPasswordHash(userID: user.id, try await self.hasher.hash(new))
-        let ended = try await self.revokeAllSessions(userID: user.id, reason: "password_changed", keeping: identity.sessionID)
-        try await self.record(.passwordChanged, user.id, client, ["other_sessions_revoked": String(ended)])
+        let hash = try await self.hasher.hash(new)
+        let now = self.now()
+        let revoked = try await self.store.transaction { transaction in
+            try await self.store.setPasswordHash(userID: user.id, hash, in: transaction)
+            let revoked = try await self.store.revokeAllSessions(
+                userID: user.id,
+                reason: "password_changed",
+                keeping: identity.sessionID,
+                now: now,
+                in: transaction
+            )
+            try await transaction.record(
+                AuditEvent(.passwordChanged, user: user.id, client: client, ["other_sessions_revoked": String(revoked.count)], at: now)
+            )
+            return revoked
+        }
+        self.sessions.invalidate(sessions: revoked)
     }
 
-    func regenerateBackupCodes(_ identity: Identity, totpCode: String?, client: ClientInfo) async throws -> [String] {
-        try await self.stepUp(identity, code: totpCode, client: client)
-        let codes = try await self.replaceBackupCodes(userID: identity.userID)
-        try await self.record(.backupCodes, identity.userID, client)
+    /// Ten new backup codes (the caller checked step-up); the old ones stop working.
+    func regenerateBackupCodes(_ identity: Identity, client: ClientInfo) async throws -> [String] {
+        let (codes, hashes) = try await self.newBackupCodes()
+        let event = AuditEvent(.backupCodes, user: identity.userID, client: client, at: self.now())
+        try await self.store.transaction { transaction in
+            try await self.store.replaceBackupCodes(userID: identity.userID, codes: hashes, in: transaction)
+            try await transaction.record(event)
+        }
         return codes
     }
 
     // MARK: Administration
 
-    func requireAdmin(_ identity: Identity, totpCode: String?, client: ClientInfo) async throws {
-        guard identity.role == .admin else { throw APIError.adminRequired }
-        try await self.stepUp(identity, code: totpCode, client: client)
-    }
-
+    /// Lock (or unlock) an account. A lock disables it, ends its sessions and stops its trading like the kill
+    /// switch; unlocking does not start its bots again.
     func setLocked(_ locked: Bool, userID: UUID, by admin: Identity, client: ClientInfo) async throws {
         guard let user = try await self.store.user(id: userID) else { throw APIError.notFound("No user has this id.") }
         guard user.id != admin.userID else {
             throw APIError(.conflict, code: "cannot_lock_self", message: "An administrator cannot lock their own account.")
         }
+        let now = self.now()
         if locked {
-            try await self.store.setStatus(userID: user.id, .disabled)
-            let ended = try await self.revokeAllSessions(userID: user.id, reason: "admin_locked")
-            try await self.record(.adminLockedUser, user.id, client, ["admin": admin.userID.apiString, "sessions_revoked": String(ended)])
+            let revoked = try await self.store.transaction { transaction in
+                try await self.store.setStatus(userID: user.id, .disabled, in: transaction)
+                let revoked = try await self.store.revokeAllSessions(userID: user.id, reason: "admin_locked", now: now, in: transaction)
+                try await transaction.record(
+                    AuditEvent(
+                        .adminLockedUser,
+                        user: user.id,
+                        client: client,
+                        ["admin": admin.userID.apiString, "sessions_revoked": String(revoked.count)],
+                        at: now
+                    )
+                )
+                return revoked
+            }
+            self.sessions.invalidate(sessions: revoked)
+            try await self.factor.trading?.stopTrading(owner: user.id, reason: "Stopped: an administrator locked your account.", client: client)
         } else {
             // Confirming TOTP spends a step, so a spent step means the account had finished enrolment.
-            try await self.store.setStatus(userID: user.id, user.totpLastStep != nil ? .active : .pendingTOTP)
-            try await self.store.clearFailedLogins(userID: user.id)
-            try await self.record(.adminUnlockedUser, user.id, client, ["admin": admin.userID.apiString])
+            try await self.store.transaction { transaction in
+                try await self.store.setStatus(userID: user.id, user.totpLastStep != nil ? .active : .pendingTOTP, in: transaction)
+                try await self.store.clearFailedLogins(userID: user.id, in: transaction)
+                try await transaction.record(
+                    AuditEvent(.adminUnlockedUser, user: user.id, client: client, ["admin": admin.userID.apiString], at: now)
+                )
+            }
         }
     }
 
@@ -173,5 +205,12 @@ extension AuthService {
         var components = URLComponents(url: self.publicURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if let token { components.queryItems = [URLQueryItem(name: "token", value: token)] }
         return components.string!
+    }
+}
+
+extension AuthService {
+    /// Every account, for the administrators' list.
+    func users(limit: Int = 100, offset: Int = 0) async throws -> [UserRecord] {
+        try await self.store.users(limit: limit, offset: offset)
     }
 }

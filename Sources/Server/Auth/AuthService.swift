@@ -1,5 +1,6 @@
 // Accounts end to end (SPEC §2): registration, TOTP enrolment, two-step login, sessions and refresh tokens.
-// HTTP-free: controllers turn requests into calls here; the CLI calls it too.
+// HTTP-free: controllers turn requests into calls here; the CLI calls it too. Every change writes its audit entry
+// in its own transaction.
 
 import Accounts
 import AuditLog
@@ -9,12 +10,6 @@ import Logging
 import NIOPosix
 import Storage
 import Vault
-
-/// Where a request came from, for the audit log and the session list.
-struct ClientInfo: Sendable {
-    let ip: String?
-    let userAgent: String?
-}
 
 struct AuthService: Sendable {
     static let refreshLifetime: TimeInterval = 7 * 24 * 3600
@@ -27,22 +22,22 @@ struct AuthService: Sendable {
     static let issuer = "Tradekeep"
 
     let store: AccountStore
-    let audit: any AuditSink
-    let hasher: PasswordHasher
-    let envelope: Envelope
+    let factor: SecondFactor
     let accessTokens: AccessTokens
-    let totp = TOTP.standard
     let passwordPolicy = PasswordPolicy()
     let commonPasswords: CommonPasswords
     let pwned: PwnedPasswords?
-    let mailer: any Mailer
     let jobs: BackgroundJobs
-    let sessions: SessionCache
-    let lockout = LockoutPolicy()
     let publicURL: URL
     let logger: Logger
+
+    var hasher: PasswordHasher { self.factor.hasher }
+    var mailer: any Mailer { self.factor.mailer }
+    var sessions: SessionCache { self.factor.sessions }
+    var audit: any AuditSink { self.factor.audit }
+    var stepUp: StepUp { StepUp(store: self.store, factor: self.factor) }
     /// The time; tests move it forward to reach the next TOTP step or the end of a lockout.
-    let now: @Sendable () -> Date
+    var now: @Sendable () -> Date { self.factor.now }
 
     // MARK: Registration and enrolment
 
@@ -59,22 +54,24 @@ struct AuthService: Sendable {
         guard try await self.store.user(email: email) == nil else { throw APIError.emailTaken }
         try await self.checkNewPassword(password)
         let hash = try await self.hasher.hash(password)
+        let userID = UUID()
         let user: UserRecord
         do {
             user = try await self.store.createUser(
+                id: userID,
                 email: email,
                 passwordHash: hash,
                 role: role,
                 totpSecret: .random(count: TOTP.secretByteCount),
-                envelope: self.envelope
+                audit: [AuditEvent(.registered, user: userID, client: client, ["role": role.rawValue], at: self.now())],
+                now: self.now()
             )
         } catch AccountStoreError.emailTaken {
             throw APIError.emailTaken
         }
-        let secretID = user.totpSecretID!  // createUser always stores one
+        guard let secretID = user.totpSecretID else { throw AccountStoreError.notFound }
         let enrollment = try await self.issueEnrollment(for: user.id, email: email, secretID: secretID)
         try await self.sendEmailVerification(userID: user.id, email: email)
-        try await self.record(.registered, user.id, client, ["role": role.rawValue])
         return enrollment
     }
 
@@ -88,8 +85,8 @@ struct AuthService: Sendable {
             tokenHash: OpaqueToken.hash(token),
             expiresAt: self.now().addingTimeInterval(Self.enrollmentLifetime)
         )
-        let (secret, uri) = try await self.store.withSecret(id: secretID, ownerID: userID, envelope: self.envelope) { secret in
-            (secret.withUnsafeBytes { Base32.encode($0) }, self.totp.provisioningURI(secret: secret, account: email, issuer: Self.issuer))
+        let (secret, uri) = try await self.store.secrets.withSecret(id: secretID, ownerID: userID) { secret in
+            (secret.withUnsafeBytes { Base32.encode($0) }, self.factor.totp.provisioningURI(secret: secret, account: email, issuer: Self.issuer))
         }
         return Enrollment(userID: userID, enrollmentToken: token, totpSecret: secret, otpauthURI: uri)
     }
@@ -100,21 +97,32 @@ struct AuthService: Sendable {
         guard let token = try await self.store.oneTimeToken(hash: OpaqueToken.hash(enrollmentToken), purpose: .enrollment, now: now),
             let user = try await self.store.user(id: token.userID), user.status == .pendingTOTP
         else { throw APIError.invalidToken }
-        guard try await self.checkTOTP(user: user, code: code, now: now, client: client) else {
-            if try await self.store.recordTokenAttempt(id: token.id) >= Self.tokenAttempts {
-                _ = try await self.store.consumeOneTimeToken(id: token.id)
-            }
+        guard try await self.factor.checkTOTP(user: user, code: code, now: now, client: client) else {
+            try await self.countTokenAttempt(token.id)
             throw APIError.invalidTOTP
         }
-        guard try await self.store.consumeOneTimeToken(id: token.id) else { throw APIError.invalidToken }
-        try await self.store.setStatus(userID: user.id, .active)
-        let codes = try await self.replaceBackupCodes(userID: user.id)
-        try await self.record(.totpEnrolled, user.id, client)
+        let (codes, hashes) = try await self.newBackupCodes()
+        let event = AuditEvent(.totpEnrolled, user: user.id, client: client, at: now)
+        let confirmed = try await self.store.transaction { transaction in
+            guard try await self.store.consumeOneTimeToken(id: token.id, in: transaction) else { return false }
+            try await self.store.setStatus(userID: user.id, .active, in: transaction)
+            try await self.store.replaceBackupCodes(userID: user.id, codes: hashes, in: transaction)
+            try await transaction.record(event)
+            return true
+        }
+        guard confirmed else { throw APIError.invalidToken }
         return codes
     }
 
-    /// Ten new backup codes, hashed in parallel on the thread pool; the old ones stop working.
-    func replaceBackupCodes(userID: UUID) async throws -> [String] {
+    /// A wrong answer with a one-time token; the fifth spends it.
+    func countTokenAttempt(_ id: UUID) async throws {
+        if try await self.store.recordTokenAttempt(id: id) >= Self.tokenAttempts {
+            _ = try await self.store.consumeOneTimeToken(id: id)
+        }
+    }
+
+    /// Ten new backup codes and their hashes, hashed in parallel on the thread pool.
+    func newBackupCodes() async throws -> (codes: [String], hashes: [(lookupID: String, hash: String)]) {
         let codes = BackupCode.generateSet(count: 10)
         let hashes = try await withThrowingTaskGroup(of: (String, String).self) { group in
             for code in codes {
@@ -122,8 +130,7 @@ struct AuthService: Sendable {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        try await self.store.replaceBackupCodes(userID: userID, codes: hashes.map { (lookupID: $0.0, hash: $0.1) })
-        return codes.map(\.full)
+        return (codes.map(\.full), hashes.map { (lookupID: $0.0, hash: $0.1) })
     }
 
     // MARK: Login
@@ -139,20 +146,20 @@ struct AuthService: Sendable {
         guard let user = try await self.store.user(email: email) else {
             // As slow as a wrong password, so the answer does not reveal whether the account exists.
             try await self.hasher.verifyAgainstDummy(password)
-            try await self.record(.loginFailed, nil, client, ["reason": "unknown_account"])
+            try await self.audit.record(AuditEvent(.loginFailed, user: nil, client: client, ["reason": "unknown_account"], at: now))
             throw APIError.invalidCredentials
         }
         if let until = user.lockedUntil, until > now {
-            try await self.record(.loginFailed, user.id, client, ["reason": "locked"])
+            try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "locked"], at: now))
             throw APIError.accountLocked(until: until, now: now)
         }
         guard try await self.hasher.verify(password, hash: user.passwordHash) else {
-            try await self.recordFailure(user: user, reason: "password", now: now, client: client)
+            try await self.factor.recordFailure(user: user, reason: "password", now: now, client: client)
             throw APIError.invalidCredentials
         }
         switch user.status {
         case .disabled:
-            try await self.record(.loginFailed, user.id, client, ["reason": "disabled"])
+            try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "disabled"], at: now))
             throw APIError.accountDisabled
         case .pendingTOTP:
             guard let secretID = user.totpSecretID else { throw APIError.invalidCredentials }
@@ -188,45 +195,46 @@ struct AuthService: Sendable {
         let passed: Bool
         if let code, !code.isEmpty {
             method = "totp"
-            passed = try await self.checkTOTP(user: user, code: code, now: now, client: client)
+            passed = try await self.factor.checkTOTP(user: user, code: code, now: now, client: client)
         } else if let backupCode, !backupCode.isEmpty {
             method = "backup_code"
-            passed = try await self.useBackupCode(userID: user.id, typed: backupCode)
+            passed = try await self.factor.useBackupCode(userID: user.id, typed: backupCode)
         } else {
             throw APIError.badRequest("Send `code` (from your authenticator app) or `backup_code`.")
         }
         guard passed else {
-            if try await self.store.recordTokenAttempt(id: token.id) >= Self.tokenAttempts {
-                _ = try await self.store.consumeOneTimeToken(id: token.id)
-            }
-            if let until = try await self.recordFailure(user: user, reason: method, now: now, client: client) {
+            try await self.countTokenAttempt(token.id)
+            if let until = try await self.factor.recordFailure(user: user, reason: method, now: now, client: client) {
                 throw APIError.accountLocked(until: until, now: now)
             }
             throw APIError.invalidTOTP
         }
-        guard try await self.store.consumeOneTimeToken(id: token.id) else { throw APIError.invalidToken }
-        try await self.store.clearFailedLogins(userID: user.id)
-        let session = try await self.store.createSession(
-            userID: user.id,
-            ip: client.ip,
-            userAgent: client.userAgent,
-            expiresAt: now.addingTimeInterval(Self.refreshLifetime),
-            now: now
-        )
-        let tokens = try await self.issueTokens(userID: user.id, sessionID: session.id, now: now)
-        try await self.record(.login, user.id, client, ["session_id": session.id.apiString, "method": method])
-        return tokens
-    }
-
-    func issueTokens(userID: UUID, sessionID: UUID, now: Date) async throws -> IssuedTokens {
         let refresh = OpaqueToken.generate()
-        try await self.store.addRefreshToken(
-            sessionID: sessionID,
-            tokenHash: OpaqueToken.hash(refresh),
-            expiresAt: now.addingTimeInterval(Self.refreshLifetime),
-            now: now
-        )
-        let access = try await self.accessTokens.issue(userID: userID, sessionID: sessionID)
+        let session = try await self.store.transaction { transaction -> SessionRecord? in
+            guard try await self.store.consumeOneTimeToken(id: token.id, in: transaction) else { return nil }
+            try await self.store.clearFailedLogins(userID: user.id, in: transaction)
+            let session = try await self.store.createSession(
+                userID: user.id,
+                ip: client.ip,
+                userAgent: client.userAgent,
+                expiresAt: now.addingTimeInterval(Self.refreshLifetime),
+                now: now,
+                in: transaction
+            )
+            try await self.store.addRefreshToken(
+                sessionID: session.id,
+                tokenHash: OpaqueToken.hash(refresh),
+                expiresAt: now.addingTimeInterval(Self.refreshLifetime),
+                now: now,
+                in: transaction
+            )
+            try await transaction.record(
+                AuditEvent(.login, user: user.id, client: client, ["session_id": session.id.apiString, "method": method], at: now)
+            )
+            return session
+        }
+        guard let session else { throw APIError.invalidToken }
+        let access = try await self.accessTokens.issue(userID: user.id, sessionID: session.id)
         return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh)
     }
 
@@ -237,26 +245,51 @@ struct AuthService: Sendable {
         case .invalid:
             throw APIError.invalidToken
         case .reused(let sessionID, let userID):
-            if try await self.store.revokeSession(id: sessionID, userID: userID, reason: "refresh_reused", now: now) {
-                try await self.record(.sessionRevoked, userID, client, ["session_id": sessionID.apiString, "reason": "refresh_reused"])
-            }
-            self.sessions.invalidate(sessions: [sessionID])
+            try await self.revoke(sessionID, of: userID, reason: "refresh_reused", action: .sessionRevoked, client: client)
             throw APIError.refreshReused
         case .rotated(let sessionID, let userID):
             guard let user = try await self.store.user(id: userID), user.status == .active else { throw APIError.invalidToken }
             try await self.store.extendSession(id: sessionID, userID: userID, expiresAt: now.addingTimeInterval(Self.refreshLifetime))
             try await self.store.touchSession(id: sessionID, userID: userID, now: now, ip: client.ip)
-            return try await self.issueTokens(userID: userID, sessionID: sessionID, now: now)
+            let refresh = OpaqueToken.generate()
+            try await self.store.addRefreshToken(
+                sessionID: sessionID,
+                tokenHash: OpaqueToken.hash(refresh),
+                expiresAt: now.addingTimeInterval(Self.refreshLifetime),
+                now: now
+            )
+            let access = try await self.accessTokens.issue(userID: userID, sessionID: sessionID)
+            return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh)
         }
     }
 
     // MARK: Sessions
 
-    func logout(_ identity: Identity, client: ClientInfo) async throws {
-        if try await self.store.revokeSession(id: identity.sessionID, userID: identity.userID, reason: "logout") {
-            try await self.record(.logout, identity.userID, client, ["session_id": identity.sessionID.apiString])
+    /// Revoke one session with its audit entry; false when the user has no such active session.
+    @discardableResult
+    func revoke(
+        _ sessionID: UUID,
+        of userID: UUID,
+        reason: String,
+        auditReason: String? = nil,
+        action: AuditAction,
+        client: ClientInfo
+    ) async throws -> Bool {
+        let now = self.now()
+        var details = ["session_id": sessionID.apiString]
+        if action == .sessionRevoked { details["reason"] = auditReason ?? reason }
+        let event = AuditEvent(action, user: userID, client: client, details, at: now)
+        let revoked = try await self.store.transaction { transaction in
+            guard try await self.store.revokeSession(id: sessionID, userID: userID, reason: reason, now: now, in: transaction) else { return false }
+            try await transaction.record(event)
+            return true
         }
-        self.sessions.invalidate(sessions: [identity.sessionID])
+        self.sessions.invalidate(sessions: [sessionID])
+        return revoked
+    }
+
+    func logout(_ identity: Identity, client: ClientInfo) async throws {
+        try await self.revoke(identity.sessionID, of: identity.userID, reason: "logout", action: .logout, client: client)
     }
 
     func listSessions(_ identity: Identity) async throws -> [SessionRecord] {
@@ -264,19 +297,18 @@ struct AuthService: Sendable {
     }
 
     func revokeSession(_ identity: Identity, sessionID: UUID, client: ClientInfo) async throws {
-        guard try await self.store.revokeSession(id: sessionID, userID: identity.userID, reason: "revoked_by_user") else {
+        guard
+            try await self.revoke(
+                sessionID,
+                of: identity.userID,
+                reason: "revoked_by_user",
+                auditReason: "user",
+                action: .sessionRevoked,
+                client: client
+            )
+        else {
             throw APIError.notFound("You have no active session with this id.")
         }
-        self.sessions.invalidate(sessions: [sessionID])
-        try await self.record(.sessionRevoked, identity.userID, client, ["session_id": sessionID.apiString, "reason": "user"])
-    }
-
-    /// End every session of a user (password reset, admin lock); returns how many ended.
-    @discardableResult
-    func revokeAllSessions(userID: UUID, reason: String, keeping: UUID? = nil) async throws -> Int {
-        let revoked = try await self.store.revokeAllSessions(userID: userID, reason: reason, keeping: keeping)
-        self.sessions.invalidate(sessions: revoked)
-        return revoked.count
     }
 
     /// The identity behind an access token, or nil. The session must be live and its user active; the check
@@ -289,69 +321,21 @@ struct AuthService: Sendable {
         if let entry = self.sessions.lookup(sessionID, now: now) {
             return entry.userID == userID ? Identity(userID: userID, sessionID: sessionID, role: entry.role) : nil
         }
-        guard let session = try? await self.store.session(id: sessionID), session.userID == userID, session.isActive(at: now),
-            let user = try? await self.store.user(id: userID), user.status == .active
-        else { return nil }
-        self.sessions.store(sessionID, userID: userID, role: user.role, sessionExpiresAt: session.expiresAt, now: now)
-        try? await self.store.touchSession(id: sessionID, userID: userID, now: now, ip: client.ip)
-        return Identity(userID: userID, sessionID: sessionID, role: user.role)
+        do {
+            guard let session = try await self.store.session(id: sessionID), session.userID == userID, session.isActive(at: now),
+                let user = try await self.store.user(id: userID), user.status == .active
+            else { return nil }
+            self.sessions.store(sessionID, userID: userID, role: user.role, sessionExpiresAt: session.expiresAt, now: now)
+            try await self.store.touchSession(id: sessionID, userID: userID, now: now, ip: client.ip)
+            return Identity(userID: userID, sessionID: sessionID, role: user.role)
+        } catch {
+            // The caller stays anonymous (401); the database's trouble is in the log.
+            self.logger.error("session check failed", metadata: ["error": .string(String(describing: error))])
+            return nil
+        }
     }
 
     // MARK: Shared checks
-
-    /// Verify a TOTP code for `user` and spend its step. A replayed code is refused and recorded.
-    func checkTOTP(user: UserRecord, code: String, now: Date, client: ClientInfo) async throws -> Bool {
-        guard let secretID = user.totpSecretID else { return false }
-        let verification = try await self.store.withSecret(id: secretID, ownerID: user.id, envelope: self.envelope) { secret in
-            self.totp.verify(code, secret: secret, at: now, lastUsedStep: user.totpLastStep)
-        }
-        switch verification {
-        case .accepted(let step):
-            if try await self.store.advanceTOTPStep(userID: user.id, to: step) { return true }
-            try await self.record(.totpReplay, user.id, client, ["step": String(step), "concurrent": "true"])
-            return false
-        case .replayed(let step):
-            try await self.record(.totpReplay, user.id, client, ["step": String(step)])
-            return false
-        case .invalid:
-            return false
-        }
-    }
-
-    func useBackupCode(userID: UUID, typed: String) async throws -> Bool {
-        guard let code = BackupCode.parse(typed),
-            let stored = try await self.store.unusedBackupCode(userID: userID, lookupID: code.lookupID)
-        else {
-            try await self.hasher.verifyAgainstDummy(typed)
-            return false
-        }
-        guard try await self.hasher.verify(code.full, hash: stored.hash) else { return false }
-        return try await self.store.consumeBackupCode(id: stored.id, userID: userID)
-    }
-
-    /// Count a failure towards the lockout. Returns the lock deadline when this failure locked the account.
-    @discardableResult
-    func recordFailure(user: UserRecord, reason: String, now: Date, client: ClientInfo) async throws -> Date? {
-        let (failures, lockedUntil) = try await self.store.recordFailedLogin(userID: user.id, now: now) {
-            self.lockout.lockUntil(afterFailures: $0, now: now)
-        }
-        try await self.record(.loginFailed, user.id, client, ["reason": reason, "consecutive": String(failures)])
-        guard let lockedUntil else { return nil }
-        try await self.record(.locked, user.id, client, ["until": lockedUntil.formatted(.iso8601)])
-        if reason != "password" {
-            // The password was right (or a session was used): whoever is guessing codes holds more than an email.
-            try await self.revokeAllSessions(userID: user.id, reason: "locked")
-        }
-        let body = """
-            Your Tradekeep account was locked for 15 minutes after \(self.lockout.maximumFailures) failed sign-in attempts \
-            (the last from \(client.ip ?? "an unknown address")).
-
-            If this was not you, someone knows or is guessing your email and password. Once the lock ends, \
-            sign in and change your password.
-            """
-        try await self.mailer.send(MailMessage(to: user.email, subject: "Your Tradekeep account was locked", body: body))
-        return lockedUntil
-    }
 
     /// Length, form, the shipped common list, and (when enabled) Have I Been Pwned.
     func checkNewPassword(_ password: String) async throws {
@@ -365,12 +349,6 @@ struct AuthService: Sendable {
             let violation = PasswordPolicy.Violation.breached(count: count)
             throw APIError.weakPassword(code: violation.code, message: violation.message)
         }
-    }
-
-    func record(_ action: AuditAction, _ userID: UUID?, _ client: ClientInfo, _ details: [String: String] = [:]) async throws {
-        try await self.audit.record(
-            AuditEvent(action: action, userID: userID, ip: client.ip, userAgent: client.userAgent, details: details, at: self.now())
-        )
     }
 
     static func isPlausibleEmail(_ email: String) -> Bool {

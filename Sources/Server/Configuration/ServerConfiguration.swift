@@ -1,5 +1,6 @@
 // The server's typed configuration, resolved from the layered sources with a clear error per bad value.
 
+import Bots
 import Foundation
 import Logging
 import Storage
@@ -72,6 +73,10 @@ public struct ServerConfiguration: Sendable {
     public var paper: PaperConfiguration
     /// How often the engine steps every running bot.
     public var botInterval: Duration
+    /// How many bots one user may have, and run (TRADEKEEP_MAX_BOTS_PER_USER, TRADEKEEP_MAX_RUNNING_BOTS_PER_USER).
+    public var botLimits: BotLimits
+    /// How far (a fraction) a limit price may be on the wrong side of the market (TRADEKEEP_PRICE_BAND_PCT, in percent).
+    public var priceBand: Decimal
 
     /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
     public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
@@ -289,6 +294,18 @@ public struct ServerConfiguration: Sendable {
                     ))
             )
         )
+        let perUser = try parse(.maxBotsPerUser, default: 50, { Int($0).flatMap { (1...10_000).contains($0) ? $0 : nil } }, expected: "1 to 10000")
+        self.botLimits = BotLimits(
+            botsPerUser: perUser,
+            runningBotsPerUser: try parse(
+                .maxRunningBotsPerUser,
+                default: min(20, perUser),
+                { Int($0).flatMap { (1...10_000).contains($0) ? $0 : nil } },
+                expected: "1 to 10000"
+            )
+        )
+        self.priceBand =
+            try parse(.priceBand, default: Decimal(5), decimal(Decimal(string: "0.1")!...50), expected: "a percentage between 0.1 and 50") / 100
     }
 
     /// Comma-separated IPv4/IPv6 addresses; nil if any entry is not an address.

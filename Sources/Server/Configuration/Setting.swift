@@ -50,6 +50,9 @@ public struct Setting: Hashable, Sendable {
     public static let paperMakerFee = Setting("TRADEKEEP_PAPER_MAKER_FEE")
     public static let paperTakerFee = Setting("TRADEKEEP_PAPER_TAKER_FEE")
     public static let botInterval = Setting("TRADEKEEP_BOT_INTERVAL")
+    public static let maxBotsPerUser = Setting("TRADEKEEP_MAX_BOTS_PER_USER")
+    public static let maxRunningBotsPerUser = Setting("TRADEKEEP_MAX_RUNNING_BOTS_PER_USER")
+    public static let priceBand = Setting("TRADEKEEP_PRICE_BAND_PCT")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -64,6 +67,7 @@ public struct Setting: Hashable, Sendable {
             .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
             .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
             .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
+            .maxBotsPerUser, .maxRunningBotsPerUser, .priceBand,
         ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }

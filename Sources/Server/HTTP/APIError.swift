@@ -4,7 +4,7 @@ import Foundation
 import Hummingbird
 
 /// An error answered to the client as is: a status, a machine code and a message a person can act on.
-public struct APIError: Error, Sendable, CustomStringConvertible {
+public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
@@ -19,6 +19,15 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(self.status.code) \(self.code): \(self.message)" }
 
+    /// The error shape, with a fresh error id (the error middleware logs it under the same id).
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        self.response(errorID: ErrorID.make())
+    }
+
+    func response(errorID: String) -> Response {
+        .error(self.status, code: self.code, message: self.message, errorID: errorID, headers: self.headers)
+    }
+
     public static func unauthorized(_ message: String = "Sign in first: this route needs an access token (Authorization: Bearer …).") -> APIError {
         APIError(.unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer"])
     }
@@ -30,6 +39,11 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public static func badRequest(_ message: String) -> APIError {
         APIError(.badRequest, code: "bad_request", message: message)
     }
+}
+
+/// A domain error that knows the API error it becomes; the error middleware renders it.
+protocol APIErrorConvertible: Error {
+    var apiError: APIError { get }
 }
 
 /// The JSON body of every error response.

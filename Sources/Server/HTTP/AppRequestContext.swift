@@ -1,11 +1,12 @@
-// The request context every route receives: the client's address and, once authenticated, its identity.
+// The request context every route receives: where the client is, and once authenticated, who it is.
 
+import AuditLog
 import Foundation
 import Hummingbird
 import NIOCore
 import Storage
 
-/// Who is calling: set by authentication, read by the access gate and protected routes.
+/// Who is calling: set by authentication, read by the rate limiter and protected routes.
 public struct Identity: Sendable, Equatable {
     public let userID: UUID
     public let sessionID: UUID
@@ -22,28 +23,49 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     public var identity: Identity?
-    /// The client's IP: the peer address, or behind a trusted TLS proxy the address that proxy appended
-    /// to X-Forwarded-For. Set by `ClientAddressMiddleware`.
-    public var clientIP: String?
+    /// The client's IP (the peer address, or behind a trusted TLS proxy the address that proxy appended to
+    /// X-Forwarded-For) and user agent. Set by `ClientAddressMiddleware`.
+    public var client: ClientInfo
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
         self.identity = nil
-        self.clientIP = nil
+        self.client = ClientInfo(ip: nil, userAgent: nil)
     }
+
+    public var clientIP: String? { self.client.ip }
 
     /// Bodies above 64 KiB are refused with 413; no Tradekeep request needs more.
     public var maxUploadSize: Int { 64 * 1024 }
 
-    public var requestDecoder: JSONDecoder { JSONCoding.decoder }
+    public var requestDecoder: APIRequestDecoder { APIRequestDecoder() }
     public var responseEncoder: JSONEncoder { JSONCoding.encoder }
 
-    /// The authenticated caller; routes behind the access gate can rely on it.
+    /// The authenticated caller; routes behind authentication can rely on it.
     public func requireIdentity() throws -> Identity {
         guard let identity = self.identity else { throw APIError.unauthorized() }
         return identity
     }
+}
+
+/// The context of routes behind authentication: the identity is not optional here. A route on a group with this
+/// context answers 401 to anonymous callers before its handler runs.
+public struct AuthenticatedContext: ChildRequestContext {
+    public typealias ParentContext = AppRequestContext
+    public var coreContext: CoreRequestContextStorage
+    public let identity: Identity
+    public let client: ClientInfo
+
+    public init(context: AppRequestContext) throws {
+        self.coreContext = context.coreContext
+        self.identity = try context.requireIdentity()
+        self.client = context.client
+    }
+
+    public var maxUploadSize: Int { 64 * 1024 }
+    public var requestDecoder: APIRequestDecoder { APIRequestDecoder() }
+    public var responseEncoder: JSONEncoder { JSONCoding.encoder }
 }
 
 /// JSON bodies use snake_case (API.md) and ISO 8601 dates.
@@ -64,28 +86,11 @@ enum JSONCoding {
     }
 }
 
-/// The context of routes behind authentication: the identity is not optional here.
-public struct AuthenticatedContext: ChildRequestContext {
-    public typealias ParentContext = AppRequestContext
-    public var coreContext: CoreRequestContextStorage
-    public let identity: Identity
-    public let clientIP: String?
-
-    public init(context: AppRequestContext) throws {
-        self.coreContext = context.coreContext
-        self.identity = try context.requireIdentity()
-        self.clientIP = context.clientIP
-    }
-
-    public var maxUploadSize: Int { 64 * 1024 }
-    public var requestDecoder: JSONDecoder { JSONCoding.decoder }
-    public var responseEncoder: JSONEncoder { JSONCoding.encoder }
-}
-
-extension Request {
-    /// Decode a JSON body; a malformed or incomplete body answers 400 naming the field in the API's spelling.
-    func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
-        let buffer = try await self.body.collect(upTo: context.maxUploadSize)
+/// Decodes JSON bodies for `request.decode(as:context:)`: a malformed or incomplete body answers 400 naming the
+/// field in the API's snake_case spelling.
+public struct APIRequestDecoder: RequestDecoder {
+    public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         do {
             return try JSONCoding.decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
@@ -100,6 +105,7 @@ extension Request {
         switch error {
         case .keyNotFound(let key, let context): return "Missing field `\(path(context.codingPath + [key]))`."
         case .valueNotFound(_, let context): return "Field `\(path(context.codingPath))` must not be null."
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty: return "The body must be a JSON object."
         case .typeMismatch(_, let context): return "Field `\(path(context.codingPath))` has the wrong type."
         case .dataCorrupted(let context) where !context.codingPath.isEmpty: return "Field `\(path(context.codingPath))` is not valid."
         default: return "The body is not valid JSON."
@@ -116,5 +122,31 @@ extension Request {
             result.append(character.lowercased())
         }
         return result
+    }
+}
+
+extension Request {
+    /// A body that may be absent: nil when there is none, decoded (or 400) when there is one. A present but invalid
+    /// body never becomes a silent default.
+    func decodeIfPresent<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T? {
+        let buffer = try await self.body.collect(upTo: context.maxUploadSize)
+        guard buffer.readableBytesView.contains(where: { !Character(UnicodeScalar($0)).isWhitespace }) else { return nil }
+        do {
+            return try JSONCoding.decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError.badRequest(APIRequestDecoder.describe(error))
+        }
+    }
+}
+
+/// The body of routes that need a fresh TOTP code (step-up) and nothing else; the code may also come in the
+/// X-TOTP-Code header.
+struct StepUpBody: Decodable {
+    let totpCode: String?
+
+    /// The code from the body (when there is one) or the header.
+    static func code(_ request: Request, context: some RequestContext) async throws -> String? {
+        let body = try await request.decodeIfPresent(as: StepUpBody.self, context: context)
+        return body?.totpCode ?? request.headers[.xTOTPCode]
     }
 }

@@ -1,5 +1,5 @@
 // Turns `Authorization: Bearer <access token>` into an identity. An invalid token leaves the request
-// anonymous; the access gate then refuses it on protected routes.
+// anonymous; protected routes (AuthenticatedContext) then refuse it.
 
 import Foundation
 import Hummingbird
@@ -14,10 +14,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         else { return try await next(request, context) }
         var context = context
         let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        context.identity = await self.auth.authenticate(
-            bearer: token,
-            client: ClientInfo(ip: context.clientIP, userAgent: request.headers[.userAgent])
-        )
+        context.identity = await self.auth.authenticate(bearer: token, client: context.client)
         return try await next(request, context)
     }
 }

@@ -1,6 +1,7 @@
 // Resolves the client's IP once per request. X-Forwarded-For is trusted only behind a TLS proxy, and only its
 // last entry: the address the proxy itself appended (earlier entries are whatever the client claimed).
 
+import AuditLog
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -11,7 +12,8 @@ struct ClientAddressMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.clientIP = Self.clientIP(request: request, peer: context.remoteAddress?.ipAddress, trustForwardedFor: self.trustForwardedFor)
+        let ip = Self.clientIP(request: request, peer: context.remoteAddress?.ipAddress, trustForwardedFor: self.trustForwardedFor)
+        context.client = ClientInfo(ip: ip, userAgent: request.headers[.userAgent])
         return try await next(request, context)
     }
 

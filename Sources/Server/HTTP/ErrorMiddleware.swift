@@ -18,7 +18,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let error as APIError:
             logger.debug("request refused", metadata: ["error_id": .string(errorID), "error.code": .string(error.code)])
-            return .error(error.status, code: error.code, message: error.message, errorID: errorID, headers: error.headers)
+            return error.response(errorID: errorID)
+        case let error as any APIErrorConvertible:
+            let apiError = error.apiError
+            logger.debug("request refused", metadata: ["error_id": .string(errorID), "error.code": .string(apiError.code)])
+            return apiError.response(errorID: errorID)
         case let error as any HTTPResponseError where error.status.code < 500:
             // Hummingbird's own client errors: 404 from the router, 400 from decoding, 413 from body limits.
             let code = Self.code(for: error.status)

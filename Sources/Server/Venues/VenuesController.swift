@@ -1,24 +1,24 @@
-// /api/v1/venues and /api/v1/credentials: what each venue requires of a key, and the user's exchange keys.
+// /api/v1/venues, /credentials and /markets: what each venue requires of a key, the user's exchange keys, prices.
 
+import Bots
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Storage
 import Venues
 
 struct VenuesController {
-    let paper: PaperVenue
     let credentials: CredentialService
+    let venues: TradingVenues
+    let stepUp: StepUp
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        let api = router.group("/api/v1", context: AuthenticatedContext.self)
-        api.get("/venues", use: self.venues)
-        api.get("/credentials", use: self.list)
-        api.post("/credentials", use: self.create)
-        api.get("/credentials/:id", use: self.show)
-        api.post("/credentials/:id/rotate", use: self.rotate)
-        api.delete("/credentials/:id", use: self.delete)
-        api.get("/markets/:venue/:symbol", use: self.market)
+    func addRoutes(to signedIn: RouterGroup<AuthenticatedContext>) {
+        signedIn.get("/venues", use: self.list)
+        signedIn.get("/credentials", use: self.credentialList)
+        signedIn.post("/credentials", use: self.create)
+        signedIn.get("/credentials/:id", use: self.show)
+        signedIn.post("/credentials/:id/rotate", use: self.rotate)
+        signedIn.delete("/credentials/:id", use: self.delete)
+        signedIn.get("/markets/:venue/:symbol", use: self.market)
     }
 
     struct Market: ResponseEncodable {
@@ -38,9 +38,8 @@ struct VenuesController {
         guard !symbol.isEmpty, symbol.count <= 40, symbol.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw APIError.notFound("No market has this symbol.")
         }
-        guard let venue: any Venues.Venue = id == .paper ? self.paper : self.credentials.directory.venue(id) else { throw APIError.notFound() }
         do {
-            let ticker = try await venue.ticker(symbol: symbol)
+            let ticker = try await self.venues.venue(id).ticker(symbol: symbol)
             return Market(symbol: ticker.symbol, price: ticker.price, bid: ticker.bid, ask: ticker.ask, time: ticker.time)
         } catch VenueError.rejected(_, let code, _) where code == "unknown_symbol" || code == "-1121" || code == "10001" {
             throw APIError.notFound("\(id.displayName) has no market \(symbol).")
@@ -73,7 +72,7 @@ struct VenuesController {
 
         init(_ record: CredentialRecord) {
             self.id = record.id.apiString
-            self.venue = record.venue
+            self.venue = record.venue.rawValue
             self.label = record.label
             self.keyHint = record.keyHint
             self.permissions = record.permissions
@@ -97,7 +96,17 @@ struct VenuesController {
             try container.encode(self.rotatedAt, forKey: .rotatedAt)
         }
 
-        enum CodingKeys: String, CodingKey { case id, venue, label, keyHint, permissions, ipRestricted, warnings, createdAt, rotatedAt }
+        enum CodingKeys: String, CodingKey {
+            case id
+            case venue
+            case label
+            case keyHint
+            case permissions
+            case ipRestricted
+            case warnings
+            case createdAt
+            case rotatedAt
+        }
     }
 
     struct CreateBody: Decodable {
@@ -115,13 +124,11 @@ struct VenuesController {
         let passphrase: String?
         let totpCode: String?
     }
-    struct StepUpBody: Decodable { let totpCode: String? }
 
-    @Sendable func venues(_ request: Request, context: AuthenticatedContext) async throws -> [Venue] {
-        VenueID.allCases.map { id in
-            let description = VenueDirectory.describe(id)
-            return Venue(
-                id: id.rawValue,
+    @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> [Venue] {
+        self.credentials.venues().map { description in
+            Venue(
+                id: description.id.rawValue,
                 name: description.name,
                 requiredScopes: description.requiredScopes,
                 forbiddenScopes: description.forbiddenScopes,
@@ -131,59 +138,52 @@ struct VenuesController {
         }
     }
 
-    @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> [Credential] {
-        try await self.credentials.store.list(userID: context.identity.userID).map(Credential.init)
+    @Sendable func credentialList(_ request: Request, context: AuthenticatedContext) async throws -> [Credential] {
+        try await self.credentials.list(owner: context.identity.userID).map(Credential.init)
     }
 
     @Sendable func show(_ request: Request, context: AuthenticatedContext) async throws -> Credential {
-        guard let record = try await self.credentials.store.credential(id: try Self.id(context), userID: context.identity.userID) else {
-            throw CredentialService.notFound
-        }
-        return Credential(record)
+        Credential(try await self.credentials.credential(id: try Self.id(context), owner: context.identity.userID))
     }
 
+    /// Checked first (nothing sent anywhere), then step-up, then the venue is asked once.
     @Sendable func create(_ request: Request, context: AuthenticatedContext) async throws -> EditedResponse<Credential> {
-        let body = try await request.decodeJSON(as: CreateBody.self, context: context)
-        let submission = CredentialService.Submission(venue: body.venue, apiKey: body.apiKey, apiSecret: body.apiSecret, passphrase: body.passphrase)
-        let record = try await self.credentials.create(
-            context.identity,
+        let body = try await request.decode(as: CreateBody.self, context: context)
+        let draft = try self.credentials.draft(
+            venue: body.venue,
             label: body.label,
-            submission: submission,
-            totpCode: body.totpCode,
-            client: AuthController.client(request, context.clientIP)
+            apiKey: body.apiKey,
+            apiSecret: body.apiSecret,
+            passphrase: body.passphrase
         )
+        try await self.stepUp.verify(context.identity, code: body.totpCode, client: context.client)
+        let record = try await self.credentials.create(draft, owner: context.identity.userID, client: context.client)
         return EditedResponse(status: .created, response: Credential(record))
     }
 
     @Sendable func rotate(_ request: Request, context: AuthenticatedContext) async throws -> Credential {
         let id = try Self.id(context)
-        let body = try await request.decodeJSON(as: RotateBody.self, context: context)
-        let submission = CredentialService.Submission(venue: "", apiKey: body.apiKey, apiSecret: body.apiSecret, passphrase: body.passphrase)
-        return Credential(
-            try await self.credentials.rotate(
-                context.identity,
-                id: id,
-                submission: submission,
-                totpCode: body.totpCode,
-                client: AuthController.client(request, context.clientIP)
-            )
+        let body = try await request.decode(as: RotateBody.self, context: context)
+        let (existing, draft) = try await self.credentials.rotationDraft(
+            id: id,
+            owner: context.identity.userID,
+            apiKey: body.apiKey,
+            apiSecret: body.apiSecret,
+            passphrase: body.passphrase
         )
+        try await self.stepUp.verify(context.identity, code: body.totpCode, client: context.client)
+        return Credential(try await self.credentials.rotate(existing, to: draft, client: context.client))
     }
 
     @Sendable func delete(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        let id = try Self.id(context)
-        let body = try? await request.decodeJSON(as: StepUpBody.self, context: context)
-        try await self.credentials.delete(
-            context.identity,
-            id: id,
-            totpCode: body?.totpCode ?? request.headers[.xTOTPCode],
-            client: AuthController.client(request, context.clientIP)
-        )
+        let existing = try await self.credentials.credential(id: try Self.id(context), owner: context.identity.userID)
+        try await self.stepUp.verify(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
+        try await self.credentials.delete(existing, client: context.client)
         return .noContent
     }
 
     static func id(_ context: AuthenticatedContext) throws -> UUID {
-        guard let id = context.parameters.get("id", as: UUID.self) else { throw CredentialService.notFound }
+        guard let id = context.parameters.get("id", as: UUID.self) else { throw CredentialError.notFound }
         return id
     }
 }

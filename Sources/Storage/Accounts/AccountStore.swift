@@ -1,6 +1,7 @@
 // Every query on accounts, sessions and tokens. Methods that act on a user's data take that user's id and
 // scope the query to it, so a handler cannot reach another user's rows by passing a foreign record id.
 
+import AuditLog
 import FluentKit
 import Foundation
 import Logging
@@ -14,15 +15,25 @@ public enum AccountStoreError: Error, Equatable {
 
 public struct AccountStore: Sendable {
     let database: TradekeepDatabase
+    public let secrets: SecretStore
     let logger: Logger
 
-    public init(database: TradekeepDatabase, logger: Logger) {
+    public init(database: TradekeepDatabase, secrets: SecretStore, logger: Logger) {
         self.database = database
+        self.secrets = secrets
         self.logger = logger
     }
 
-    func sql() throws -> any SQLDatabase {
-        try self.database.database(logger: self.logger) as! any SQLDatabase
+    /// The transaction's connection when inside one (every statement of a unit of work must use it: SQLite has
+    /// one connection), else the pool.
+    func sql(_ transaction: AuditedTransaction? = nil) throws -> any SQLDatabase {
+        if let transaction { return transaction.sql }
+        return try self.database.database(logger: self.logger) as! any SQLDatabase
+    }
+
+    /// Run a unit of work: its changes and the audit entries it records commit together or not at all.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (AuditedTransaction) async throws -> T) async throws -> T {
+        try await self.database.transaction(logger: self.logger, body)
     }
 
     // MARK: Users
@@ -64,18 +75,17 @@ public struct AccountStore: Sendable {
     }
 
     /// Create a pending account with its TOTP secret. The secret is sealed first (a KMS or HSM failure stores
-    /// nothing), then the sealed secret and the user are written in one transaction.
+    /// nothing), then the sealed secret, the user and `audit` are written in one transaction.
     public func createUser(
+        id userID: UUID = UUID(),
         email: String,
         passwordHash: String,
         role: AccountRole,
         totpSecret: SecretBytes,
-        envelope: Envelope,
+        audit: [AuditEvent],
         now: Date = Date()
     ) async throws -> UserRecord {
-        let userID = UUID()
-        let secretID = UUID()
-        let sealed = try await envelope.seal(totpSecret, context: Self.secretContext(purpose: Self.totpPurpose, ownerID: userID, secretID: secretID))
+        let sealed = try await self.secrets.seal(totpSecret, purpose: Self.totpPurpose, ownerID: userID, now: now)
         let row = UserRow(
             id: userID,
             email: Self.normalize(email: email),
@@ -83,7 +93,7 @@ public struct AccountStore: Sendable {
             passwordHash: passwordHash,
             status: AccountStatus.pendingTOTP.rawValue,
             role: role.rawValue,
-            totpSecretId: secretID,
+            totpSecretId: sealed.id,
             totpLastStep: nil,
             failedLogins: 0,
             lockedUntil: nil,
@@ -92,15 +102,10 @@ public struct AccountStore: Sendable {
         )
         if try await self.user(email: email) != nil { throw AccountStoreError.emailTaken }
         do {
-            try await self.database.database(logger: self.logger).transaction { transaction in
-                let sql = transaction as! any SQLDatabase
-                try await sql.insert(into: "vault_secrets")
-                    .model(
-                        SecretRow(id: secretID, purpose: Self.totpPurpose, ownerID: userID, sealed: sealed),
-                        keyEncodingStrategy: .convertToSnakeCase
-                    )
-                    .run()
-                try await sql.insert(into: "users").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+            try await self.transaction { transaction in
+                try await SecretStore.insert(sealed, in: transaction.sql)
+                try await transaction.sql.insert(into: "users").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+                try await transaction.record(audit)
             }
         } catch {
             // The unique index settles a race between two registrations of one address.
@@ -110,13 +115,13 @@ public struct AccountStore: Sendable {
         return row.record
     }
 
-    public func user(id: UUID) async throws -> UserRecord? {
-        try await self.sql().select().column("*").from("users").where("id", .equal, id)
+    public func user(id: UUID, in transaction: AuditedTransaction? = nil) async throws -> UserRecord? {
+        try await self.sql(transaction).select().column("*").from("users").where("id", .equal, id)
             .first(decoding: UserRow.self, keyDecodingStrategy: .convertFromSnakeCase)?.record
     }
 
-    public func user(email: String) async throws -> UserRecord? {
-        try await self.sql().select().column("*").from("users").where("email", .equal, Self.normalize(email: email))
+    public func user(email: String, in transaction: AuditedTransaction? = nil) async throws -> UserRecord? {
+        try await self.sql(transaction).select().column("*").from("users").where("email", .equal, Self.normalize(email: email))
             .first(decoding: UserRow.self, keyDecodingStrategy: .convertFromSnakeCase)?.record
     }
 
@@ -125,37 +130,47 @@ public struct AccountStore: Sendable {
             .all(decoding: UserRow.self, keyDecodingStrategy: .convertFromSnakeCase).map(\.record)
     }
 
-    func updateUser(_ id: UUID, now: Date = Date(), _ set: (SQLUpdateBuilder) -> SQLUpdateBuilder) async throws {
-        let builder = try self.sql().update("users").set("updated_at", to: now).where("id", .equal, id)
+    func updateUser(
+        _ id: UUID,
+        now: Date = Date(),
+        in transaction: AuditedTransaction? = nil,
+        _ set: (SQLUpdateBuilder) -> SQLUpdateBuilder
+    ) async throws {
+        let builder = try self.sql(transaction).update("users").set("updated_at", to: now).where("id", .equal, id)
         try await set(builder).run()
     }
 
-    public func setStatus(userID: UUID, _ status: AccountStatus) async throws {
-        try await self.updateUser(userID) { $0.set("status", to: status.rawValue) }
+    public func setStatus(userID: UUID, _ status: AccountStatus, in transaction: AuditedTransaction? = nil) async throws {
+        try await self.updateUser(userID, in: transaction) { $0.set("status", to: status.rawValue) }
     }
 
-    public func setPasswordHash(userID: UUID, _ hash: String) async throws {
-        try await self.updateUser(userID) { $0.set("password_hash", to: hash) }
+    public func setPasswordHash(userID: UUID, _ hash: String, in transaction: AuditedTransaction? = nil) async throws {
+        try await self.updateUser(userID, in: transaction) { $0.set("password_hash", to: hash) }
     }
 
-    public func markEmailVerified(userID: UUID, now: Date = Date()) async throws {
-        try await self.updateUser(userID, now: now) { $0.set("email_verified_at", to: now) }
+    public func markEmailVerified(userID: UUID, now: Date = Date(), in transaction: AuditedTransaction? = nil) async throws {
+        try await self.updateUser(userID, now: now, in: transaction) { $0.set("email_verified_at", to: now) }
     }
 
     /// Count a failed login; lock the account when `lockUntil` says so. Returns the new failure count.
-    public func recordFailedLogin(userID: UUID, now: Date, lockUntil: (Int) -> Date?) async throws -> (failures: Int, lockedUntil: Date?) {
-        let sql = try self.sql()
+    public func recordFailedLogin(
+        userID: UUID,
+        now: Date,
+        in transaction: AuditedTransaction? = nil,
+        lockUntil: (Int) -> Date?
+    ) async throws -> (failures: Int, lockedUntil: Date?) {
+        let sql = try self.sql(transaction)
         try await sql.raw("UPDATE users SET failed_logins = failed_logins + 1, updated_at = \(bind: now) WHERE id = \(bind: userID)").run()
-        let failures = try await self.user(id: userID)?.failedLogins ?? 0
+        let failures = try await self.user(id: userID, in: transaction)?.failedLogins ?? 0
         let until = lockUntil(failures)
         if let until {
-            try await self.updateUser(userID, now: now) { $0.set("locked_until", to: until).set("failed_logins", to: 0) }
+            try await self.updateUser(userID, now: now, in: transaction) { $0.set("locked_until", to: until).set("failed_logins", to: 0) }
         }
         return (failures, until)
     }
 
-    public func clearFailedLogins(userID: UUID) async throws {
-        try await self.updateUser(userID) { $0.set("failed_logins", to: 0).set("locked_until", to: SQLLiteral.null) }
+    public func clearFailedLogins(userID: UUID, in transaction: AuditedTransaction? = nil) async throws {
+        try await self.updateUser(userID, in: transaction) { $0.set("failed_logins", to: 0).set("locked_until", to: SQLLiteral.null) }
     }
 
     /// Accept a TOTP step only if it is later than the last one used, atomically: two requests with the
@@ -172,32 +187,8 @@ public struct AccountStore: Sendable {
 
     // MARK: Sealed secrets
 
-    /// The context a secret of this row is sealed under; `recordID` is the row's own id.
-    public static func secretContext(purpose: String, ownerID: UUID, secretID: UUID) -> SecretContext {
-        SecretContext(purpose: purpose, ownerID: ownerID.uuidString.lowercased(), recordID: secretID.uuidString.lowercased())
-    }
-
     /// The purpose of TOTP secrets in the vault.
     public static let totpPurpose = "totp"
-
-    /// Seal `secret` for `ownerID` and store it; returns the new row id.
-    public func storeSecret(_ secret: SecretBytes, purpose: String, ownerID: UUID, envelope: Envelope) async throws -> UUID {
-        let id = UUID()
-        let sealed = try await envelope.seal(secret, context: Self.secretContext(purpose: purpose, ownerID: ownerID, secretID: id))
-        try await self.sql().insert(into: "vault_secrets")
-            .model(SecretRow(id: id, purpose: purpose, ownerID: ownerID, sealed: sealed), keyEncodingStrategy: .convertToSnakeCase).run()
-        return id
-    }
-
-    /// Open the owner's secret for the duration of `body`. The query is scoped to the owner.
-    public func withSecret<R: Sendable>(id: UUID, ownerID: UUID, envelope: Envelope, _ body: (SecretBytes) throws -> R) async throws -> R {
-        guard
-            let row = try await self.sql().select().column("*").from("vault_secrets")
-                .where("id", .equal, id).where("owner_id", .equal, ownerID)
-                .first(decoding: SecretRow.self, keyDecodingStrategy: .convertFromSnakeCase)
-        else { throw AccountStoreError.notFound }
-        return try await envelope.withSecret(row.sealed, context: row.context, body)
-    }
 
     // MARK: Sessions and refresh tokens
 
@@ -226,7 +217,14 @@ public struct AccountStore: Sendable {
         }
     }
 
-    public func createSession(userID: UUID, ip: String?, userAgent: String?, expiresAt: Date, now: Date = Date()) async throws -> SessionRecord {
+    public func createSession(
+        userID: UUID,
+        ip: String?,
+        userAgent: String?,
+        expiresAt: Date,
+        now: Date = Date(),
+        in transaction: AuditedTransaction? = nil
+    ) async throws -> SessionRecord {
         let row = SessionRow(
             id: UUID(),
             userId: userID,
@@ -238,7 +236,7 @@ public struct AccountStore: Sendable {
             revokedAt: nil,
             revokedReason: nil
         )
-        try await self.sql().insert(into: "sessions").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
+        try await self.sql(transaction).insert(into: "sessions").model(row, keyEncodingStrategy: .convertToSnakeCase).run()
         return row.record
     }
 
@@ -262,24 +260,42 @@ public struct AccountStore: Sendable {
     }
 
     /// Revoke one of the user's sessions. False when the user has no such active session.
-    public func revokeSession(id: UUID, userID: UUID, reason: String, now: Date = Date()) async throws -> Bool {
-        let rows = try await self.sql().update("sessions").set("revoked_at", to: now).set("revoked_reason", to: reason)
+    public func revokeSession(
+        id: UUID,
+        userID: UUID,
+        reason: String,
+        now: Date = Date(),
+        in transaction: AuditedTransaction? = nil
+    ) async throws -> Bool {
+        let rows = try await self.sql(transaction).update("sessions").set("revoked_at", to: now).set("revoked_reason", to: reason)
             .where("id", .equal, id).where("user_id", .equal, userID).where("revoked_at", .is, SQLLiteral.null)
             .returning("id").all()
         return !rows.isEmpty
     }
 
     /// Revoke every active session of the user (except `keeping`); returns the ids revoked.
-    public func revokeAllSessions(userID: UUID, reason: String, keeping: UUID? = nil, now: Date = Date()) async throws -> [UUID] {
-        var update = try self.sql().update("sessions").set("revoked_at", to: now).set("revoked_reason", to: reason)
+    public func revokeAllSessions(
+        userID: UUID,
+        reason: String,
+        keeping: UUID? = nil,
+        now: Date = Date(),
+        in transaction: AuditedTransaction? = nil
+    ) async throws -> [UUID] {
+        var update = try self.sql(transaction).update("sessions").set("revoked_at", to: now).set("revoked_reason", to: reason)
             .where("user_id", .equal, userID).where("revoked_at", .is, SQLLiteral.null)
         if let keeping { update = update.where("id", .notEqual, keeping) }
         let rows = try await update.returning("id").all()
         return try rows.map { try $0.decode(column: "id", as: UUID.self) }
     }
 
-    public func addRefreshToken(sessionID: UUID, tokenHash: String, expiresAt: Date, now: Date = Date()) async throws {
-        try await self.sql().insert(into: "refresh_tokens")
+    public func addRefreshToken(
+        sessionID: UUID,
+        tokenHash: String,
+        expiresAt: Date,
+        now: Date = Date(),
+        in transaction: AuditedTransaction? = nil
+    ) async throws {
+        try await self.sql(transaction).insert(into: "refresh_tokens")
             .columns("id", "session_id", "token_hash", "created_at", "expires_at")
             .values(SQLBind(UUID()), SQLBind(sessionID), SQLBind(tokenHash), SQLBind(now), SQLBind(expiresAt))
             .run()
@@ -306,25 +322,27 @@ public struct AccountStore: Sendable {
         return spent.isEmpty ? .reused(sessionID: session.id, userID: session.userID) : .rotated(sessionID: session.id, userID: session.userID)
     }
 
-    public func extendSession(id: UUID, userID: UUID, expiresAt: Date) async throws {
-        try await self.sql().update("sessions").set("expires_at", to: expiresAt)
+    public func extendSession(id: UUID, userID: UUID, expiresAt: Date, in transaction: AuditedTransaction? = nil) async throws {
+        try await self.sql(transaction).update("sessions").set("expires_at", to: expiresAt)
             .where("id", .equal, id).where("user_id", .equal, userID).run()
     }
 
     // MARK: Backup codes
 
-    public func replaceBackupCodes(userID: UUID, codes: [(lookupID: String, hash: String)], now: Date = Date()) async throws {
-        let database = try self.database.database(logger: self.logger)
-        try await database.transaction { transaction in
-            let sql = transaction as! any SQLDatabase
-            try await sql.delete(from: "backup_codes").where("user_id", .equal, userID).run()
-            for code in codes {
-                try await sql.insert(into: "backup_codes")
-                    .columns("id", "user_id", "lookup_id", "code_hash", "created_at")
-                    .values(SQLBind(UUID()), SQLBind(userID), SQLBind(code.lookupID), SQLBind(code.hash), SQLBind(now))
-                    .run()
-            }
+    /// Replace the user's backup codes; part of the caller's transaction (confirming TOTP, regenerating codes).
+    public func replaceBackupCodes(
+        userID: UUID,
+        codes: [(lookupID: String, hash: String)],
+        now: Date = Date(),
+        in transaction: AuditedTransaction
+    ) async throws {
+        let sql = transaction.sql
+        try await sql.delete(from: "backup_codes").where("user_id", .equal, userID).run()
+        var insert = sql.insert(into: "backup_codes").columns("id", "user_id", "lookup_id", "code_hash", "created_at")
+        for code in codes {
+            insert = insert.values(SQLBind(UUID()), SQLBind(userID), SQLBind(code.lookupID), SQLBind(code.hash), SQLBind(now))
         }
+        if !codes.isEmpty { try await insert.run() }
     }
 
     /// The unused code of this user with this lookup id: (row id, bcrypt hash).
@@ -339,8 +357,8 @@ public struct AccountStore: Sendable {
         return row.map { ($0.id, $0.codeHash) }
     }
 
-    public func consumeBackupCode(id: UUID, userID: UUID, now: Date = Date()) async throws -> Bool {
-        let rows = try await self.sql().update("backup_codes").set("used_at", to: now)
+    public func consumeBackupCode(id: UUID, userID: UUID, now: Date = Date(), in transaction: AuditedTransaction? = nil) async throws -> Bool {
+        let rows = try await self.sql(transaction).update("backup_codes").set("used_at", to: now)
             .where("id", .equal, id).where("user_id", .equal, userID).where("used_at", .is, SQLLiteral.null)
             .returning("id").all()
         return !rows.isEmpty
@@ -354,8 +372,15 @@ public struct AccountStore: Sendable {
 
     // MARK: One-time tokens
 
-    public func createOneTimeToken(userID: UUID, purpose: OneTimeTokenPurpose, tokenHash: String, expiresAt: Date, now: Date = Date()) async throws {
-        try await self.sql().insert(into: "one_time_tokens")
+    public func createOneTimeToken(
+        userID: UUID,
+        purpose: OneTimeTokenPurpose,
+        tokenHash: String,
+        expiresAt: Date,
+        now: Date = Date(),
+        in transaction: AuditedTransaction? = nil
+    ) async throws {
+        try await self.sql(transaction).insert(into: "one_time_tokens")
             .columns("id", "user_id", "purpose", "token_hash", "created_at", "expires_at", "attempts")
             .values(SQLBind(UUID()), SQLBind(userID), SQLBind(purpose.rawValue), SQLBind(tokenHash), SQLBind(now), SQLBind(expiresAt), SQLBind(0))
             .run()
@@ -377,21 +402,27 @@ public struct AccountStore: Sendable {
     }
 
     /// Spend a token. False when it was already spent (by a concurrent request).
-    public func consumeOneTimeToken(id: UUID, now: Date = Date()) async throws -> Bool {
-        let rows = try await self.sql().update("one_time_tokens").set("used_at", to: now)
+    public func consumeOneTimeToken(id: UUID, now: Date = Date(), in transaction: AuditedTransaction? = nil) async throws -> Bool {
+        let rows = try await self.sql(transaction).update("one_time_tokens").set("used_at", to: now)
             .where("id", .equal, id).where("used_at", .is, SQLLiteral.null).returning("id").all()
         return !rows.isEmpty
     }
 
     /// Count a wrong answer given with a token; returns the new count.
-    public func recordTokenAttempt(id: UUID) async throws -> Int {
-        let rows = try await self.sql().raw("UPDATE one_time_tokens SET attempts = attempts + 1 WHERE id = \(bind: id) RETURNING attempts").all()
+    public func recordTokenAttempt(id: UUID, in transaction: AuditedTransaction? = nil) async throws -> Int {
+        let rows = try await self.sql(transaction).raw("UPDATE one_time_tokens SET attempts = attempts + 1 WHERE id = \(bind: id) RETURNING attempts")
+            .all()
         return try rows.first?.decode(column: "attempts", as: Int.self) ?? 0
     }
 
     /// Spend every unspent token of this purpose for the user (a new one replaces them).
-    public func revokeOneTimeTokens(userID: UUID, purpose: OneTimeTokenPurpose, now: Date = Date()) async throws {
-        try await self.sql().update("one_time_tokens").set("used_at", to: now)
+    public func revokeOneTimeTokens(
+        userID: UUID,
+        purpose: OneTimeTokenPurpose,
+        now: Date = Date(),
+        in transaction: AuditedTransaction? = nil
+    ) async throws {
+        try await self.sql(transaction).update("one_time_tokens").set("used_at", to: now)
             .where("user_id", .equal, userID).where("purpose", .equal, purpose.rawValue).where("used_at", .is, SQLLiteral.null)
             .run()
     }

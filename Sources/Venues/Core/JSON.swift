@@ -105,7 +105,7 @@ public struct JSON: Sendable {
 
 extension Decimal {
     /// Plain decimal text as venues expect it ("0.001", never "1e-3").
-    var plain: String { NSDecimalNumber(decimal: self).stringValue }
+    public var plain: String { NSDecimalNumber(decimal: self).stringValue }
 }
 
 /// Percent-encoded `key=value&…` in the given order (RFC 3986 unreserved characters kept).

@@ -53,6 +53,8 @@ public struct KeyInspection: Sendable, Equatable {
         case masterWallet
         /// The venue's answer does not let us tell what the key can do.
         case unverifiable(reason: String)
+        /// The venue, as configured, cannot be asked at all (Binance's testnets have no key introspection).
+        case notInspected
     }
 
     public var venue: VenueID

@@ -41,10 +41,14 @@ public struct KeyPolicy: Sendable {
     /// The platform's published outbound addresses (TRADEKEEP_EGRESS_IPS).
     public var egressIPs: [String]
     public var ipAllowlist: IPAllowlistMode
+    /// Testnet venues without key introspection whose keys the operator lets users store unverified
+    /// (TRADEKEEP_UNVERIFIED_VENUES); every other uninspected key is refused.
+    public var unverifiedVenues: Set<VenueID>
 
-    public init(egressIPs: [String], ipAllowlist: IPAllowlistMode = .required) {
+    public init(egressIPs: [String], ipAllowlist: IPAllowlistMode = .required, unverifiedVenues: Set<VenueID> = []) {
         self.egressIPs = egressIPs
         self.ipAllowlist = ipAllowlist
+        self.unverifiedVenues = unverifiedVenues
     }
 
     public func evaluate(_ inspection: KeyInspection) -> KeyDecision {
@@ -76,6 +80,22 @@ public struct KeyPolicy: Sendable {
                     "This key can move funds between accounts (\(names)). Tradekeep never stores such a key. \(guide.removeTransfer)"
                 )
             )
+        }
+        if inspection.role == .notInspected {
+            let name = venue.displayName
+            guard self.unverifiedVenues.contains(venue) else {
+                return .rejected(
+                    KeyRejection(
+                        .unverifiableKey,
+                        "\(name)'s testnet cannot tell what a key can do, so Tradekeep cannot check this key. "
+                            + "The operator can allow unverified testnet keys with TRADEKEEP_UNVERIFIED_VENUES=\(venue.rawValue)."
+                    )
+                )
+            }
+            let warning =
+                "Not verified: \(name)'s testnet cannot tell what a key can do, and this server stores testnet keys unchecked "
+                + "(TRADEKEEP_UNVERIFIED_VENUES)."
+            return .accepted(warnings: [KeyRejection(.unverifiableKey, warning)])
         }
         if case .unverifiable(let reason) = inspection.role {
             return .rejected(KeyRejection(.unverifiableKey, "\(reason) The key was not stored."))

@@ -5,10 +5,17 @@ import Foundation
 public enum OrderSide: String, Sendable, Codable { case buy, sell }
 public enum OrderType: String, Sendable, Codable { case limit, market }
 
-public enum OrderStatus: String, Sendable, Codable {
+public enum OrderStatus: String, Sendable, Codable, CaseIterable {
+    /// Saved by Tradekeep before it is sent, so a crash cannot lose it; no venue ever reports this status.
+    case pending
     case open
     case partiallyFilled = "partially_filled"
-    case filled, cancelled, rejected
+    case filled
+    case cancelled
+    case rejected
+
+    /// Live at the venue, or possibly so (pending).
+    public var isOpen: Bool { self == .pending || self == .open || self == .partiallyFilled }
 }
 
 /// An order to place. `clientOrderID` names the order at the venue. Venues refuse a second order with the id of an

@@ -17,8 +17,6 @@ public struct VenueDescription: Sendable, Equatable {
 public struct VenueDirectory: Sendable {
     public let baseURLs: [VenueID: String]
     public let testnets: Set<VenueID>
-    /// Testnet venues without key introspection whose keys the operator lets users store unverified.
-    public let unverified: Set<VenueID>
     private let adapters: [VenueID: any Venue]
 
     /// Venues with a testnet switch.
@@ -26,10 +24,9 @@ public struct VenueDirectory: Sendable {
     /// Binance's testnets have no /sapi, so no key introspection: keys there cannot be verified.
     public static let noIntrospectionOnTestnet: Set<VenueID> = [.binance, .binanceUSDM]
 
-    public init(baseURLs: [VenueID: String] = [:], testnets: Set<VenueID> = [], unverified: Set<VenueID> = [], client: HTTPClient = .shared) {
+    public init(baseURLs: [VenueID: String] = [:], testnets: Set<VenueID> = [], client: HTTPClient = .shared) {
         self.baseURLs = baseURLs
         self.testnets = testnets
-        self.unverified = unverified
         var adapters: [VenueID: any Venue] = [:]
         func url(_ venue: VenueID) -> String? { baseURLs[venue] ?? Self.defaultBaseURL(venue, testnet: testnets.contains(venue)) }
         for id in VenueID.allCases {

@@ -1,6 +1,7 @@
 // Builds the real application for a test: a temporary data folder, generated secrets, and in-memory SQLite
 // (or a fresh PostgreSQL schema when TRADEKEEP_TEST_DATABASE_URL is set).
 
+import Bots
 import FluentKit
 import Foundation
 import Hummingbird
@@ -9,6 +10,8 @@ import Logging
 import NIOConcurrencyHelpers
 import SQLKit
 import Storage
+import Vault
+import Venues
 
 @testable import Server
 
@@ -40,9 +43,22 @@ struct TestApplication {
         self.prepared.configuration.bcryptCost = 4
     }
 
-    func build(extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }) async throws -> ApplicationParts {
+    /// Failures a test injects into the real application: audit writes that fail, a slow or failing venue.
+    struct Faults: Sendable {
+        var auditWriter: any AuditWriter = PendingAuditWriter()
+        var paperVenue: @Sendable (any Venue) -> any Venue = { $0 }
+    }
+
+    func build(faults: Faults = Faults(), extraRoutes: (Router<AppRequestContext>) -> Void = { _ in }) async throws -> ApplicationParts {
         let clock = self.clock
-        return try await buildApplicationParts(self.prepared, logger: self.logs.logger(), clock: { clock.now }, extraRoutes: extraRoutes)
+        return try await buildApplicationParts(
+            self.prepared,
+            logger: self.logs.logger(),
+            clock: { clock.now },
+            auditWriter: faults.auditWriter,
+            venueDecorator: faults.paperVenue,
+            extraRoutes: extraRoutes
+        )
     }
 
     /// Run `body` against the application in memory, then clean up its data folder and schema.
@@ -57,12 +73,13 @@ struct TestApplication {
     /// Like `test`, with the application's parts (database, auth service) at hand.
     func run<Value>(
         _ setup: TestingSetup = .router,
+        faults: Faults = Faults(),
         extraRoutes: (Router<AppRequestContext>) -> Void = { _ in },
         _ body: @Sendable (any TestClientProtocol, Inside) async throws -> Value
     ) async throws -> Value {
         defer { self.directory.remove() }
-        let parts = try await self.build(extraRoutes: extraRoutes)
-        let inside = Inside(database: parts.database, auth: parts.auth)
+        let parts = try await self.build(faults: faults, extraRoutes: extraRoutes)
+        let inside = Inside(database: parts.database, auth: parts.auth, bots: parts.bots, vault: parts.vault, logger: self.logs.logger())
         let result: Value
         do {
             result = try await parts.application.test(setup) { client in try await body(client, inside) }
@@ -90,6 +107,13 @@ struct TestApplication {
 struct Inside: Sendable {
     let database: TradekeepDatabase
     let auth: AuthService
+    let bots: BotService
+    let vault: Envelope
+    let logger: Logger
+
+    var secrets: SecretStore { SecretStore(database: self.database, envelope: self.vault, logger: self.logger) }
+    var credentialStore: CredentialStore { CredentialStore(database: self.database, secrets: self.secrets, logger: self.logger) }
+    var botStore: BotStore { BotStore(database: self.database, logger: self.logger) }
 }
 
 /// The application's clock in tests: starts at the real time, moves only when told.

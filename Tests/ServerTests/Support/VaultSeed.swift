@@ -15,12 +15,12 @@ enum VaultSeed {
 
     /// Seal `count` records through the store, as the application does; returns id → index.
     static func seed(_ count: Int, database: TradekeepDatabase, vault: Envelope, logger: Logger) async throws -> [UUID: Int] {
-        let store = AccountStore(database: database, logger: logger)
+        let secrets = SecretStore(database: database, envelope: vault, logger: logger)
         var ids: [UUID: Int] = [:]
         for index in 0..<count {
-            let owner = UUID()
-            let id = try await store.storeSecret(SecretBytes(copying: plaintext(index)), purpose: "test", ownerID: owner, envelope: vault)
-            ids[id] = index
+            let sealed = try await secrets.seal(SecretBytes(copying: plaintext(index)), purpose: "test", ownerID: UUID())
+            try await database.transaction(logger: logger) { try await SecretStore.insert(sealed, in: $0.sql) }
+            ids[sealed.id] = index
         }
         return ids
     }
