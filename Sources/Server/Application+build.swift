@@ -30,6 +30,7 @@ struct ApplicationParts {
     let bots: BotService
     let credentials: CredentialService
     let vault: Envelope
+    let paper: any Venue
 }
 
 /// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say); `auditWriter` and
@@ -119,7 +120,8 @@ func buildApplicationParts(
         auth: auth,
         bots: bots,
         credentials: credentials,
-        vault: vault
+        vault: vault,
+        paper: venues.paper
     )
 }
 

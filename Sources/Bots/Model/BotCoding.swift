@@ -71,6 +71,9 @@ extension BotParameters: Codable {
     /// Parse the API's `params` for `strategy`: a 422-ready `InvalidParameters` names what is wrong.
     public static func parse(_ strategy: Strategy, _ raw: JSON.Value) throws(InvalidParameters) -> BotParameters {
         guard case .object(let members) = raw else { throw InvalidParameters("`params` must be an object.") }
+        // Foundation reports a fraction where a whole number belongs as "not valid JSON", naming nothing: checked first.
+        try Self.requireWholeNumbers(members, ["levels", "interval_seconds", "safety_orders"], prefix: "")
+        if case .object(let risk)? = members["risk"] { try Self.requireWholeNumbers(risk, ["max_orders_per_minute"], prefix: "risk.") }
         do {
             let data = try JSONEncoder().encode(raw)
             let decoder = BotCoding.decoder
@@ -97,6 +100,18 @@ extension BotParameters: Codable {
     }
 
     struct RiskEnvelope: Decodable { let risk: RiskLimits? }
+
+    static func requireWholeNumbers(_ members: [String: JSON.Value], _ fields: [String], prefix: String) throws(InvalidParameters) {
+        for field in fields {
+            guard case .number(let value)? = members[field] else { continue }
+            var rounded = Decimal()
+            var copy = value
+            NSDecimalRound(&rounded, &copy, 0, .plain)
+            guard rounded == value, abs(value) <= Decimal(Int32.max) else {
+                throw InvalidParameters(field: prefix + field, "must be a whole number")
+            }
+        }
+    }
 
     /// A decoding error as the field it concerns, in the API's spelling.
     static func invalid(_ error: DecodingError) -> InvalidParameters {

@@ -79,7 +79,14 @@ struct TestApplication {
     ) async throws -> Value {
         defer { self.directory.remove() }
         let parts = try await self.build(faults: faults, extraRoutes: extraRoutes)
-        let inside = Inside(database: parts.database, auth: parts.auth, bots: parts.bots, vault: parts.vault, logger: self.logs.logger())
+        let inside = Inside(
+            database: parts.database,
+            auth: parts.auth,
+            bots: parts.bots,
+            vault: parts.vault,
+            paper: parts.paper,
+            logger: self.logs.logger()
+        )
         let result: Value
         do {
             result = try await parts.application.test(setup) { client in try await body(client, inside) }
@@ -109,7 +116,14 @@ struct Inside: Sendable {
     let auth: AuthService
     let bots: BotService
     let vault: Envelope
+    /// The paper venue as the engine sees it (with any injected fault).
+    let paper: any Venue
     let logger: Logger
+
+    /// What the paper venue holds open for a user: the truth a kill must leave empty.
+    func paperOpenOrders(_ userID: String) async throws -> [VenueOrder] {
+        try await self.paper.openOrders(symbol: nil, credentials: VenueCredentials(apiKey: userID, secret: SecretBytes(copying: [UInt8]())))
+    }
 
     var secrets: SecretStore { SecretStore(database: self.database, envelope: self.vault, logger: self.logger) }
     var credentialStore: CredentialStore { CredentialStore(database: self.database, secrets: self.secrets, logger: self.logger) }
