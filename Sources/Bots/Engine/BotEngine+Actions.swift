@@ -120,9 +120,14 @@ extension BotEngine {
         return try await self.locks.withLock(bot.id) {
             guard !runtime.isRetired else { throw SignalRefusal.notRunning }
             let price = market.ticker.price
-            let folded = self.fold(runtime, news: news, price: price)
+            var folded = self.fold(runtime, news: news, price: price)
+            Risk.rollDay(&folded.ledger, now: self.now(), price: price)
             try await self.write(runtime, folded, state: nil, at: self.now())
             let current = runtime.bot
+            if let breach = Risk.breach(current.parameters.risk, ledger: current.ledger, price: price) {
+                try await self.stopLocked(current, runtime: runtime, status: .riskStopped, reason: breach.reason, action: .botRiskStop, cancel: true)
+                throw SignalRefusal.riskStop(breach.reason)
+            }
             let (base, quote) = assets(bot.symbol)
             // A signal bot sells only what it bought itself.
             let held = max(current.ledger.position - runtime.committedSells, 0)

@@ -123,8 +123,8 @@ public final class BotEngine: Service, Sendable {
             self.failed("running bots not loaded; no bot was stepped", error, kind: "load")
             return
         }
-        // Signal bots act on webhooks only.
-        let stepped = runtimes.filter { $0.bot.strategy != .signal }
+        // Signal bots decide on webhooks only, but are stepped too: their fills and risk limits are kept current.
+        let stepped = runtimes
         guard !stepped.isEmpty else { return }
         let data = await self.tickData(for: stepped)
         await self.forEach(stepped, concurrency: self.configuration.concurrency) { runtime in
