@@ -105,7 +105,8 @@ func botsBench(bots count: Int, ticks: Int) async throws {
     let p99 = latencies.isEmpty ? 0 : latencies[latencies.count * 99 / 100]
     let decideSeconds = Double(decideTime.components.seconds) + Double(decideTime.components.attoseconds) / 1e18
     let memoryPerBot = (residentBytes() - memoryBefore) / count
-    let orders = await exchange.snapshot().orders.count
+    // Order ids are handed out one per accepted order; the exchange keeps only the open ones.
+    let orders = Int(await exchange.snapshot().nextOrderID - 1)
     print(
         String(
             format:

@@ -24,7 +24,8 @@ extension TradekeepDatabase {
     /// Tradekeep's tables in an order that satisfies foreign keys on insert.
     static let tablesInDependencyOrder = [
         "tradekeep_instance", "kek_versions", "vault_secrets", "users", "sessions",
-        "refresh_tokens", "backup_codes", "one_time_tokens", "audit_events", "exchange_credentials", "paper_state", "bots", "bot_orders",
+        "refresh_tokens", "backup_codes", "one_time_tokens", "audit_events", "exchange_credentials", "paper_markets", "paper_meta", "paper_accounts",
+        "paper_orders", "bots", "bot_orders",
         "bot_signals", "trading_halt",
     ]
 

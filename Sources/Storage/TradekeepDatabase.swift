@@ -129,7 +129,10 @@ public struct TradekeepDatabase: Sendable {
     static let migrationLockKey: Int64 = 0x7472_6164_656B_6565
 
     static var migrations: [any Migration] {
-        [CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState(), CreateBots(), AddTradingLedger()]
+        [
+            CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState(), CreateBots(),
+            AddTradingLedger(), CreatePaperLedger(),
+        ]
     }
 
     private static func runMigrations(on database: any Database) async throws {

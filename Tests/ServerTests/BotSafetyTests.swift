@@ -257,7 +257,7 @@ import Venues
         }
     }
 
-    @Test("Bot limits hold under 30 parallel creations and 10 parallel starts: exactly the limit, the rest 409")
+    @Test("Bot limits hold under 30 parallel creations and 12 parallel starts: exactly the limit, the rest 409")
     func limitsUnderConcurrency() async throws {
         let settings = BotTests.settings.merging([Setting.maxBotsPerUser.name: "6", Setting.maxRunningBotsPerUser.name: "3"]) { _, new in new }
         try await BotTests.withSession(settings) { session, _ in

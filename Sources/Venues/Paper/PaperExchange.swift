@@ -76,6 +76,36 @@ public struct PaperOrder: Sendable, Codable, Equatable {
     public var reservedQuote: Decimal
     public var createdAt: Date
 
+    public init(
+        id: Int64,
+        account: String,
+        clientOrderID: String,
+        symbol: String,
+        side: OrderSide,
+        type: OrderType,
+        price: Decimal?,
+        quantity: Decimal,
+        filled: Decimal,
+        filledQuote: Decimal,
+        status: OrderStatus,
+        reservedQuote: Decimal,
+        createdAt: Date
+    ) {
+        self.id = id
+        self.account = account
+        self.clientOrderID = clientOrderID
+        self.symbol = symbol
+        self.side = side
+        self.type = type
+        self.price = price
+        self.quantity = quantity
+        self.filled = filled
+        self.filledQuote = filledQuote
+        self.status = status
+        self.reservedQuote = reservedQuote
+        self.createdAt = createdAt
+    }
+
     var remaining: Decimal { self.quantity - self.filled }
     var isOpen: Bool { self.status == .open || self.status == .partiallyFilled }
 
@@ -103,9 +133,24 @@ public struct PaperAccount: Sendable, Codable, Equatable {
     public var entryPrice: [String: Decimal] = [:]
     public var realizedPnL: [String: Decimal] = [:]
     public var feesPaid: Decimal = 0
+
+    public init(
+        free: [String: Decimal] = [:],
+        locked: [String: Decimal] = [:],
+        entryPrice: [String: Decimal] = [:],
+        realizedPnL: [String: Decimal] = [:],
+        feesPaid: Decimal = 0
+    ) {
+        self.free = free
+        self.locked = locked
+        self.entryPrice = entryPrice
+        self.realizedPnL = realizedPnL
+        self.feesPaid = feesPaid
+    }
 }
 
-/// Everything the paper venue needs to continue after a restart.
+/// The paper venue's live state, as it keeps it in memory and continues from after a restart: prices, wallets, and
+/// the open orders (plus closed ones whose change is not saved yet; once saved, the ledger archives them).
 public struct PaperSnapshot: Sendable, Codable, Equatable {
     public var prices: [String: Decimal]
     public var accounts: [String: PaperAccount]
@@ -113,6 +158,22 @@ public struct PaperSnapshot: Sendable, Codable, Equatable {
     public var nextOrderID: Int64
     public var feedPosition: UInt64
     public var time: Date
+
+    public init(
+        prices: [String: Decimal],
+        accounts: [String: PaperAccount],
+        orders: [PaperOrder],
+        nextOrderID: Int64,
+        feedPosition: UInt64,
+        time: Date
+    ) {
+        self.prices = prices
+        self.accounts = accounts
+        self.orders = orders
+        self.nextOrderID = nextOrderID
+        self.feedPosition = feedPosition
+        self.time = time
+    }
 }
 
 public enum PaperError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -143,47 +204,88 @@ public enum PaperError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The matching engine. One actor holds every paper account, so each operation is atomic.
+/// The matching engine. One actor holds every paper account, so each operation is atomic. It keeps live state only
+/// (prices, wallets, open orders) and notes what each operation changed, for the venue to save as rows; a closed
+/// order leaves memory once the change that closed it is saved.
 public actor PaperExchange {
     public nonisolated let configuration: PaperConfiguration
     private var markets: [String: PaperMarket]
     private var accounts: [String: PaperAccount]
-    private var orders: [PaperOrder]
+    private var orders: PaperOrders
     private var nextOrderID: Int64
     private var feed: any PriceFeed
     private var time: Date
+    private var changes: PaperChangeLog
 
+    /// A fresh exchange, or one that continues from `snapshot` (as saved: only its closed orders still need saving).
     public init(configuration: PaperConfiguration = PaperConfiguration(), feed: any PriceFeed, snapshot: PaperSnapshot? = nil, now: Date = Date()) {
         self.configuration = configuration
         var markets = Dictionary(uniqueKeysWithValues: configuration.markets.map { ($0.symbol, $0) })
         for (symbol, price) in snapshot?.prices ?? [:] where markets[symbol] != nil { markets[symbol]?.price = price }
         self.markets = markets
         self.accounts = snapshot?.accounts ?? [:]
-        self.orders = snapshot?.orders ?? []
+        self.orders = PaperOrders(snapshot?.orders ?? [])
         self.nextOrderID = snapshot?.nextOrderID ?? 1
         self.feed = feed
         self.time = snapshot?.time ?? now
+        var changes = PaperChangeLog.unsaved
+        if let snapshot { changes.reset(unsavedOrders: snapshot.orders.filter { !$0.isOpen }.map(\.id)) }
+        self.changes = changes
     }
 
-    /// Continue from a persisted snapshot (after start-up has read it), with the feed resumed where it was.
-    public func restore(_ snapshot: PaperSnapshot, feed: any PriceFeed) {
+    /// Continue from the saved state (after start-up has read it), with the feed resumed where it was; with no saved
+    /// state, start fresh on `feed`.
+    public func restore(_ snapshot: PaperSnapshot?, feed: any PriceFeed) {
+        self.feed = feed
+        guard let snapshot else {
+            self.changes.touchMeta()
+            return
+        }
         for (symbol, price) in snapshot.prices where self.markets[symbol] != nil { self.markets[symbol]!.price = price }
         self.accounts = snapshot.accounts
-        self.orders = snapshot.orders
+        self.orders = PaperOrders(snapshot.orders)
         self.nextOrderID = snapshot.nextOrderID
         self.time = snapshot.time
-        self.feed = feed
+        self.changes.reset(unsavedOrders: snapshot.orders.filter { !$0.isOpen }.map(\.id))
     }
 
+    /// What the exchange holds in memory: live state, and closed orders not saved yet.
     public func snapshot() -> PaperSnapshot {
         PaperSnapshot(
             prices: self.markets.mapValues(\.price),
             accounts: self.accounts,
-            orders: self.orders,
+            orders: self.orders.byID.values.sorted { $0.id < $1.id },
             nextOrderID: self.nextOrderID,
             feedPosition: self.feed.position,
             time: self.time
         )
+    }
+
+    // MARK: Changes
+
+    /// Run `body` on the exchange; returns its result and the change version it reached. Once a save covering that
+    /// version completes, the change is durable.
+    func applying<T: Sendable>(_ body: @Sendable (isolated PaperExchange) throws -> T) rethrows -> (result: T, version: UInt64) {
+        let result = try body(self)
+        return (result, self.changes.epoch)
+    }
+
+    /// The current value of everything changed since the last save; later changes go to the next set.
+    func pendingChanges() -> PaperChanges {
+        let prices = self.changes.prices == nil ? nil : self.markets.mapValues(\.price)
+        let meta =
+            self.changes.meta == nil ? nil : PaperMeta(nextOrderID: self.nextOrderID, feedPosition: self.feed.position, time: self.time)
+        let accounts = Dictionary(uniqueKeysWithValues: self.changes.accounts.keys.compactMap { key in self.accounts[key].map { (key, $0) } })
+        let orders = self.changes.orders.keys.sorted().compactMap { self.orders[$0] }
+        let version = self.changes.closeEpoch()
+        return PaperChanges(version: version, prices: prices, meta: meta, accounts: accounts, orders: orders)
+    }
+
+    /// A save through `version` completed: what it covered is clean, and the orders it closed leave memory.
+    func didSave(through version: UInt64) {
+        for id in self.changes.saved(through: version) where self.orders[id]?.isOpen == false {
+            self.orders.evict(id)
+        }
     }
 
     // MARK: Prices
@@ -195,6 +297,8 @@ public actor PaperExchange {
         for (symbol, price) in moved where self.markets[symbol] != nil {
             self.markets[symbol]!.price = self.round(price, to: self.markets[symbol]!.tickSize)
         }
+        self.changes.touchPrices()
+        self.changes.touchMeta()
         for symbol in self.markets.keys.sorted() { self.matchResting(symbol) }
     }
 
@@ -202,6 +306,7 @@ public actor PaperExchange {
     public func setPrice(_ symbol: String, _ price: Decimal) throws {
         guard self.markets[symbol] != nil else { throw PaperError.unknownSymbol(symbol) }
         self.markets[symbol]!.price = price
+        self.changes.touchPrices()
         self.matchResting(symbol)
     }
 
@@ -233,12 +338,16 @@ public actor PaperExchange {
 
     /// Place an order: checked against the market's rules and the account's free balance, funds set aside, and
     /// matched at once if it crosses (taker); what is left of a limit order rests (maker).
+    ///
+    /// A client order id is refused while an earlier order with it is open or not yet saved, like Binance (which
+    /// refuses only open ones): once a closed order is archived, its id may name a new order, and look-ups by client
+    /// order id answer the newest.
     public func place(account: String, _ request: OrderRequest) throws -> VenueOrder {
         let market = try self.market(request.symbol)
         guard !request.clientOrderID.isEmpty, request.clientOrderID.count <= 64 else {
             throw PaperError.invalidOrder("client order id must be 1–64 characters")
         }
-        guard !self.orders.contains(where: { $0.account == account && $0.clientOrderID == request.clientOrderID }) else {
+        guard self.orders.order(account: account, clientOrderID: request.clientOrderID) == nil else {
             throw PaperError.duplicateClientOrderID
         }
         guard request.quantity > 0, request.quantity == SymbolRules.floor(request.quantity, to: market.stepSize) else {
@@ -286,46 +395,51 @@ public actor PaperExchange {
             wallet.locked[market.base, default: 0] += request.quantity
         }
         self.nextOrderID += 1
-        self.accounts[account] = wallet
+        self.changes.touchMeta()
+        self.setWallet(wallet, of: account)
         // A taker fills at the touch, up to one step's depth; a market order's remainder is cancelled (IOC).
         let touch = request.side == .buy ? self.ask(market) : self.bid(market)
         let crosses = request.type == .market || (request.side == .buy ? touch <= reference : touch >= reference)
         if crosses { self.fill(&order, quantity: min(order.remaining, market.depthPerTick), price: touch, fee: self.configuration.takerFee) }
         if order.type == .market && order.isOpen { self.close(&order, as: .cancelled) }
-        self.orders.append(order)
+        self.record(order)
         return order.venueOrder
     }
 
     /// Cancel by client order id; nil if it is not open.
     public func cancel(account: String, symbol: String, clientOrderID: String) -> VenueOrder? {
-        guard let index = self.orders.firstIndex(where: { $0.account == account && $0.clientOrderID == clientOrderID && $0.symbol == symbol }),
-            self.orders[index].isOpen
-        else { return nil }
-        self.close(&self.orders[index], as: .cancelled)
-        return self.orders[index].venueOrder
+        guard var order = self.orders.order(account: account, clientOrderID: clientOrderID), order.symbol == symbol, order.isOpen else {
+            return nil
+        }
+        self.close(&order, as: .cancelled)
+        self.record(order)
+        return order.venueOrder
     }
 
     public func cancelAll(account: String, symbol: String?) -> Int {
         var count = 0
-        for index in self.orders.indices
-        where self.orders[index].account == account && self.orders[index].isOpen
-            && (symbol == nil || self.orders[index].symbol == symbol)
-        {
-            self.close(&self.orders[index], as: .cancelled)
+        for var order in self.orders.open(account: account) where symbol == nil || order.symbol == symbol {
+            self.close(&order, as: .cancelled)
+            self.record(order)
             count += 1
         }
         return count
     }
 
     public func openOrders(account: String, symbol: String?) -> [VenueOrder] {
-        self.orders.filter { $0.account == account && $0.isOpen && (symbol == nil || $0.symbol == symbol) }.map(\.venueOrder)
+        self.orders.open(account: account).filter { symbol == nil || $0.symbol == symbol }.map(\.venueOrder)
     }
 
+    /// The newest order in memory with this client order id (open, or closed and not saved yet).
     public func order(account: String, clientOrderID: String) throws -> VenueOrder {
-        guard let order = self.orders.last(where: { $0.account == account && $0.clientOrderID == clientOrderID }) else {
-            throw PaperError.unknownOrder
-        }
+        guard let order = self.orders.order(account: account, clientOrderID: clientOrderID) else { throw PaperError.unknownOrder }
         return order.venueOrder
+    }
+
+    /// Keep the order's new state in memory, to be saved.
+    func record(_ order: PaperOrder) {
+        self.orders.store(order)
+        self.changes.touch(order: order.id)
     }
 
     // MARK: Accounts
@@ -334,6 +448,11 @@ public actor PaperExchange {
         var account = PaperAccount()
         account.free["USDT"] = self.configuration.startingQuote
         return account
+    }
+
+    func setWallet(_ wallet: PaperAccount, of account: String) {
+        self.accounts[account] = wallet
+        self.changes.touch(account: account)
     }
 
     public func balances(account: String) -> [Balance] {
@@ -372,22 +491,16 @@ public actor PaperExchange {
     func matchResting(_ symbol: String) {
         guard let market = self.markets[symbol] else { return }
         var depth = market.depthPerTick
-        let bid = self.bid(market)
-        let ask = self.ask(market)
-        let candidates = self.orders.indices.filter { index in
-            let order = self.orders[index]
-            guard order.symbol == symbol, order.isOpen, order.type == .limit, let price = order.price else { return false }
-            return order.side == .buy ? ask <= price : bid >= price
-        }.sorted { lhs, rhs in
-            let a = self.orders[lhs]
-            let b = self.orders[rhs]
+        // Oldest first, then this sort: the order a scan of every order would give.
+        let candidates = self.orders.reached(symbol: symbol, bid: self.bid(market), ask: self.ask(market)).sorted { a, b in
             if a.price != b.price { return a.side == .buy ? a.price! > b.price! : a.price! < b.price! }
             return a.id < b.id
         }
-        for index in candidates where depth > 0 {
-            let quantity = min(self.orders[index].remaining, depth)
+        for var order in candidates where depth > 0 {
+            let quantity = min(order.remaining, depth)
             depth -= quantity
-            self.fill(&self.orders[index], quantity: quantity, price: self.orders[index].price!, fee: self.configuration.makerFee)
+            self.fill(&order, quantity: quantity, price: order.price!, fee: self.configuration.makerFee)
+            self.record(order)
         }
     }
 
@@ -416,7 +529,7 @@ public actor PaperExchange {
         order.filled += quantity
         order.filledQuote += notional
         order.status = order.filled >= order.quantity ? .filled : .partiallyFilled
-        self.accounts[order.account] = wallet
+        self.setWallet(wallet, of: order.account)
         if order.status == .filled { self.release(&order) }
     }
 
@@ -439,7 +552,7 @@ public actor PaperExchange {
             wallet.locked[market.base, default: 0] -= left
             wallet.free[market.base, default: 0] += left
         }
-        self.accounts[order.account] = wallet
+        self.setWallet(wallet, of: order.account)
     }
 
     func round(_ value: Decimal, to step: Decimal, up: Bool = false) -> Decimal {
