@@ -115,8 +115,11 @@ public struct BotService: Sendable {
         try await self.bots.orders(botID: try await self.bot(id: botID, owner: owner).id, openOnly: false)
     }
 
+    /// The owner's orders; `openOnly`: those resting at the venue (an order still being sent is `pending` until the
+    /// venue confirms it, within the step that sends it).
     public func orders(owner: UUID, openOnly: Bool) async throws -> [BotOrderRecord] {
-        try await self.bots.orders(userID: owner, openOnly: openOnly)
+        let orders = try await self.bots.orders(userID: owner, openOnly: openOnly)
+        return openOnly ? orders.filter { $0.order.status == .open || $0.order.status == .partiallyFilled } : orders
     }
 
     /// The bot's profit or loss: its quote flow plus what it holds at the current price. Without a price (the venue

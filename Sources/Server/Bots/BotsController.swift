@@ -85,8 +85,7 @@ struct BotsController {
             self.price = record.order.price
             self.quantity = record.order.quantity
             self.filledQuantity = record.order.filled
-            // A pending order may already be live at the venue: to its owner it is open.
-            self.status = record.order.status == .pending ? OrderStatus.open.rawValue : record.order.status.rawValue
+            self.status = record.order.status.rawValue
             self.createdAt = record.createdAt
         }
     }

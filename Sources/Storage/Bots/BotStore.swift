@@ -288,15 +288,21 @@ public struct BotStore: BotRepository {
         let state = try step.state?.encoded()
         try await self.transaction { transaction in
             let sql = transaction.sql
-            for update in step.orders {
-                try await sql.update("bot_orders")
-                    .set("filled_quantity", to: update.filled.plain)
-                    .set("average_price", to: update.averagePrice?.plain)
-                    .set("status", to: update.status.rawValue)
-                    .set("reported", to: update.reported)
-                    .set("updated_at", to: now)
-                    .where("client_order_id", .equal, update.clientOrderID).where("bot_id", .equal, step.botID)
-                    .run()
+            // Orders that end the same way (a kill's cancels, say) are one statement.
+            let groups = Dictionary(grouping: step.orders) {
+                OrderOutcome(filled: $0.filled, averagePrice: $0.averagePrice, status: $0.status, reported: $0.reported)
+            }
+            for (outcome, updates) in groups {
+                for chunk in updates.map(\.clientOrderID).chunked(500) {
+                    try await sql.update("bot_orders")
+                        .set("filled_quantity", to: outcome.filled.plain)
+                        .set("average_price", to: outcome.averagePrice?.plain)
+                        .set("status", to: outcome.status.rawValue)
+                        .set("reported", to: outcome.reported)
+                        .set("updated_at", to: now)
+                        .where("client_order_id", .in, Array(chunk)).where("bot_id", .equal, step.botID)
+                        .run()
+                }
             }
             if state != nil || step.ledger != nil {
                 var bot = sql.update("bots").set("updated_at", to: now)
@@ -310,6 +316,14 @@ public struct BotStore: BotRepository {
             try await transaction.record(step.audit)
         }
     }
+}
+
+/// What an order update sets, so equal updates share one statement.
+struct OrderOutcome: Hashable {
+    let filled: Decimal
+    let averagePrice: Decimal?
+    let status: OrderStatus
+    let reported: Bool
 }
 
 // MARK: Rows
