@@ -155,7 +155,13 @@ let package = Package(
 
         .executableTarget(
             name: "TradekeepBench",
-            dependencies: ["Vault", "Venues", "Bots", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Vault", "Venues", "Bots", "Storage", "AuditLog",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "FluentKit", package: "fluent-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
             path: "Benchmarks/TradekeepBench",
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,7 @@
 // Release-mode micro-benchmarks: scripts/bench-vault runs the vault ones beside Python's cryptography Fernet,
-// scripts/bench-venues (`tradekeep-bench venues [N]`) the order signing beside ccxt, `tradekeep-bench bots [N] [ticks]`
-// N paper grid bots.
+// scripts/bench-venues (`tradekeep-bench venues [N]`) the order signing beside ccxt; scripts/bench-bots runs
+// `tradekeep-bench engine N ticks sqlite|memory|postgres://…` (the real engine) beside `tradekeep-bench bots N ticks`
+// (the strategy and the paper venue alone, as measured before the engine existed).
 // Prints one JSON object per line: {"operation", "payload", "ops_per_second"}.
 
 import Foundation
@@ -23,6 +24,15 @@ func measure(_ name: String, payload: Int, seconds: Double = 1.5, _ body: @Senda
 @main
 enum TradekeepBench {
     static func main() async throws {
+        if CommandLine.arguments.dropFirst().first == "engine" {
+            let arguments = Array(CommandLine.arguments.dropFirst(2))
+            try await engineBench(
+                bots: arguments.first.flatMap(Int.init) ?? 1_000,
+                ticks: arguments.dropFirst().first.flatMap(Int.init) ?? 20,
+                database: arguments.dropFirst(2).first ?? "sqlite"
+            )
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "bots" {
             let count = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 1_000
             try await botsBench(bots: count, ticks: CommandLine.arguments.dropFirst(3).first.flatMap(Int.init) ?? 20)
