@@ -64,7 +64,7 @@ final class MemoryBotRepository: BotRepository, Sendable {
 
     func reserveOrders(botID: UUID, intents: [OrderIntent], gate: TradingGate, at now: Date) async throws -> [BotOrderRecord]? {
         self.state.withLock { state in
-            guard var bot = state.bots[botID], gate == .closing || (bot.status == .running && !state.halted) else { return nil }
+            guard var bot = state.bots[botID], !state.halted, gate == .closing || bot.status == .running else { return nil }
             var records: [BotOrderRecord] = []
             for intent in intents {
                 bot.sequence += 1

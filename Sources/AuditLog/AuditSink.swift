@@ -42,6 +42,16 @@ public struct AuditEvent: Sendable, Equatable {
     }
 }
 
+/// The id quoted in an error answer or a status reason, and logged beside the detail: 64 random bits, hex —
+/// unique enough to find one log line, useless to an attacker.
+public enum ErrorID {
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let text = String(generator.next() as UInt64, radix: 16)
+        return String(repeating: "0", count: max(0, 16 - text.count)) + text
+    }
+}
+
 /// Records events that change nothing else, each in its own transaction.
 public protocol AuditSink: Sendable {
     func record(_ event: AuditEvent) async throws

@@ -83,6 +83,7 @@ func buildApplicationParts(
         ),
         audit: audit,
         keysChanged: { engine.forgetKeys(credentialID: $0) },
+        usage: { try await bots.botsUsing(credentialID: $0, owner: $1) },
         logger: logger,
         now: clock
     )

@@ -153,6 +153,54 @@ import Venues
     }
 }
 
+extension EngineTests {
+    @Test("News read before the bot's lock never rolls an order back: a smaller fill, or a 'never arrived' for an order since confirmed, is ignored")
+    func staleNewsIgnored() async throws {
+        try await EngineHarness.with { harness in
+            let owner = try await harness.user()
+            let bot = try await harness.bot(owner, Self.grid)
+            let order = BotOrder(
+                key: "grid-buy-4",
+                clientOrderID: "tk-stale-1",
+                side: .buy,
+                type: .limit,
+                price: 49_000,
+                quantity: 1,
+                filled: Decimal(string: "0.6")!,
+                averagePrice: 49_000,
+                status: .partiallyFilled
+            )
+            let record = BotOrderRecord(id: UUID(), botID: bot.id, userID: owner, order: order, createdAt: harness.now, updatedAt: harness.now)
+            let runtime = BotRuntime(bot: bot, orders: [record])
+            let engine = harness.engine()
+            func venueOrder(filled: Decimal, status: OrderStatus, venueID: String) -> VenueOrder {
+                VenueOrder(
+                    venueOrderID: venueID,
+                    clientOrderID: "tk-stale-1",
+                    symbol: "BTCUSDT",
+                    side: .buy,
+                    type: .limit,
+                    price: 49_000,
+                    quantity: 1,
+                    filledQuantity: filled,
+                    averagePrice: 49_000,
+                    status: status
+                )
+            }
+            let smaller = engine.fold(
+                runtime,
+                news: ["tk-stale-1": venueOrder(filled: Decimal(string: "0.3")!, status: .partiallyFilled, venueID: "9")],
+                price: 49_000
+            )
+            #expect(smaller.updates.isEmpty && smaller.ledger == bot.ledger)
+            let neverArrived = engine.fold(runtime, news: ["tk-stale-1": venueOrder(filled: 0, status: .rejected, venueID: "")], price: 49_000)
+            #expect(neverArrived.updates.isEmpty)
+            let filled = engine.fold(runtime, news: ["tk-stale-1": venueOrder(filled: 1, status: .filled, venueID: "9")], price: 49_000)
+            #expect(filled.updates.count == 1 && filled.ledger.position == Decimal(string: "0.4")!)
+        }
+    }
+}
+
 struct Failure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

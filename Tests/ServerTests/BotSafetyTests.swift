@@ -9,6 +9,7 @@ import NIOConcurrencyHelpers
 import SQLKit
 import Storage
 import Testing
+import VenueFakes
 import Venues
 
 @testable import Server
@@ -200,6 +201,53 @@ import Venues
             let empty = try await session.driver.request(.post, "/api/v1/bots/\(id)/kill", ip: session.user.ip, token: session.token)
             #expect(empty.status == .ok)
             #expect(try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "killed")
+        }
+    }
+
+    @Test("A kill whose cancels fail lists them and keeps the bot; deleting it is refused (nothing deleted) until they cancel")
+    func failedCancelsKeepTheBot() async throws {
+        let cancels = NIOLockedValueBox<(any Error)?>(nil)
+        let app = try AuthDriver.application(BotTests.settings)
+        try await app.run(faults: TestApplication.Faults(paperVenue: { SlowVenue($0, cancelFailure: cancels) })) { client, inside in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let user = try await driver.signUp()
+            let session = BotTests.Session(driver: driver, user: user, token: try await driver.signIn(user).accessToken)
+            let created = try await session.post(
+                "/api/v1/bots",
+                ["name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT", "params": ["range_pct": 5, "levels": 5, "quantity": 0.001]]
+            )
+            let id = try #require(try created.json()["id"] as? String)
+            _ = try await session.post("/api/v1/bots/\(id)/start")
+            #expect(try await session.eventually { !(try await session.array("/api/v1/orders?status=open")).isEmpty })
+            cancels.withLockedValue { $0 = VenueError.unreachable(.paper, "injected") }
+            let killed = try await session.post("/api/v1/bots/\(id)/kill", [:])
+            #expect(killed.status == .ok)
+            let failed = try #require(try killed.json()["failed_cancels"] as? [String])
+            #expect(!failed.isEmpty)
+            #expect(try killed.json()["cancelled_orders"] as? Int == 0)
+            let deleted = try await session.driver.request(.delete, "/api/v1/bots/\(id)", ip: session.user.ip, token: session.token)
+            #expect(deleted.status == .serviceUnavailable && deleted.errorCode == "stop_incomplete")
+            #expect(try await session.get("/api/v1/bots/\(id)").status == .ok)
+            #expect(try await inside.paperOpenOrders(user.userID).count == failed.count)
+            cancels.withLockedValue { $0 = nil }
+            let retried = try await session.driver.request(.delete, "/api/v1/bots/\(id)", ip: session.user.ip, token: session.token)
+            #expect(retried.status == .noContent)
+            #expect(try await inside.paperOpenOrders(user.userID).isEmpty)
+        }
+    }
+
+    @Test("A kill body with an unknown field (a typo of close_positions) is 400, not a kill that closes nothing")
+    func unknownKillField() async throws {
+        try await BotTests.withSession { session, _ in
+            let created = try await session.post(
+                "/api/v1/bots",
+                ["name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT", "params": ["range_pct": 5, "levels": 5, "quantity": 0.001]]
+            )
+            let id = try #require(try created.json()["id"] as? String)
+            let typo = try await session.post("/api/v1/bots/\(id)/kill", ["close_position": true])
+            #expect(typo.status == .badRequest)
+            #expect((try typo.json()["message"] as? String)?.contains("close_position") == true)
+            #expect(try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "stopped")
         }
     }
 
@@ -412,6 +460,65 @@ struct SwitchableAuditWriter: AuditWriter {
             #expect(try await session.post("/api/v1/bots/\(id)/kill", [:]).status != .ok)
             #expect(try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "running")
             #expect(try await BotTests.auditActions(inside).contains("bot.killed") == false)
+        }
+    }
+}
+
+@Suite struct CredentialInUseTests {
+    @Test("An exchange key a bot trades with cannot be deleted (409 credential_in_use, nothing changed); once the bot is gone it can")
+    func keyInUse() async throws {
+        let fake = FakeBybit()
+        fake.setPrice(symbol: "BTCUSDT", price: 50_000)
+        let key = BybitKey(
+            apiKey: VenueHarness.randomText(18),
+            secret: VenueHarness.randomText(36),
+            readOnly: 0,
+            permissions: BybitKey.tradeOnlyPermissions,
+            ips: ["127.0.0.1", "198.51.100.7"]
+        )
+        fake.addKey(key)
+        try await VenueHarness.live(fake.router()) { url in
+            let app = try AuthDriver.application(VenueHarness.settings(.bybit, url, extra: [Setting.egressIPs.name: "127.0.0.1,198.51.100.7"]))
+            try await app.test { client in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp()
+                let token = try await driver.signIn(user).accessToken
+                let stored = try await driver.post(
+                    "/api/v1/credentials",
+                    ["venue": "bybit", "label": "main", "api_key": key.apiKey, "api_secret": key.secret, "totp_code": driver.code(user)],
+                    ip: user.ip,
+                    token: token
+                )
+                let credentialID = try #require(try stored.json()["id"] as? String, "\(stored.bodyString)")
+                let bot = try await driver.post(
+                    "/api/v1/bots",
+                    [
+                        "name": "g", "strategy": "signal", "venue": "bybit", "credential_id": credentialID, "symbol": "BTCUSDT",
+                        "params": ["quantity": 0.001],
+                    ],
+                    ip: user.ip,
+                    token: token
+                )
+                let botID = try #require(try bot.json()["id"] as? String, "\(bot.bodyString)")
+                let refused = try await driver.request(
+                    .delete,
+                    "/api/v1/credentials/\(credentialID)",
+                    ip: user.ip,
+                    token: token,
+                    headers: [.xTOTPCode: driver.code(user)]
+                )
+                #expect(refused.status == .conflict && refused.errorCode == "credential_in_use")
+                #expect(try await driver.request(.get, "/api/v1/credentials/\(credentialID)", ip: user.ip, token: token).status == .ok)
+                #expect(try await driver.request(.delete, "/api/v1/bots/\(botID)", ip: user.ip, token: token).status == .noContent)
+                let deleted = try await driver.request(
+                    .delete,
+                    "/api/v1/credentials/\(credentialID)",
+                    ip: user.ip,
+                    token: token,
+                    headers: [.xTOTPCode: driver.code(user)]
+                )
+                #expect(deleted.status == .noContent)
+            }
         }
     }
 }

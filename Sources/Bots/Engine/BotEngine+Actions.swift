@@ -4,6 +4,7 @@
 import AuditLog
 import Foundation
 import Logging
+import Synchronization
 import Venues
 
 /// What a signal did.
@@ -16,7 +17,6 @@ public enum SignalOutcome: Sendable, Equatable {
 /// Why a signal placed nothing, for the webhook's answer.
 public enum SignalRefusal: Error, Sendable, Equatable {
     case notRunning
-    case quantityAboveLimit(Decimal)
     case refused(String)
     case riskStop(String)
 }
@@ -33,7 +33,7 @@ extension BotEngine {
                 action: .botStopped,
                 client: client,
                 from: [.running],
-                cancel: false
+                cancel: .never
             ).stopped
         }
     }
@@ -57,10 +57,22 @@ extension BotEngine {
                 action: .botKilled,
                 client: client,
                 details: ["close_positions": String(closePositions)],
-                cancel: true,
+                cancel: .always,
                 closePositions: closePositions
             )
         }
+    }
+
+    /// The account kill switch: these bots killed concurrently, each under its own lock.
+    public func killAll(_ bots: [BotRecord], closePositions: Bool, client: ClientInfo) async -> [Result<StopReport, any Error>] {
+        await self.concurrently(bots, limit: 16) { bot in
+            await Result { try await self.kill(bot, closePositions: closePositions, client: client) }
+        }
+    }
+
+    /// The free balances a bot's account has now (for checks outside a tick).
+    public func accountBalances(for bot: BotRecord) async throws -> [Balance] {
+        try await self.venues.venue(bot.venue).balances(credentials: try await self.keys.keys(for: bot))
     }
 
     /// Stop these bots (those running change status; all have their orders cancelled), concurrently.
@@ -73,29 +85,22 @@ extension BotEngine {
     ) async
         -> [Result<StopReport, any Error>]
     {
-        await withTaskGroup(of: Result<StopReport, any Error>.self) { group in
-            for bot in bots {
-                group.addTask {
-                    await Result {
-                        try await self.locks.withLock(bot.id) {
-                            try await self.stopLocked(
-                                bot,
-                                runtime: nil,
-                                status: .stopped,
-                                reason: reason,
-                                action: action,
-                                client: client,
-                                details: details,
-                                from: [.running],
-                                cancel: true
-                            )
-                        }
-                    }
+        await self.concurrently(bots, limit: 16) { bot in
+            await Result {
+                try await self.locks.withLock(bot.id) {
+                    try await self.stopLocked(
+                        bot,
+                        runtime: nil,
+                        status: .stopped,
+                        reason: reason,
+                        action: action,
+                        client: client,
+                        details: details,
+                        from: [.running],
+                        cancel: .always
+                    )
                 }
             }
-            var results: [Result<StopReport, any Error>] = []
-            for await result in group { results.append(result) }
-            return results
         }
     }
 
@@ -110,12 +115,13 @@ extension BotEngine {
     /// One signal of a running signal bot: at most one market order, checked like every other order.
     public func act(on signal: Signal, bot: BotRecord) async throws -> SignalOutcome {
         guard case .signal(let parameters) = bot.parameters.strategy else { throw SignalRefusal.refused("This bot does not take signals.") }
-        if let quantity = signal.quantity, quantity > parameters.signalLimit { throw SignalRefusal.quantityAboveLimit(parameters.signalLimit) }
+        // A stop this process could not write yet still stops the bot here.
+        guard self.pendingStops.withLock({ $0[bot.id] }) == nil else { throw SignalRefusal.notRunning }
         let runtime = try await self.runtime(for: bot)
         let venue = try self.venues.venue(bot.venue)
         let keys = try await self.keys.keys(for: bot)
         let market = try await self.marketData(bot)
-        let funds = Funds(try await venue.balances(credentials: keys))
+        let funds = try await self.funds(bot, venue: venue, keys: keys)
         let news = try await self.news(for: runtime.openOrders, listed: nil, bot: bot, venue: venue, keys: keys)
         return try await self.locks.withLock(bot.id) {
             guard !runtime.isRetired else { throw SignalRefusal.notRunning }
@@ -125,10 +131,18 @@ extension BotEngine {
             try await self.write(runtime, folded, state: nil, at: self.now())
             let current = runtime.bot
             if let breach = Risk.breach(current.parameters.risk, ledger: current.ledger, price: price) {
-                try await self.stopLocked(current, runtime: runtime, status: .riskStopped, reason: breach.reason, action: .botRiskStop, cancel: true)
+                try await self.stopLocked(
+                    current,
+                    runtime: runtime,
+                    status: .riskStopped,
+                    reason: breach.reason,
+                    action: .botRiskStop,
+                    from: [.running],
+                    cancel: .ifStopped
+                )
                 throw SignalRefusal.riskStop(breach.reason)
             }
-            let (base, quote) = assets(bot.symbol)
+            let (base, quote) = assets(bot.symbol, venue: bot.venue)
             // A signal bot sells only what it bought itself.
             let held = max(current.ledger.position - runtime.committedSells, 0)
             let state = MarketState(
@@ -140,7 +154,7 @@ extension BotEngine {
             )
             guard let intent = SignalStrategy.decide(parameters, signal: signal, market: state) else { return .nothingToDo }
             switch try await self.placeLocked([intent], runtime: runtime, venue: venue, keys: keys, market: market, funds: funds).first ?? .closed {
-            case .sent(let clientOrderID):
+            case .sent(let clientOrderID), .unknown(let clientOrderID):
                 return .placed(clientOrderID: clientOrderID)
             case .refused(let reason):
                 throw SignalRefusal.refused(reason)

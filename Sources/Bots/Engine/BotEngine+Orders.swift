@@ -17,6 +17,17 @@ enum Placement: Sendable, Equatable {
     case stopped(String)
     /// The gate was closed: the bot was stopped, killed or halted meanwhile.
     case closed
+    /// Sent, but the venue's answer never came (a timeout): it stays pending and is looked up by client id.
+    case unknown(clientOrderID: String)
+}
+
+/// Which of a stopped bot's orders are cancelled.
+enum CancelPolicy: Sendable {
+    case never
+    /// When this stop changed the bot's status (or could not be written): a stop that lost a race with a kill or a
+    /// pause leaves what those decided.
+    case ifStopped
+    case always
 }
 
 extension BotEngine {
@@ -61,7 +72,7 @@ extension BotEngine {
             now: now,
             priceBand: self.configuration.priceBand
         )
-        let (base, quote) = assets(state.bot.symbol)
+        let (base, quote) = assets(state.bot.symbol, venue: state.bot.venue)
         var outcomes: [Placement?] = Array(repeating: nil, count: intents.count)
         var accepted: [(index: Int, intent: OrderIntent)] = []
         for (index, intent) in intents.enumerated() {
@@ -78,7 +89,8 @@ extension BotEngine {
                     status: .riskStopped,
                     reason: breach.reason,
                     action: .botRiskStop,
-                    cancel: true
+                    from: [.running],
+                    cancel: .ifStopped
                 )
                 return intents.map { _ in .stopped(breach.reason) }
             case .accept(let cost):
@@ -143,7 +155,6 @@ extension BotEngine {
         var audit: [AuditEvent] = []
         var told: Set<String> = []
         var outcomes: [Placement] = []
-        var unknown: (any Error)?
         for (record, answer) in zip(reserved, answers) {
             let id = record.order.clientOrderID
             switch answer {
@@ -175,14 +186,19 @@ extension BotEngine {
             case .failure(let error):
                 // A timeout, say: the order may or may not be at the venue. It stays pending; the next step looks it
                 // up by client id before anything is decided again.
-                unknown = unknown ?? error
-                outcomes.append(.refused("Waiting: an order's outcome is not known yet; it is looked up by client id next step."))
+                if !(error is CancellationError) {
+                    self.failed("order outcome unknown; looked up by client id next step", error, kind: "send", bot: bot.id)
+                }
+                outcomes.append(.unknown(clientOrderID: id))
             }
         }
         let changedLedger = ledger == (runtime?.bot.ledger ?? bot.ledger) ? nil : ledger
         try await self.bots.record(StepRecord(botID: bot.id, orders: updates, ledger: changedLedger, audit: audit))
         runtime?.apply(updates, reported: told, state: nil, ledger: changedLedger, at: now)
-        if let unknown { throw unknown }
+        // A cancelled step ends here, quietly: what it sent is recorded, what it did not know is looked up next time.
+        if answers.contains(where: { if case .failure(let error) = $0 { error is CancellationError } else { false } }) {
+            throw CancellationError()
+        }
         return outcomes
     }
 
@@ -255,14 +271,14 @@ extension BotEngine {
         bot: BotRecord,
         ledger: BotLedger,
         reason: String,
-        price: Decimal
+        price: Decimal?
     ) -> (OrderUpdate, [AuditEvent], BotLedger) {
         var ledger = ledger
         let delta = FillAccounting.delta(
             previous: record.order,
             filled: result.filledQuantity,
             averagePrice: result.averagePrice,
-            fallbackPrice: price
+            fallbackPrice: price ?? record.order.price ?? 0
         )
         FillAccounting.apply(&ledger, side: record.order.side, quantity: delta.quantity, quote: delta.quote)
         var audit: [AuditEvent] = []
@@ -281,7 +297,8 @@ extension BotEngine {
         order.filled = result.filledQuantity
         order.averagePrice = result.averagePrice
         order.status = result.status
-        if result.status == .filled { audit.append(self.fillEvent(bot, order)) }
+        // A fill, whole or partial before the cancel, is audited like any other.
+        if result.status == .filled || delta.quantity > 0 { audit.append(self.fillEvent(bot, order)) }
         // A cancelled order needs no telling; one that filled before the cancel arrived does.
         let update = OrderUpdate(
             clientOrderID: order.clientOrderID,
@@ -308,7 +325,7 @@ extension BotEngine {
         client: ClientInfo = .engine,
         details: [String: String] = [:],
         from: Set<BotStatus>? = nil,
-        cancel: Bool,
+        cancel: CancelPolicy,
         closePositions: Bool = false
     ) async throws -> StopReport {
         runtime?.retire()
@@ -327,12 +344,20 @@ extension BotEngine {
             self.failed("bot stop not written; retried every tick", error, kind: "status_write", bot: bot.id)
             statusError = error
         }
-        self.logger.notice(
-            "bot stopped",
-            metadata: ["bot": .string(bot.id.uuidString.lowercased()), "status": .string(status.rawValue), "reason": .string(reason)]
-        )
-        Counter(label: "tradekeep_bot_stops_total", dimensions: [("status", status.rawValue)]).increment()
-        if cancel || closePositions {
+        if report.stopped {
+            self.logger.notice(
+                "bot stopped",
+                metadata: ["bot": .string(bot.id.uuidString.lowercased()), "status": .string(status.rawValue), "reason": .string(reason)]
+            )
+            Counter(label: "tradekeep_bot_stops_total", dimensions: [("status", status.rawValue)]).increment()
+        }
+        let cancelling =
+            switch cancel {
+            case .never: false
+            case .ifStopped: report.stopped || statusError != nil
+            case .always: true
+            }
+        if cancelling || closePositions {
             let outcome = try await self.cancelOpenOrders(bot, closePositions: closePositions)
             report.cancelled = outcome.cancelled
             report.closed = outcome.closed
@@ -377,28 +402,27 @@ extension BotEngine {
     /// failures are returned, never dropped. With `closePositions`, what the bot holds is then sold (reduce-only).
     func cancelOpenOrders(_ bot: BotRecord, closePositions: Bool) async throws -> (cancelled: Int, closed: Int, failed: [String]) {
         let current = try await self.bots.bot(id: bot.id) ?? bot
-        let venue = try self.venues.venue(bot.venue)
-        let keys = try await self.keys.keys(for: bot)
         let open = try await self.bots.orders(botID: bot.id, openOnly: true)
-        // The price values fills of orders that had no price (market orders) and sizes the closing sell.
-        var price: Decimal?
+        guard !open.isEmpty || (closePositions && current.ledger.position > 0) else { return (0, 0, []) }
+        let venue: any Venue
+        let keys: VenueCredentials
+        do {
+            venue = try self.venues.venue(bot.venue)
+            keys = try await self.keys.keys(for: bot)
+        } catch {
+            // Without its key nothing can be cancelled: every open order is reported as not cancelled.
+            self.failed("the bot's orders cannot be cancelled: no key or venue", error, kind: "cancel", bot: bot.id)
+            return (0, 0, open.map(\.order.clientOrderID))
+        }
+        // The price values fills that carry none (market orders) and sizes the closing sell.
+        var price = self.lastPrice(venue: bot.venue, symbol: bot.symbol)
         do {
             price = try await venue.ticker(symbol: bot.symbol).price
         } catch {
-            self.failed(
-                closePositions ? "no price: the position is not closed" : "no price for the kill's bookkeeping",
-                error,
-                kind: "market_data",
-                bot: bot.id
-            )
+            self.failed("no fresh price for a kill", error, kind: "market_data", bot: bot.id)
         }
-        let results = await withTaskGroup(of: (BotOrderRecord, VenueOrder?).self) { group in
-            for record in open {
-                group.addTask { (record, await self.cancelForKill(record, bot: bot, venue: venue, keys: keys)) }
-            }
-            var results: [(BotOrderRecord, VenueOrder?)] = []
-            for await result in group { results.append(result) }
-            return results
+        let results = await self.concurrently(open, limit: 50) { record in
+            (record, await self.cancelForKill(record, bot: bot, venue: venue, keys: keys))
         }
         var ledger = current.ledger
         var updates: [OrderUpdate] = []
@@ -410,7 +434,7 @@ extension BotEngine {
                 failed.append(record.order.clientOrderID)
                 continue
             }
-            let (update, entries, after) = self.cancelled(record, result, bot: current, ledger: ledger, reason: "kill", price: price ?? 0)
+            let (update, entries, after) = self.cancelled(record, result, bot: current, ledger: ledger, reason: "kill", price: price)
             ledger = after
             updates.append(update)
             audit += entries
@@ -420,17 +444,20 @@ extension BotEngine {
             try await self.bots.record(StepRecord(botID: bot.id, orders: updates, ledger: ledger == current.ledger ? nil : ledger, audit: audit))
         }
         var closed = 0
-        if closePositions, ledger.position > 0, let price {
+        if closePositions, ledger.position > 0 {
+            guard let price else {
+                return (cancelled, 0, failed + ["close-position"])
+            }
             let rules = try await self.symbolRules(bot, venue: venue)
             let quantity = rules.roundQuantity(ledger.position)
             if quantity > 0 {
                 var holder = current
                 holder.ledger = ledger
                 let intent = OrderIntent(key: "close", side: .sell, type: .market, quantity: quantity)
-                if case .sent? = try await self.send([intent], bot: holder, runtime: nil, venue: venue, keys: keys, gate: .closing, price: price)
-                    .first
-                {
-                    closed = 1
+                switch try await self.send([intent], bot: holder, runtime: nil, venue: venue, keys: keys, gate: .closing, price: price).first {
+                case .sent?: closed = 1
+                case .unknown(let id)?: failed.append(id)
+                default: failed.append("close-position")
                 }
             }
         }

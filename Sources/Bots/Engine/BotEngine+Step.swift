@@ -45,6 +45,7 @@ extension BotEngine {
             switch outcome {
             case .sent: continue
             case .refused(let reason): waiting = waiting ?? reason
+            case .unknown: waiting = waiting ?? "Waiting: an order's outcome is not known yet; it is looked up by client order id next step."
             case .stopped, .closed: return
             }
         }
@@ -124,6 +125,10 @@ extension BotEngine {
         for record in state.open.values {
             guard let current = news[record.order.clientOrderID] else { continue }
             guard current.status != record.order.status || current.filledQuantity != record.order.filled else { continue }
+            // News fetched before the lock may be older than what the bot recorded since (a send that completed, a
+            // fill seen by a signal): a fill never shrinks, and "never arrived" only holds for a still-pending order.
+            guard current.filledQuantity >= record.order.filled else { continue }
+            guard current.status != .rejected || record.order.status == .pending || current.venueOrderID != "" else { continue }
             let delta = FillAccounting.delta(
                 previous: record.order,
                 filled: current.filledQuantity,
@@ -146,8 +151,12 @@ extension BotEngine {
                 )
             )
             if ended { folded.told.insert(order.clientOrderID) }
+            // A pending order the venue turns out to have: its placement is recorded now (the send's own record failed).
+            if record.order.status == .pending, order.status != .rejected { folded.audit.append(self.placedEvent(bot, order, at: self.now())) }
             if order.status == .filled {
                 folded.done.append(order)
+                folded.audit.append(self.fillEvent(bot, order))
+            } else if delta.quantity > 0, !order.status.isOpen {
                 folded.audit.append(self.fillEvent(bot, order))
             }
         }
@@ -164,6 +173,7 @@ extension BotEngine {
                 "client_order_id": order.clientOrderID,
                 "quantity": order.filled.plain,
                 "price": order.averagePrice?.plain ?? "",
+                "status": order.status.rawValue,
             ],
             at: self.now()
         )
@@ -187,10 +197,18 @@ extension BotEngine {
         Risk.rollDay(&folded.ledger, now: now, price: price)
         if let breach = Risk.breach(bot.parameters.risk, ledger: folded.ledger, price: price) {
             try await self.write(runtime, folded, state: nil, at: now)
-            try await self.stopLocked(bot, runtime: runtime, status: .riskStopped, reason: breach.reason, action: .botRiskStop, cancel: true)
+            try await self.stopLocked(
+                bot,
+                runtime: runtime,
+                status: .riskStopped,
+                reason: breach.reason,
+                action: .botRiskStop,
+                from: [.running],
+                cancel: .ifStopped
+            )
             return nil
         }
-        let (base, quote) = assets(bot.symbol)
+        let (base, quote) = assets(bot.symbol, venue: bot.venue)
         let marketState = MarketState(
             price: price,
             rules: market.rules,
@@ -267,32 +285,38 @@ extension BotEngine {
     }
 
     /// A step failed: a transient failure (the venue is down, the database hiccuped) is reported and retried next
-    /// tick; one the bot cannot get past (its key deleted, the venue refusing it) stops it with a sentence for its owner.
+    /// tick; one the bot cannot get past (its key deleted, the venue refusing it) stops it with a sentence for its
+    /// owner. The detail (error type and text) goes only to the log, under the error id the sentence quotes.
     func handle(_ error: any Error, _ runtime: BotRuntime) async {
         let bot = runtime.bot
+        let errorID = self.failed("bot step failed", error, kind: "step", bot: bot.id)
         let reason: String
         var fatal = false
         switch error {
         case let error as VenueError:
+            let venue = error.venue.displayName
             switch error {
-            case .rateLimited, .unreachable, .invalidResponse:
-                reason = "Waiting: \(error.description)"
-            case .rejected(let venue, let code, _):
+            case .rateLimited:
+                reason = "Waiting: \(venue) asked us to slow down; it is tried again every tick."
+            case .unreachable, .invalidResponse:
+                reason = "Waiting: \(venue) could not be reached or answered oddly (error id \(errorID)); it is tried again every tick."
+            case .rejected(_, let code, _):
                 fatal = true
-                reason =
-                    "Stopped: \(venue.displayName) refused the bot's requests (\(code)). Check that its key still exists at the venue and may trade."
-            case .notSupported, .unavailable:
+                reason = "Stopped: \(venue) refused the bot's requests (\(code)). Check that its key still exists at the venue and may trade."
+            case .notSupported(_, let what):
                 fatal = true
-                reason = "Stopped: \(error.description)"
+                reason = "Stopped: \(what) on \(venue) is not supported yet."
+            case .unavailable:
+                fatal = true
+                reason = "Stopped: \(venue) is unavailable on this server (error id \(errorID)); the operator can see why in the log."
             }
         case CredentialError.notFound:
             fatal = true
-            reason = "Stopped: its exchange key was deleted. Create the bot again with one of your current keys."
+            reason = "Stopped: its exchange key is gone. Create the bot again with one of your current keys."
         default:
-            let errorID = self.failed("bot step failed; retried next tick", error, kind: "step", bot: bot.id)
             reason = "Waiting: a step failed (error id \(errorID)); it is retried every tick."
         }
-        if !fatal {
+        guard fatal else {
             do {
                 try await self.setWaiting(runtime, reason)
             } catch {
@@ -300,13 +324,20 @@ extension BotEngine {
             }
             return
         }
-        self.logger.warning("bot failed", metadata: ["bot": .string(bot.id.uuidString.lowercased()), "error": .string(String(describing: error))])
         do {
             try await self.locks.withLock(bot.id) {
-                _ = try await self.stopLocked(bot, runtime: runtime, status: .failed, reason: reason, action: .botFailed, cancel: true)
+                _ = try await self.stopLocked(
+                    bot,
+                    runtime: runtime,
+                    status: .failed,
+                    reason: reason,
+                    action: .botFailed,
+                    from: [.running],
+                    cancel: .ifStopped
+                )
             }
         } catch {
-            self.failed("failed bot not stopped; the stop is retried every tick", error, kind: "status_write", bot: bot.id)
+            self.failed("failed bot's stop or cancel pass did not complete; retried", error, kind: "status_write", bot: bot.id)
         }
     }
 }

@@ -55,6 +55,8 @@ public final class BotEngine: Service, Sendable {
     let rules = Mutex([MarketKey: (rules: SymbolRules, until: ContinuousClock.Instant)]())
     /// Stops that could not be written yet; those bots are not traded by this process meanwhile.
     let pendingStops = Mutex([UUID: PendingStop]())
+    /// The last price seen per market, for bookkeeping when a venue cannot be asked.
+    let lastPrices = Mutex([MarketKey: Decimal]())
 
     public init(
         bots: any BotRepository,
@@ -102,6 +104,7 @@ public final class BotEngine: Service, Sendable {
                 elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
             )
         }
+        await self.retryPendingStops()
         let running: [UUID]
         do {
             guard try await !self.bots.isHalted() else {
@@ -114,7 +117,6 @@ public final class BotEngine: Service, Sendable {
             self.failed("running bots not read; no bot was stepped", error, kind: "running_list")
             return
         }
-        await self.retryPendingStops()
         let unstopped = self.pendingStops.withLock { Set($0.keys) }
         let runtimes: [BotRuntime]
         do {
@@ -127,7 +129,7 @@ public final class BotEngine: Service, Sendable {
         let stepped = runtimes
         guard !stepped.isEmpty else { return }
         let data = await self.tickData(for: stepped)
-        await self.forEach(stepped, concurrency: self.configuration.concurrency) { runtime in
+        _ = await self.concurrently(stepped, limit: self.configuration.concurrency) { runtime in
             await self.supervisedStep(runtime, data)
         }
     }
@@ -143,12 +145,39 @@ public final class BotEngine: Service, Sendable {
         for runtime in retired { runtime.retire() }
         let missing = running.filter { id in !known.contains { $0.id == id } }
         guard !missing.isEmpty else { return known }
-        let records = try await self.bots.bots(ids: missing).filter { $0.status == .running }
+        let records = try await self.load(missing).filter { $0.status == .running }
         let orders = Dictionary(grouping: try await self.bots.openOrders(botIDs: records.map(\.id)), by: \.botID)
         let loaded = records.map { BotRuntime(bot: $0, orders: orders[$0.id] ?? []) }
         return self.runtimes.withLock { runtimes in
             for runtime in loaded where runtimes[runtime.id] == nil { runtimes[runtime.id] = runtime }
             return Array(runtimes.values)
+        }
+    }
+
+    /// The records of these bots. One that cannot be read (a corrupt row) does not keep the others from running: it
+    /// is reported, and stopped with a sentence for its owner.
+    func load(_ ids: [UUID]) async throws -> [BotRecord] {
+        do {
+            return try await self.bots.bots(ids: ids)
+        } catch {
+            var records: [BotRecord] = []
+            for id in ids {
+                do {
+                    if let record = try await self.bots.bot(id: id) { records.append(record) }
+                } catch {
+                    let errorID = self.failed("a bot's stored record cannot be read; the bot is stopped", error, kind: "load", bot: id)
+                    let reason = "Stopped: its stored state could not be read (error id \(errorID)); the operator can see why in the log."
+                    let event = AuditEvent(
+                        .botFailed,
+                        user: nil,
+                        client: .engine,
+                        ["bot_id": id.uuidString.lowercased(), "reason": reason],
+                        at: self.now()
+                    )
+                    _ = try await self.bots.setStatus(id: id, .failed, reason: reason, from: [.running], audit: [event])
+                }
+            }
+            return records
         }
     }
 
@@ -223,8 +252,7 @@ public final class BotEngine: Service, Sendable {
                 group.addTask {
                     let result = await Result {
                         let keys = try await self.keys.keys(for: bot)
-                        let balances = try await self.venues.venue(bot.venue).balances(credentials: keys)
-                        return AccountData(keys: keys, funds: Funds(balances))
+                        return AccountData(keys: keys, funds: try await self.funds(bot, venue: try self.venues.venue(bot.venue), keys: keys))
                     }
                     return (key, result)
                 }
@@ -252,7 +280,21 @@ public final class BotEngine: Service, Sendable {
     func marketData(_ bot: BotRecord) async throws -> MarketData {
         let venue = try self.venues.venue(bot.venue)
         let ticker = try await venue.ticker(symbol: bot.symbol)
+        self.lastPrices.withLock { $0[MarketKey(bot)] = ticker.price }
         return MarketData(ticker: ticker, rules: try await self.symbolRules(bot, venue: venue))
+    }
+
+    /// The price this process last saw for a market, if it trades there.
+    public func lastPrice(venue: VenueID, symbol: String) -> Decimal? {
+        self.lastPrices.withLock { $0[MarketKey(venue: venue, symbol: symbol)] }
+    }
+
+    /// An account's free funds: balances, and on derivatives venues the long positions that sells reduce.
+    func funds(_ bot: BotRecord, venue: any Venue, keys: VenueCredentials) async throws -> Funds {
+        let balances = try await venue.balances(credentials: keys)
+        guard TradingVenues.derivatives.contains(bot.venue) else { return Funds(balances) }
+        let positions = try await venue.positions(credentials: keys)
+        return Funds(balances, positions: positions, venue: bot.venue)
     }
 
     /// A venue's rules for a symbol change rarely: fetched once per `rulesLifetime`.
@@ -265,26 +307,12 @@ public final class BotEngine: Service, Sendable {
         return rules
     }
 
-    /// Run `body` for every element, at most `concurrency` at a time.
-    func forEach<T: Sendable>(_ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async -> Void) async {
-        await withTaskGroup(of: Void.self) { group in
-            var iterator = items.makeIterator()
-            for _ in 0..<max(1, concurrency) {
-                guard let item = iterator.next() else { break }
-                group.addTask { await body(item) }
-            }
-            while await group.next() != nil {
-                if let item = iterator.next() { group.addTask { await body(item) } }
-            }
-        }
-    }
-
     // MARK: Failures
 
     /// A failure that decides trading: logged with an error id and the error, counted, never swallowed.
     @discardableResult
     func failed(_ message: Logger.Message, _ error: any Error, kind: String, bot: UUID? = nil) -> String {
-        let errorID = EngineErrorID.make()
+        let errorID = ErrorID.make()
         var metadata: Logger.Metadata = [
             "error_id": .string(errorID),
             "error.type": .string(String(reflecting: type(of: error))),
@@ -304,14 +332,5 @@ extension Result where Failure == any Error {
         } catch {
             self = .failure(error)
         }
-    }
-}
-
-/// 64 random bits, hex: quoted in a status reason, found in the log.
-enum EngineErrorID {
-    static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let text = String(generator.next() as UInt64, radix: 16)
-        return String(repeating: "0", count: max(0, 16 - text.count)) + text
     }
 }

@@ -10,7 +10,8 @@ import Venues
 public enum TradingGate: Sendable {
     /// The bot is running, no administrator halt is in force, and its owner's account is active.
     case running
-    /// Closing a position as part of a kill: only the owner's account must be active.
+    /// Closing a position as part of a kill: the bot is no longer running, but no halt may be in force and its
+    /// owner's account must be active.
     case closing
 }
 

@@ -15,6 +15,9 @@ public struct TradingVenues: Sendable {
         self.directory = directory
     }
 
+    /// Venues whose trading is perpetual futures: balances hold margin, and what a bot can sell is its position.
+    public static let derivatives: Set<VenueID> = [.binanceUSDM, .bybit, .hyperliquid]
+
     public func venue(_ id: VenueID) throws -> any Venue {
         if id == .paper { return self.paper }
         guard let venue = self.directory.venue(id) else { throw VenueError.notSupported(id, "Trading") }
@@ -39,8 +42,12 @@ struct MarketKey: Hashable, Sendable {
     let symbol: String
 
     init(_ bot: BotRecord) {
-        self.venue = bot.venue
-        self.symbol = bot.symbol
+        self.init(venue: bot.venue, symbol: bot.symbol)
+    }
+
+    init(venue: VenueID, symbol: String) {
+        self.venue = venue
+        self.symbol = symbol
     }
 }
 
@@ -87,6 +94,15 @@ final class Funds: Sendable {
         self.available = Mutex(Dictionary(balances.map { ($0.asset, $0.available) }, uniquingKeysWith: { first, _ in first }))
     }
 
+    /// On a derivatives venue the base of each symbol is what the account holds long there.
+    init(_ balances: [Balance], positions: [Position], venue: VenueID) {
+        var available = Dictionary(balances.map { ($0.asset, $0.available) }, uniquingKeysWith: { first, _ in first })
+        for position in positions where position.quantity > 0 {
+            available[assets(position.symbol, venue: venue).base] = position.quantity
+        }
+        self.available = Mutex(available)
+    }
+
     func available(_ asset: String) -> Decimal { self.available.withLock { $0[asset] ?? 0 } }
 
     /// Take `amount` of `asset` if that much is free.
@@ -99,8 +115,9 @@ final class Funds: Sendable {
     }
 }
 
-/// The base and quote assets of a symbol (BTCUSDT → BTC, USDT).
-func assets(_ symbol: String) -> (base: String, quote: String) {
+/// The base and quote assets of a symbol (BTCUSDT → BTC, USDT). Hyperliquid names coins alone and settles in USDC.
+func assets(_ symbol: String, venue: VenueID) -> (base: String, quote: String) {
+    if venue == .hyperliquid { return (symbol, "USDC") }
     for quote in ["USDT", "USDC", "USD"] where symbol.hasSuffix(quote) { return (String(symbol.dropLast(quote.count)), quote) }
     return (symbol, "USDT")
 }

@@ -53,6 +53,18 @@ public enum BotError: Error, Sendable {
         }
     }
 
+    /// A venue failure for a person: what happened and what to do, without the transport's internals (they are in
+    /// the log).
+    static func describe(_ error: VenueError) -> String {
+        let venue = error.venue.displayName
+        switch error {
+        case .unreachable, .invalidResponse: return "\(venue) could not be reached or answered unexpectedly. Try again later."
+        case .rateLimited: return error.description
+        case .rejected(_, let code, _): return "\(venue) refused the request (\(code))."
+        case .notSupported, .unavailable: return error.description
+        }
+    }
+
     public var message: String {
         switch self {
         case .notFound: "You have no bot with this id."
@@ -72,7 +84,7 @@ public enum BotError: Error, Sendable {
             "`quantity` is above this bot's max_signal_quantity (\(limit.plain)). Ask for less, or raise the bot's limit."
         case .orderRefused(let reason): reason
         case .riskStop(let reason): reason
-        case .venue(let error): error.description
+        case .venue(let error): BotError.describe(error)
         case .stopIncomplete(let message): message
         }
     }

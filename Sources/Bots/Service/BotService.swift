@@ -58,8 +58,21 @@ public struct StopSummary: Sendable, Equatable {
     public var cancelled = 0
     public var closed = 0
     public var failed: [String] = []
+    /// Bots whose stop did not complete (retried in the background).
+    public var unstopped: [String] = []
 
     public init() {}
+
+    /// The summary, or, if any bot could not be stopped, an error that says so with what was done: never success.
+    func complete(_ what: String) throws -> StopSummary {
+        guard self.unstopped.isEmpty else {
+            throw BotError.stopIncomplete(
+                "The \(what) could not stop \(self.unstopped.count) of \(self.bots) bots (\(self.unstopped.joined(separator: ", "))); "
+                    + "\(self.cancelled) orders were cancelled. Try again."
+            )
+        }
+        return self
+    }
 
     mutating func add(_ report: StopReport) {
         self.stopped += report.stopped ? 1 : 0
@@ -127,12 +140,19 @@ public struct BotService: Sendable {
     public func pnl(_ bot: BotRecord) async -> Decimal {
         let ledger = bot.ledger
         guard ledger.position != 0 else { return ledger.quoteFlow }
+        if let price = self.engine.lastPrice(venue: bot.venue, symbol: bot.symbol) { return ledger.equity(at: price) }
         do {
             return ledger.equity(at: try await self.venues.venue(bot.venue).ticker(symbol: bot.symbol).price)
         } catch {
+            // What it holds, at what it paid: neither gain nor loss on the open position.
             self.logger.debug("no price for a bot's PnL", metadata: ["bot": .string(bot.id.uuidString.lowercased()), "error": .string("\(error)")])
             return 0
         }
+    }
+
+    /// How many of the owner's bots trade with this exchange key.
+    public func botsUsing(credentialID: UUID, owner: UUID) async throws -> Int {
+        try await self.bots.bots(userID: owner).filter { $0.credentialID == credentialID }.count
     }
 
     // MARK: Creating and changing
@@ -241,7 +261,14 @@ public struct BotService: Sendable {
     /// Kill the bot, then delete it with its orders.
     public func delete(id: UUID, owner: UUID, client: ClientInfo) async throws {
         let bot = try await self.bot(id: id, owner: owner)
-        _ = try await self.engine.kill(bot, closePositions: false, client: client)
+        let killed = try await self.engine.kill(bot, closePositions: false, client: client)
+        // Its orders are deleted with it: one that could not be cancelled would be left live with no record.
+        guard killed.failed.isEmpty else {
+            throw BotError.stopIncomplete(
+                "The bot was killed but \(killed.failed.count) of its orders could not be cancelled (\(killed.failed.joined(separator: ", "))), "
+                    + "so it was not deleted. Try again."
+            )
+        }
         let event = AuditEvent(.botDeleted, user: owner, client: client, ["bot_id": bot.id.uuidString.lowercased()], at: self.now())
         guard try await self.bots.delete(id: bot.id, userID: owner, audit: event) else { throw BotError.notFound }
         self.engine.forget(bot.id)
@@ -264,21 +291,20 @@ public struct BotService: Sendable {
     /// The account kill switch: every bot of the owner killed (orders cancelled after any send in flight), concurrently.
     public func killSwitch(owner: UUID, closePositions: Bool, client: ClientInfo) async throws -> StopSummary {
         let bots = try await self.bots.bots(userID: owner)
-        let results = await withTaskGroup(of: (UUID, Result<StopReport, any Error>).self) { group in
-            for bot in bots {
-                group.addTask { (bot.id, await Result { try await self.engine.kill(bot, closePositions: closePositions, client: client) }) }
-            }
-            var results: [(UUID, Result<StopReport, any Error>)] = []
-            for await result in group { results.append(result) }
-            return results
-        }
-        let summary = try self.summarise(results, what: "kill switch")
+        let results = await self.engine.killAll(bots, closePositions: closePositions, client: client)
+        let summary = self.summarise(zip(bots.map(\.id), results).map { ($0, $1) })
         let details = [
             "bots": String(bots.count), "cancelled_orders": String(summary.cancelled), "closed_positions": String(summary.closed),
-            "failed": summary.failed.joined(separator: ","),
+            "failed": summary.failed.joined(separator: ","), "unstopped_bots": summary.unstopped.joined(separator: ","),
         ]
-        try await self.audit.record(AuditEvent(.accountKillSwitch, user: owner, client: client, details, at: self.now()))
-        return summary
+        // Each bot's kill is audited with its change; this summary changes nothing, so a failure to write it is only
+        // logged and never turns a kill that happened into an error.
+        do {
+            try await self.audit.record(AuditEvent(.accountKillSwitch, user: owner, client: client, details, at: self.now()))
+        } catch {
+            self.logger.error("kill switch summary not audited", metadata: ["error": .string(String(describing: error))])
+        }
+        return try summary.complete("kill switch")
     }
 
     /// An owner's account was locked: each of their running bots stops and every bot's orders are cancelled.
@@ -286,7 +312,7 @@ public struct BotService: Sendable {
     public func stopOwner(_ owner: UUID, reason: String, client: ClientInfo) async throws -> StopSummary {
         let bots = try await self.bots.bots(userID: owner)
         let results = await self.engine.stopAll(bots, reason: reason, action: .botStopped, client: client)
-        return try self.summarise(zip(bots.map(\.id), results).map { ($0, $1) }, what: "account lock")
+        return try self.summarise(zip(bots.map(\.id), results).map { ($0, $1) }).complete("account lock")
     }
 
     /// The administrators' halt: no order goes out from now on (the trading gate reads it); every running bot stops
@@ -301,31 +327,24 @@ public struct BotService: Sendable {
             client: client,
             details: ["halted_by": admin.uuidString.lowercased()]
         )
-        return try self.summarise(zip(running.map(\.id), results).map { ($0, $1) }, what: "halt")
+        return try self.summarise(zip(running.map(\.id), results).map { ($0, $1) }).complete("halt")
     }
 
     public func resume(by admin: UUID, client: ClientInfo) async throws {
         try await self.bots.setHalted(false, by: admin, audit: AuditEvent(.tradingResumed, user: admin, client: client, at: self.now()))
     }
 
-    /// Add the reports up; if any bot could not be stopped, say so with what was done, never report success.
-    func summarise(_ results: [(UUID, Result<StopReport, any Error>)], what: String) throws -> StopSummary {
+    /// Add the reports up; a bot that could not be stopped is named (and logged), never counted as stopped.
+    func summarise(_ results: [(UUID, Result<StopReport, any Error>)]) -> StopSummary {
         var summary = StopSummary()
-        var unstopped: [String] = []
         for (id, result) in results {
             summary.bots += 1
             switch result {
             case .success(let report): summary.add(report)
             case .failure(let error):
-                unstopped.append(id.uuidString.lowercased())
+                summary.unstopped.append(id.uuidString.lowercased())
                 self.logger.error("bot not stopped", metadata: ["bot": .string(id.uuidString.lowercased()), "error": .string("\(error)")])
             }
-        }
-        guard unstopped.isEmpty else {
-            throw BotError.stopIncomplete(
-                "The \(what) could not stop \(unstopped.count) of \(summary.bots) bots (\(unstopped.joined(separator: ", "))): "
-                    + "they are retried in the background. \(summary.cancelled) orders were cancelled. Try again."
-            )
         }
         return summary
     }
@@ -360,7 +379,6 @@ public struct BotService: Sendable {
         } catch let refusal as SignalRefusal {
             switch refusal {
             case .notRunning: throw BotError.notRunning
-            case .quantityAboveLimit(let limit): throw BotError.signalQuantityAboveLimit(limit)
             case .refused(let reason): throw BotError.orderRefused(reason)
             case .riskStop(let reason): throw BotError.riskStop(reason)
             }
@@ -409,11 +427,10 @@ public struct BotService: Sendable {
             case .dca(let dca): ("quote_amount", dca.quoteAmount)
             case .signal(let signal): ("max_signal_quantity", signal.signalLimit * price)
             }
-        let quote = assets(bot.symbol).quote
+        let quote = assets(bot.symbol, venue: bot.venue).quote
         let held: Decimal
         do {
-            let keys = try await self.engine.keys.keys(for: bot)
-            held = try await venue.balances(credentials: keys).first { $0.asset == quote }?.total ?? 0
+            held = try await self.engine.accountBalances(for: bot).first { $0.asset == quote }?.total ?? 0
         } catch {
             // The key check or the venue may be unavailable now; the engine reports an unaffordable order later.
             self.logger.info("balance not checked at creation", metadata: ["venue": .string(bot.venue.rawValue), "error": .string("\(error)")])

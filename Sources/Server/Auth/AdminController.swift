@@ -37,10 +37,6 @@ struct AdminController {
         let failedCancels: [String]
     }
 
-    func requireAdmin(_ request: Request, _ context: AuthenticatedContext) async throws {
-        try await self.stepUp.requireAdmin(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
-    }
-
     @Sendable func users(_ request: Request, context: AuthenticatedContext) async throws -> [User] {
         try await self.stepUp.requireAdmin(context.identity, code: request.headers[.xTOTPCode], client: context.client)
         return try await self.auth.users().map { user in
@@ -65,7 +61,7 @@ struct AdminController {
     }
 
     func setLocked(_ locked: Bool, _ request: Request, _ context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        try await self.requireAdmin(request, context)
+        try await self.stepUp.requireAdmin(request, context)
         guard let id = context.parameters.get("id", as: UUID.self) else { throw APIError.notFound("No user has this id.") }
         try await self.auth.setLocked(locked, userID: id, by: context.identity, client: context.client)
         return .noContent
@@ -73,13 +69,13 @@ struct AdminController {
 
     /// Stop all trading on the server: no order goes out from now on; running bots stop and their orders are cancelled.
     @Sendable func halt(_ request: Request, context: AuthenticatedContext) async throws -> Halt {
-        try await self.requireAdmin(request, context)
+        try await self.stepUp.requireAdmin(request, context)
         let summary = try await self.bots.halt(by: context.identity.userID, client: context.client)
         return Halt(halted: true, stoppedBots: summary.stopped, cancelledOrders: summary.cancelled, failedCancels: summary.failed)
     }
 
     @Sendable func resume(_ request: Request, context: AuthenticatedContext) async throws -> Halt {
-        try await self.requireAdmin(request, context)
+        try await self.stepUp.requireAdmin(request, context)
         try await self.bots.resume(by: context.identity.userID, client: context.client)
         return Halt(halted: false, stoppedBots: 0, cancelledOrders: 0, failedCancels: [])
     }

@@ -224,7 +224,7 @@ struct AuthController {
     }
 
     @Sendable func backupCodes(_ request: Request, context: AuthenticatedContext) async throws -> BackupCodes {
-        try await self.stepUp.verify(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
+        try await self.stepUp.verify(request, context)
         return BackupCodes(backupCodes: try await self.auth.regenerateBackupCodes(context.identity, client: context.client))
     }
 

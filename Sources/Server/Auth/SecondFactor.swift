@@ -6,6 +6,7 @@ import AuditLog
 import Bots
 import Foundation
 import Guard
+import Hummingbird
 import Logging
 import Storage
 
@@ -147,5 +148,16 @@ struct StepUp: Sendable {
     func requireAdmin(_ identity: Identity, code: String?, client: ClientInfo) async throws {
         guard identity.role == .admin else { throw APIError.adminRequired }
         try await self.verify(identity, code: code, client: client)
+    }
+}
+
+extension StepUp {
+    /// A route whose only input is the step-up code: in the body (`StepUpBody`) or the X-TOTP-Code header.
+    func verify(_ request: Request, _ context: AuthenticatedContext) async throws {
+        try await self.verify(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
+    }
+
+    func requireAdmin(_ request: Request, _ context: AuthenticatedContext) async throws {
+        try await self.requireAdmin(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
     }
 }

@@ -41,7 +41,29 @@ struct BotsController {
     }
 
     struct UpdateBody: Decodable { let params: JSON.Value }
-    struct KillBody: Decodable { let closePositions: Bool? }
+    /// Strict: an unknown key (`close_position`) is a 400, never read as the default.
+    struct KillBody: Decodable {
+        let closePositions: Bool?
+
+        enum CodingKeys: String, CodingKey { case closePositions }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: AnyKey.self)
+            if let unknown = container.allKeys.first(where: { $0.stringValue != "closePositions" }) {
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: [unknown], debugDescription: "unknown field")
+                )
+            }
+            self.closePositions = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Bool.self, forKey: .closePositions)
+        }
+    }
+
+    struct AnyKey: CodingKey {
+        let stringValue: String
+        let intValue: Int? = nil
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
 
     struct SignalBody: Decodable {
         let action: String
@@ -212,7 +234,7 @@ struct BotsController {
     @Sendable func regenerateSecret(_ request: Request, context: AuthenticatedContext) async throws -> WebhookSecret {
         let id = try Self.id(context)
         _ = try await self.bots.bot(id: id, owner: context.identity.userID)
-        try await self.stepUp.verify(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
+        try await self.stepUp.verify(request, context)
         return WebhookSecret(
             webhookSecret: try await self.bots.regenerateWebhookSecret(id: id, owner: context.identity.userID, client: context.client)
         )

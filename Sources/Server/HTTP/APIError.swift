@@ -1,5 +1,6 @@
 // The one error shape of the API: {"error": code, "message": text, "error_id": id}.
 
+import AuditLog
 import Foundation
 import Hummingbird
 
@@ -51,20 +52,6 @@ struct ErrorBody: Codable, Equatable {
     let error: String
     let message: String
     let error_id: String
-}
-
-enum ErrorID {
-    /// 64 random bits, hex: unique enough to find one log line, useless to an attacker.
-    static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String(generator.next() as UInt64, radix: 16).leftPadded(to: 16)
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to length: Int) -> String {
-        self.count >= length ? self : String(repeating: "0", count: length - self.count) + self
-    }
 }
 
 extension Response {

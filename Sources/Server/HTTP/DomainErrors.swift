@@ -32,6 +32,7 @@ extension CredentialError: APIErrorConvertible {
             case .invalidLabel, .unknownVenue, .invalidKeyMaterial, .rejected: .unprocessableContent
             case .venueUnreachable: .badGateway
             case .venueUnavailable: .serviceUnavailable
+            case .inUse: .conflict
             }
         return APIError(status, code: self.code, message: self.message)
     }

@@ -1,6 +1,7 @@
 // Turns every thrown error into the API's error shape. Unexpected errors answer a generic 500; the detail
 // goes to the log under the same error id the client sees.
 
+import AuditLog
 import Hummingbird
 import Logging
 

@@ -126,14 +126,15 @@ struct VenuesController {
     }
 
     @Sendable func list(_ request: Request, context: AuthenticatedContext) async throws -> [Venue] {
-        self.credentials.venues().map { description in
+        let listing = self.credentials.venues()
+        return listing.venues.map { description in
             Venue(
                 id: description.id.rawValue,
                 name: description.name,
                 requiredScopes: description.requiredScopes,
                 forbiddenScopes: description.forbiddenScopes,
                 supportsIpAllowlist: description.supportsIPAllowlist,
-                egressIps: self.credentials.policy.egressIPs
+                egressIps: listing.egressIPs
             )
         }
     }
@@ -176,8 +177,8 @@ struct VenuesController {
     }
 
     @Sendable func delete(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        let existing = try await self.credentials.credential(id: try Self.id(context), owner: context.identity.userID)
-        try await self.stepUp.verify(context.identity, code: try await StepUpBody.code(request, context: context), client: context.client)
+        let existing = try await self.credentials.deletable(id: try Self.id(context), owner: context.identity.userID)
+        try await self.stepUp.verify(request, context)
         try await self.credentials.delete(existing, client: context.client)
         return .noContent
     }

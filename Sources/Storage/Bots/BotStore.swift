@@ -244,16 +244,14 @@ public struct BotStore: BotRepository {
         guard !intents.isEmpty else { return [] }
         return try await self.transaction { transaction in
             let sql = transaction.sql
-            let owner: SQLQueryString = "EXISTS (SELECT 1 FROM users WHERE users.id = bots.user_id AND users.status = \(bind: "active"))"
+            let allowed: SQLQueryString = """
+                NOT EXISTS (SELECT 1 FROM trading_halt WHERE trading_halt.id = 1 AND trading_halt.halted = \(bind: true)) \
+                AND EXISTS (SELECT 1 FROM users WHERE users.id = bots.user_id AND users.status = \(bind: "active"))
+                """
             let condition: SQLQueryString =
                 switch gate {
-                case .running:
-                    """
-                    status = \(bind: BotStatus.running.rawValue) \
-                    AND NOT EXISTS (SELECT 1 FROM trading_halt WHERE trading_halt.id = 1 AND trading_halt.halted = \(bind: true)) \
-                    AND \(owner)
-                    """
-                case .closing: owner
+                case .running: "status = \(bind: BotStatus.running.rawValue) AND \(allowed)"
+                case .closing: allowed
                 }
             let rows = try await sql.raw(
                 """

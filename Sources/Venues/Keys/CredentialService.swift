@@ -18,6 +18,8 @@ public enum CredentialError: Error, Sendable, Equatable {
     case venueUnreachable(String)
     /// This server cannot talk to the venue at all (a missing native library).
     case venueUnavailable(String)
+    /// Bots trade with this key: deleting it would strand their orders.
+    case inUse(bots: Int)
 
     public var code: String {
         switch self {
@@ -28,6 +30,7 @@ public enum CredentialError: Error, Sendable, Equatable {
         case .rejected(let rejection): rejection.code.rawValue
         case .venueUnreachable: "venue_unreachable"
         case .venueUnavailable: "venue_unavailable"
+        case .inUse: "credential_in_use"
         }
     }
 
@@ -40,6 +43,7 @@ public enum CredentialError: Error, Sendable, Equatable {
         case .rejected(let rejection): rejection.message
         case .venueUnreachable(let message): message
         case .venueUnavailable(let message): message
+        case .inUse(let bots): "\(bots) of your bots trade with this key. Kill and delete them first, so none is left with orders it cannot cancel."
         }
     }
 }
@@ -47,11 +51,13 @@ public enum CredentialError: Error, Sendable, Equatable {
 public struct CredentialService: Sendable {
     let repository: any CredentialRepository
     let directory: VenueDirectory
-    public let policy: KeyPolicy
+    let policy: KeyPolicy
     /// Refused keys change nothing but are audited (their reason only).
     let audit: any AuditSink
     /// Told when a key's material changes or goes away, so nothing keeps using the old one.
     let keysChanged: @Sendable (UUID) -> Void
+    /// How many of the owner's bots trade with a key (credential id, owner).
+    let usage: @Sendable (UUID, UUID) async throws -> Int
     let logger: Logger
     let now: @Sendable () -> Date
 
@@ -61,6 +67,7 @@ public struct CredentialService: Sendable {
         policy: KeyPolicy,
         audit: any AuditSink,
         keysChanged: @escaping @Sendable (UUID) -> Void = { _ in },
+        usage: @escaping @Sendable (UUID, UUID) async throws -> Int = { _, _ in 0 },
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
@@ -69,6 +76,7 @@ public struct CredentialService: Sendable {
         self.policy = policy
         self.audit = audit
         self.keysChanged = keysChanged
+        self.usage = usage
         self.logger = logger
         self.now = now
     }
@@ -93,9 +101,9 @@ public struct CredentialService: Sendable {
         return record
     }
 
-    /// What GET /venues says about each venue, with this server's egress IPs.
-    public func venues() -> [VenueDescription] {
-        VenueID.allCases.map(VenueDirectory.describe)
+    /// What GET /venues says: what each venue requires of a key, and the addresses keys must be locked to.
+    public func venues() -> (venues: [VenueDescription], egressIPs: [String]) {
+        (VenueID.allCases.map(VenueDirectory.describe), self.policy.egressIPs)
     }
 
     // MARK: Changes
@@ -176,6 +184,14 @@ public struct CredentialService: Sendable {
         return record
     }
 
+    /// The credential to delete, if no bot trades with it. Nothing changed yet.
+    public func deletable(id: UUID, owner: UUID) async throws -> CredentialRecord {
+        let existing = try await self.credential(id: id, owner: owner)
+        let bots = try await self.usage(id, owner)
+        guard bots == 0 else { throw CredentialError.inUse(bots: bots) }
+        return existing
+    }
+
     public func delete(_ existing: CredentialRecord, client: ClientInfo) async throws {
         let event = AuditEvent(
             .credentialDeleted,
@@ -232,7 +248,9 @@ public struct CredentialService: Sendable {
                     "venue unreachable during key check",
                     metadata: ["venue": .string(venueID.rawValue), "error": .string(error.description)]
                 )
-                throw CredentialError.venueUnreachable("\(error.description) Nothing was stored.")
+                throw CredentialError.venueUnreachable(
+                    "\(venueID.displayName) could not be reached or answered unexpectedly. Nothing was stored; try again later."
+                )
             }
         }
         let event = AuditEvent(

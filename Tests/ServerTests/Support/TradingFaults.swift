@@ -9,16 +9,24 @@ import Storage
 import Vault
 import Venues
 
-/// Forwards to another venue, after `delay` for order placement and with an optional failure for market data.
+/// Forwards to another venue, after `delay` for order placement, with an optional failure for balances and one for
+/// cancels.
 struct SlowVenue: Venue {
     let base: any Venue
     let placeDelay: Duration
     let failure: NIOLockedValueBox<(any Error)?>
+    let cancelFailure: NIOLockedValueBox<(any Error)?>
 
-    init(_ base: any Venue, placeDelay: Duration = .zero, failure: NIOLockedValueBox<(any Error)?> = NIOLockedValueBox(nil)) {
+    init(
+        _ base: any Venue,
+        placeDelay: Duration = .zero,
+        failure: NIOLockedValueBox<(any Error)?> = NIOLockedValueBox(nil),
+        cancelFailure: NIOLockedValueBox<(any Error)?> = NIOLockedValueBox(nil)
+    ) {
         self.base = base
         self.placeDelay = placeDelay
         self.failure = failure
+        self.cancelFailure = cancelFailure
     }
 
     var id: VenueID { self.base.id }
@@ -33,7 +41,8 @@ struct SlowVenue: Venue {
     }
 
     func cancelOrder(symbol: String, clientOrderID: String, credentials: VenueCredentials) async throws -> VenueOrder? {
-        try await self.base.cancelOrder(symbol: symbol, clientOrderID: clientOrderID, credentials: credentials)
+        if let failure = self.cancelFailure.withLockedValue({ $0 }) { throw failure }
+        return try await self.base.cancelOrder(symbol: symbol, clientOrderID: clientOrderID, credentials: credentials)
     }
 
     func cancelAllOrders(symbol: String, credentials: VenueCredentials) async throws -> Int {
