@@ -58,17 +58,19 @@ extension BotEngine {
     /// looked up one by one (it ended, or it was placed after the list was fetched).
     func news(
         for orders: [BotOrderRecord],
-        listed: [VenueOrder]?,
+        listed: [String: VenueOrder]?,
         bot: BotRecord,
         venue: any Venue,
         keys: VenueCredentials
     ) async throws -> [String: VenueOrder] {
         var news: [String: VenueOrder] = [:]
-        for order in listed ?? [] {
-            if let id = order.clientOrderID { news[id] = order }
-        }
-        for record in orders where news[record.order.clientOrderID] == nil {
-            if let found = try await self.lookUp(record, bot: bot, venue: venue, keys: keys) { news[record.order.clientOrderID] = found }
+        for record in orders {
+            let id = record.order.clientOrderID
+            if let order = listed?[id] {
+                news[id] = order
+            } else if let found = try await self.lookUp(record, bot: bot, venue: venue, keys: keys) {
+                news[id] = found
+            }
         }
         return news
     }

@@ -143,7 +143,8 @@ public final class BotEngine: Service, Sendable {
             return (Array(runtimes.values), gone)
         }
         for runtime in retired { runtime.retire() }
-        let missing = running.filter { id in !known.contains { $0.id == id } }
+        let knownIDs = Set(known.map(\.id))
+        let missing = running.filter { !knownIDs.contains($0) }
         guard !missing.isEmpty else { return known }
         let records = try await self.load(missing).filter { $0.status == .running }
         let orders = Dictionary(grouping: try await self.bots.openOrders(botIDs: records.map(\.id)), by: \.botID)
@@ -227,7 +228,8 @@ public final class BotEngine: Service, Sendable {
     struct TickData: Sendable {
         var markets: [MarketKey: Result<MarketData, any Error>] = [:]
         var accounts: [AccountKey: Result<AccountData, any Error>] = [:]
-        var openOrders: [OpenOrdersKey: Result<[VenueOrder], any Error>] = [:]
+        /// Each (account, symbol)'s open orders, by client order id: indexed once, looked up by every bot there.
+        var openOrders: [OpenOrdersKey: Result<[String: VenueOrder], any Error>] = [:]
     }
 
     /// Tickers and rules per market, keys and balances per account, open orders per (account, symbol) where a bot
@@ -260,16 +262,23 @@ public final class BotEngine: Service, Sendable {
             for await (key, result) in group { data.accounts[key] = result }
         }
         var wantOpenOrders: [OpenOrdersKey: BotRecord] = [:]
-        for runtime in runtimes where !runtime.openOrders.isEmpty {
+        for runtime in runtimes where runtime.read({ !$0.open.isEmpty }) {
             let bot = runtime.bot
             wantOpenOrders[OpenOrdersKey(account: AccountKey(bot), symbol: bot.symbol)] = bot
         }
         let accountData = data.accounts
-        await withTaskGroup(of: (OpenOrdersKey, Result<[VenueOrder], any Error>).self) { group in
+        await withTaskGroup(of: (OpenOrdersKey, Result<[String: VenueOrder], any Error>).self) { group in
             for (key, bot) in wantOpenOrders {
                 guard case .success(let account)? = accountData[key.account] else { continue }
                 group.addTask {
-                    (key, await Result { try await self.venues.venue(bot.venue).openOrders(symbol: bot.symbol, credentials: account.keys) })
+                    let result = await Result {
+                        let orders = try await self.venues.venue(bot.venue).openOrders(symbol: bot.symbol, credentials: account.keys)
+                        return Dictionary(
+                            orders.compactMap { order in order.clientOrderID.map { ($0, order) } },
+                            uniquingKeysWith: { first, _ in first }
+                        )
+                    }
+                    return (key, result)
                 }
             }
             for await (key, result) in group { data.openOrders[key] = result }

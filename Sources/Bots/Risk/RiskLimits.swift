@@ -44,14 +44,10 @@ public struct RiskBreach: Error, Sendable, Equatable {
 }
 
 public enum Risk {
-    static let utc: Calendar = {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }()
-
-    /// Midnight UTC of the day `now` falls in.
-    public static func dayStart(_ now: Date) -> Date { Self.utc.startOfDay(for: now) }
+    /// Midnight UTC of the day `now` falls in (days are 86,400 s in UTC: no calendar needed).
+    public static func dayStart(_ now: Date) -> Date {
+        Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
+    }
 
     /// At the first look in a new UTC day (or ever), the bot's equity now becomes that day's starting point.
     /// Returns whether the ledger changed.

@@ -23,10 +23,13 @@ public enum StorageDataError: Error, CustomStringConvertible {
 public struct BotStore: BotRepository {
     let database: TradekeepDatabase
     let logger: Logger
+    /// The engine's writes (reservations, step records) share transactions when many bots write at once.
+    let commits: GroupCommit
 
     public init(database: TradekeepDatabase, logger: Logger) {
         self.database = database
         self.logger = logger
+        self.commits = GroupCommit(database: database, logger: logger)
     }
 
     func sql() throws -> any SQLDatabase { try self.database.database(logger: self.logger) as! any SQLDatabase }
@@ -242,7 +245,7 @@ public struct BotStore: BotRepository {
     /// The trading gate and the reservation are one statement: the sequence moves only while the bot may trade.
     public func reserveOrders(botID: UUID, intents: [OrderIntent], gate: TradingGate, at now: Date) async throws -> [BotOrderRecord]? {
         guard !intents.isEmpty else { return [] }
-        return try await self.transaction { transaction in
+        return try await self.commits.run { transaction in
             let sql = transaction.sql
             let allowed: SQLQueryString = """
                 NOT EXISTS (SELECT 1 FROM trading_halt WHERE trading_halt.id = 1 AND trading_halt.halted = \(bind: true)) \
@@ -284,7 +287,7 @@ public struct BotStore: BotRepository {
         guard !step.isEmpty else { return }
         let now = step.audit.first?.at ?? Date()
         let state = try step.state?.encoded()
-        try await self.transaction { transaction in
+        try await self.commits.run { transaction in
             let sql = transaction.sql
             // Orders that end the same way (a kill's cancels, say) are one statement.
             let groups = Dictionary(grouping: step.orders) {
