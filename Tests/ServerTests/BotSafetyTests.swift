@@ -2,6 +2,7 @@
 // flight on a slow venue, signals that try to size orders, bot limits under parallel requests, audit failures.
 
 import AuditLog
+import Bots
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -402,6 +403,34 @@ import Venues
             )
             #expect(reason.contains("USDT"))
             #expect(logs.lines.contains { $0.contains("bot waiting") && $0.contains(ids[1]) })
+        }
+    }
+
+    /// Found by the soak: a DCA bot starting a new cycle decides a market buy and limit orders in one step; the
+    /// rows with and without a price went into one insert, which refused them, and the bot stopped trading.
+    @Test("Orders a step decides together may mix market and limit: all are reserved, listed and stay unique")
+    func marketAndLimitReservedTogether() async throws {
+        try await KillRaceTests.withSession { session, inside in
+            let created = try await session.post(
+                "/api/v1/bots",
+                ["name": "s", "strategy": "signal", "venue": "paper", "symbol": "SOLUSDT", "params": ["quantity": 1]]
+            )
+            let id = try #require(try created.json()["id"] as? String)
+            #expect(try await session.post("/api/v1/bots/\(id)/start").status == .ok)
+            let intents = [
+                OrderIntent(key: "base", side: .buy, type: .market, quantity: 1),
+                OrderIntent(key: "take-profit", side: .sell, type: .limit, quantity: 1, price: 250),
+                OrderIntent(key: "safety", side: .buy, type: .limit, quantity: 1, price: 90),
+            ]
+            let botID = try #require(UUID(uuidString: id))
+            let reserved = try #require(try await inside.botStore.reserveOrders(botID: botID, intents: intents, gate: .running, at: Date()))
+            #expect(reserved.map(\.order.price) == [nil, 250, 90])
+            let listed = try await session.array("/api/v1/bots/\(id)/orders")
+            let ids = reserved.map(\.order.clientOrderID)
+            #expect(Set(ids).count == 3)
+            #expect(Set(ids).isSubset(of: Set(listed.compactMap { $0["client_order_id"] as? String })))
+            let market = try #require(listed.first { $0["client_order_id"] as? String == ids[0] })
+            #expect(market["type"] as? String == "market")
         }
     }
 }

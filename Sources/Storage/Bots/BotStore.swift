@@ -278,7 +278,10 @@ public struct BotStore: BotRepository {
                 )
                 return BotOrderRecord(id: UUID(), botID: botID, userID: userID, order: order, createdAt: now, updatedAt: now)
             }
-            try await sql.insert(into: "bot_orders").models(records.map(OrderRow.init), keyEncodingStrategy: .convertToSnakeCase).run()
+            // `.asNil`: a market order (no price) and a limit order reserved together are rows of one insert.
+            try await sql.insert(into: "bot_orders")
+                .models(records.map(OrderRow.init), keyEncodingStrategy: .convertToSnakeCase, nilEncodingStrategy: .asNil)
+                .run()
             return records
         }
     }
