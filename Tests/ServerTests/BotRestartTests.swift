@@ -84,7 +84,7 @@ extension ProcessTests {
         _ = try await http.call(.POST, "/api/v1/bots/\(id)/start")
         func orders() async throws -> [[String: Any]] { (try await http.call(.GET, "/api/v1/bots/\(id)/orders").1 as? [[String: Any]]) ?? [] }
         var before: [[String: Any]] = []
-        for _ in 0..<100 where before.filter({ $0["status"] as? String == "open" }).count < 4 {
+        for _ in 0..<600 where before.filter({ $0["status"] as? String == "open" }).count < 4 {
             try await Task.sleep(for: .milliseconds(100))
             before = try await orders()
         }
@@ -154,7 +154,7 @@ extension ProcessTests {
         func orders() async throws -> [[String: Any]] { (try await http.call(.GET, "/api/v1/orders").1 as? [[String: Any]]) ?? [] }
         // Every bot has orders going out: the SIGTERM lands while steps are in flight.
         var before: [[String: Any]] = []
-        for _ in 0..<100 {
+        for _ in 0..<600 {
             before = try await orders()
             if Set(before.compactMap { $0["bot_id"] as? String }).count == ids.count { break }
             try await Task.sleep(for: .milliseconds(100))

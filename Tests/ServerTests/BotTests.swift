@@ -33,8 +33,9 @@ import Testing
             try #require(try await self.get("/api/v1/markets/paper/\(symbol)").json()["price"] as? Double)
         }
 
-        /// Poll until `condition` holds (the engine steps every 0.1 s), at most `seconds`.
-        func eventually(_ seconds: Double = 5, _ condition: () async throws -> Bool) async throws -> Bool {
+        /// Poll until `condition` holds (the engine steps every 0.1 s), at most `seconds`: generous, because the full suite runs
+        /// dozens of applications at once on two cores, and a condition that holds returns at once.
+        func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
             let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
             while ContinuousClock.now < deadline {
                 if try await condition() { return true }
@@ -166,7 +167,7 @@ import Testing
             )
             let id = try #require(try created.json()["id"] as? String)
             _ = try await session.post("/api/v1/bots/\(id)/start")
-            #expect(try await session.eventually(10) { try await session.array("/api/v1/orders?status=open").count == 50 })
+            #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").count == 50 })
             let start = ContinuousClock.now
             let killed = try await session.post("/api/v1/bots/\(id)/kill", ["close_positions": false])
             let elapsed = ContinuousClock.now - start
