@@ -168,23 +168,7 @@ func engineBench(bots count: Int, ticks: Int, database target: String) async thr
         let (symbol, quantity) = grids[index % grids.count]
         let parameters = BotParameters(.grid(GridParameters(rangePct: 3, levels: 11, quantity: quantity)))
         let now = Date()
-        let bot = BotRecord(
-            id: UUID(),
-            userID: owner,
-            name: "bench",
-            venue: .paper,
-            credentialID: nil,
-            symbol: symbol,
-            parameters: parameters,
-            status: .stopped,
-            statusReason: nil,
-            state: parameters.strategy.initialState,
-            sequence: 0,
-            webhookSecretHash: nil,
-            ledger: BotLedger(),
-            createdAt: now,
-            updatedAt: now
-        )
+        let bot = BotRecord(newFor: owner, name: "bench", venue: .paper, credentialID: nil, symbol: symbol, parameters: parameters, at: now)
         let event = AuditEvent(.botDeployed, user: owner, client: .engine, at: now)
         _ = try await repository.create(bot, limit: .max, audit: event)
         _ = try await repository.start(id: bot.id, userID: owner, runningLimit: .max, audit: event)

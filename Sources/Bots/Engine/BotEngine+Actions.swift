@@ -131,15 +131,7 @@ extension BotEngine {
             try await self.write(runtime, folded, state: nil, at: self.now())
             let current = runtime.bot
             if let breach = Risk.breach(current.parameters.risk, ledger: current.ledger, price: price) {
-                try await self.stopLocked(
-                    current,
-                    runtime: runtime,
-                    status: .riskStopped,
-                    reason: breach.reason,
-                    action: .botRiskStop,
-                    from: [.running],
-                    cancel: .ifStopped
-                )
+                try await self.riskStopLocked(current, runtime: runtime, breach: breach)
                 throw SignalRefusal.riskStop(breach.reason)
             }
             let (base, quote) = assets(bot.symbol, venue: bot.venue)

@@ -83,15 +83,7 @@ extension BotEngine {
                 outcomes[index] = .refused(reason)
             case .breach(let breach):
                 Counter(label: "tradekeep_orders_total", dimensions: [("result", "risk_stop")]).increment()
-                try await self.stopLocked(
-                    state.bot,
-                    runtime: runtime,
-                    status: .riskStopped,
-                    reason: breach.reason,
-                    action: .botRiskStop,
-                    from: [.running],
-                    cancel: .ifStopped
-                )
+                try await self.riskStopLocked(state.bot, runtime: runtime, breach: breach)
                 return intents.map { _ in .stopped(breach.reason) }
             case .accept(let cost):
                 guard funds.take(asset, cost) else {
@@ -311,6 +303,19 @@ extension BotEngine {
     }
 
     // MARK: Stopping
+
+    /// Stop a running bot for a risk limit it breached: its orders are cancelled, the breach is its reason.
+    func riskStopLocked(_ bot: BotRecord, runtime: BotRuntime, breach: RiskBreach) async throws {
+        try await self.stopLocked(
+            bot,
+            runtime: runtime,
+            status: .riskStopped,
+            reason: breach.reason,
+            action: .botRiskStop,
+            from: [.running],
+            cancel: .ifStopped
+        )
+    }
 
     /// Stop the bot: no order goes out for it from now on, its status and reason are written with `action`'s audit
     /// entry (tried again if the write fails, and reported), and with `cancel`, every open order is cancelled after

@@ -199,15 +199,7 @@ extension BotEngine {
         Risk.rollDay(&folded.ledger, now: now, price: price)
         if let breach = Risk.breach(bot.parameters.risk, ledger: folded.ledger, price: price) {
             try await self.write(runtime, folded, state: nil, at: now)
-            try await self.stopLocked(
-                bot,
-                runtime: runtime,
-                status: .riskStopped,
-                reason: breach.reason,
-                action: .botRiskStop,
-                from: [.running],
-                cancel: .ifStopped
-            )
+            try await self.riskStopLocked(bot, runtime: runtime, breach: breach)
             return nil
         }
         let (base, quote) = assets(bot.symbol, venue: bot.venue)

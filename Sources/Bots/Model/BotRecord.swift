@@ -120,6 +120,27 @@ public struct BotRecord: Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
+
+    /// A bot as created: stopped, its strategy's initial state, no orders yet, nothing traded.
+    public init(newFor owner: UUID, name: String, venue: VenueID, credentialID: UUID?, symbol: String, parameters: BotParameters, at now: Date) {
+        self.init(
+            id: UUID(),
+            userID: owner,
+            name: name,
+            venue: venue,
+            credentialID: credentialID,
+            symbol: symbol,
+            parameters: parameters,
+            status: .stopped,
+            statusReason: nil,
+            state: parameters.strategy.initialState,
+            sequence: 0,
+            webhookSecretHash: nil,
+            ledger: BotLedger(),
+            createdAt: now,
+            updatedAt: now
+        )
+    }
 }
 
 /// One of a bot's orders as stored: the strategy's view of it, and bookkeeping.

@@ -178,23 +178,14 @@ public struct BotService: Sendable {
         guard !symbol.isEmpty, symbol.count <= 40, symbol.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw BotError.invalidParameters("`symbol` must be a market symbol such as BTCUSDT.")
         }
-        let now = self.now()
         var bot = BotRecord(
-            id: UUID(),
-            userID: owner,
+            newFor: owner,
             name: name,
             venue: venue,
             credentialID: credentialID,
             symbol: symbol,
             parameters: BotParameters(.signal(SignalParameters(quantity: 0))),
-            status: .stopped,
-            statusReason: nil,
-            state: .signal,
-            sequence: 0,
-            webhookSecretHash: nil,
-            ledger: BotLedger(),
-            createdAt: now,
-            updatedAt: now
+            at: self.now()
         )
         bot.parameters = try await self.validated(strategy, new.params, for: bot)
         bot.state = bot.parameters.strategy.initialState
@@ -209,7 +200,7 @@ public struct BotService: Sendable {
             user: owner,
             client: client,
             ["bot_id": bot.id.uuidString.lowercased(), "strategy": strategy.rawValue, "venue": venue.rawValue, "symbol": symbol],
-            at: now
+            at: bot.createdAt
         )
         guard try await self.bots.create(bot, limit: self.limits.botsPerUser, audit: event) else {
             throw BotError.botLimitReached(self.limits.botsPerUser)

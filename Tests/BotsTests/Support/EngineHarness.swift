@@ -283,23 +283,7 @@ struct EngineHarness {
 
     /// A running bot of `owner` with these parameters.
     func bot(_ owner: UUID, _ parameters: BotParameters, symbol: String = "BTCUSDT") async throws -> BotRecord {
-        let bot = BotRecord(
-            id: UUID(),
-            userID: owner,
-            name: "test",
-            venue: .paper,
-            credentialID: nil,
-            symbol: symbol,
-            parameters: parameters,
-            status: .stopped,
-            statusReason: nil,
-            state: parameters.strategy.initialState,
-            sequence: 0,
-            webhookSecretHash: nil,
-            ledger: BotLedger(),
-            createdAt: self.now,
-            updatedAt: self.now
-        )
+        let bot = BotRecord(newFor: owner, name: "test", venue: .paper, credentialID: nil, symbol: symbol, parameters: parameters, at: self.now)
         let event = AuditEvent(.botDeployed, user: owner, client: .engine, at: self.now)
         #expect(try await self.store.create(bot, limit: 100_000, audit: event))
         #expect(try await self.store.start(id: bot.id, userID: owner, runningLimit: 100_000, audit: event) == .started)
