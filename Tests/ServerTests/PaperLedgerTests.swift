@@ -10,6 +10,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 import Vault
+import VenueFakes
 import Venues
 
 @testable import Server
@@ -341,59 +342,6 @@ struct LedgerDatabase {
             try? await sql.raw("DROP SCHEMA IF EXISTS \(ident: schema) CASCADE").run()
         }
         await self.database.shutdown()
-    }
-}
-
-/// Wraps a ledger: records the rows of each save, and can fail saves or hold the next one.
-actor CountingLedger: PaperLedger {
-    let base: any PaperLedger
-    private(set) var rowsPerSave: [Int] = []
-    private var failure: (any Error)?
-    private var holding = false
-    private var hasStarted = false
-    private var released = false
-    private var started: [CheckedContinuation<Void, Never>] = []
-    private var held: [CheckedContinuation<Void, Never>] = []
-
-    init(_ base: any PaperLedger) { self.base = base }
-
-    func load() async throws -> PaperSnapshot? { try await self.base.load() }
-
-    func save(_ changes: PaperChanges) async throws {
-        if self.holding {
-            self.holding = false
-            self.hasStarted = true
-            for waiter in self.started { waiter.resume() }
-            self.started = []
-            if !self.released { await withCheckedContinuation { self.held.append($0) } }
-        }
-        if let failure = self.failure { throw failure }
-        try await self.base.save(changes)
-        self.rowsPerSave.append(changes.rowCount)
-    }
-
-    func archivedOrder(account: String, clientOrderID: String) async throws -> PaperOrder? {
-        try await self.base.archivedOrder(account: account, clientOrderID: clientOrderID)
-    }
-
-    func fail(with error: (any Error)?) { self.failure = error }
-
-    /// The next save waits, once started, until `release()`.
-    func holdNextSave() {
-        self.holding = true
-        self.hasStarted = false
-        self.released = false
-    }
-
-    func saveStarted() async {
-        guard !self.hasStarted else { return }
-        await withCheckedContinuation { self.started.append($0) }
-    }
-
-    func release() {
-        self.released = true
-        for waiter in self.held { waiter.resume() }
-        self.held = []
     }
 }
 

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import Vault
+import VenueFakes
 
 @testable import Venues
 
@@ -25,7 +26,7 @@ import Vault
 
     static let account = VenueCredentials(apiKey: "u", secret: SecretBytes(copying: [UInt8]()))
 
-    static func venue(_ ledger: MemoryLedger, feed: any PriceFeed = SwingFeed()) -> PaperVenue {
+    static func venue(_ ledger: any PaperLedger, feed: any PriceFeed = SwingFeed()) -> PaperVenue {
         var configuration = PaperConfiguration()
         configuration.halfSpread = 0
         return PaperVenue(exchange: PaperExchange(configuration: configuration, feed: feed), ledger: ledger)
@@ -39,7 +40,8 @@ import Vault
         "After thousands of orders filled and cancelled, memory holds only the open orders; each save writes a handful of rows and the archive every order"
     )
     func memoryAndRowsStayFlat() async throws {
-        let ledger = MemoryLedger()
+        let store = MemoryLedger()
+        let ledger = CountingLedger(store)
         let venue = Self.venue(ledger)
         var kept = 0
         for round in 0..<500 {
@@ -63,8 +65,8 @@ import Vault
         #expect(inMemory.orders.count == open.count)
         #expect(inMemory.orders.allSatisfy { $0.status == .open })
         // Every order ever placed is in the archive: growth with orders and fills, not with time or ticks.
-        #expect(await ledger.orders.count == Int(inMemory.nextOrderID - 1))
-        #expect(await ledger.orders.count == 500 * 5 + kept)
+        #expect(await store.orders.count == Int(inMemory.nextOrderID - 1))
+        #expect(await store.orders.count == 500 * 5 + kept)
         // A save writes at most every price, the meta row, one wallet and the one order a step filled.
         let rows = await ledger.rowsPerSave
         #expect(rows.count >= 500 * 8)
@@ -73,7 +75,8 @@ import Vault
 
     @Test("With nothing else happening a tick writes the prices and the meta row, the same after a thousand ticks as after one")
     func idleTicksAreFlat() async throws {
-        let ledger = MemoryLedger()
+        let store = MemoryLedger()
+        let ledger = CountingLedger(store)
         let venue = Self.venue(ledger)
         _ = try await venue.placeOrder(Self.order("rest", .buy, at: 30_000), credentials: Self.account)
         let before = await ledger.rowsPerSave.count
@@ -86,7 +89,8 @@ import Vault
 
     @Test("A filled order leaves memory once saved and is still found by its client order id, through the ledger; an unknown id is unknown_order")
     func archivedOrdersAreFound() async throws {
-        let ledger = MemoryLedger()
+        let store = MemoryLedger()
+        let ledger = CountingLedger(store)
         let venue = Self.venue(ledger)
         let placed = try await venue.placeOrder(Self.order("m1", .buy), credentials: Self.account)
         #expect(placed.status == .filled)
@@ -130,7 +134,8 @@ import Vault
     @Test("Callers that change the exchange while a save runs wait for the next save, and that one save covers them all")
     func groupCommit() async throws {
         let exchange = PaperExchange(feed: SwingFeed())
-        let ledger = MemoryLedger()
+        let store = MemoryLedger()
+        let ledger = CountingLedger(store)
         let commits = PaperGroupCommit(exchange: exchange, ledger: ledger)
         await ledger.holdNextSave()
         let first = try await exchange.applying { try $0.place(account: "u", Self.order("a", .buy, at: 40_000)) }.version
@@ -147,12 +152,13 @@ import Vault
         }
         // The held save wrote the first order; the 20 callers queued behind it shared one save.
         #expect(await ledger.rowsPerSave.count == 2)
-        #expect(await ledger.orders.count == 21)
+        #expect(await store.orders.count == 21)
     }
 
     @Test("A failed save makes placeOrder throw, and the change is kept for the next save instead of dropped; a tick throws the ledger's error")
     func failedSaves() async throws {
-        let ledger = MemoryLedger()
+        let store = MemoryLedger()
+        let ledger = CountingLedger(store)
         let venue = Self.venue(ledger)
         await ledger.fail(with: Outage())
         let error = await #expect(throws: VenueError.self) {
@@ -164,28 +170,21 @@ import Vault
         }
         #expect(why.contains("disk full"))
         await #expect(throws: Outage.self) { try await venue.tick() }
-        #expect(await ledger.orders.isEmpty)
+        #expect(await store.orders.isEmpty)
         // Not acknowledged, but not lost either: it is in memory, and the next save writes it.
         #expect(try await venue.order(symbol: "BTCUSDT", clientOrderID: "r1", credentials: Self.account).status == .open)
         await ledger.fail(with: nil)
         try await venue.tick()
-        #expect(await ledger.orders.values.map(\.clientOrderID) == ["r1"])
+        #expect(await store.orders.values.map(\.clientOrderID) == ["r1"])
     }
 }
 
-/// A ledger in memory, keeping rows as a database would; it records the rows of each save, and can fail or hold a save.
+/// A ledger in memory, keeping rows as a database would.
 actor MemoryLedger: PaperLedger {
     private(set) var prices: [String: Decimal] = [:]
     private(set) var meta: PaperMeta?
     private(set) var accounts: [String: PaperAccount] = [:]
     private(set) var orders: [Int64: PaperOrder] = [:]
-    private(set) var rowsPerSave: [Int] = []
-    private var failure: (any Error)?
-    private var holding = false
-    private var started: [CheckedContinuation<Void, Never>] = []
-    private var hasStarted = false
-    private var held: [CheckedContinuation<Void, Never>] = []
-    private var released = false
 
     func load() -> PaperSnapshot? {
         guard let meta = self.meta else { return nil }
@@ -199,40 +198,14 @@ actor MemoryLedger: PaperLedger {
         )
     }
 
-    func save(_ changes: PaperChanges) async throws {
-        if self.holding {
-            self.holding = false
-            self.hasStarted = true
-            for waiter in self.started { waiter.resume() }
-            self.started = []
-            if !self.released { await withCheckedContinuation { self.held.append($0) } }
-        }
-        if let failure = self.failure { throw failure }
+    func save(_ changes: PaperChanges) {
         for (symbol, price) in changes.prices ?? [:] { self.prices[symbol] = price }
         if let meta = changes.meta { self.meta = meta }
         self.accounts.merge(changes.accounts) { _, new in new }
         for order in changes.orders { self.orders[order.id] = order }
-        self.rowsPerSave.append(changes.rowCount)
     }
 
     func archivedOrder(account: String, clientOrderID: String) -> PaperOrder? {
         self.orders.values.filter { $0.account == account && $0.clientOrderID == clientOrderID }.max { $0.id < $1.id }
-    }
-
-    func fail(with error: (any Error)?) { self.failure = error }
-
-    /// The next save waits, once it has started, until `release()`.
-    func holdNextSave() { self.holding = true }
-
-    /// Returns once the held save has started.
-    func saveStarted() async {
-        guard !self.hasStarted else { return }
-        await withCheckedContinuation { self.started.append($0) }
-    }
-
-    func release() {
-        self.released = true
-        for waiter in self.held { waiter.resume() }
-        self.held = []
     }
 }
