@@ -34,7 +34,7 @@ extension TradekeepDatabase {
 
     /// SQLite: a consistent copy of the database file at `file` (which must not exist).
     public func vacuumInto(_ file: URL, logger: Logger) async throws {
-        let sql = try self.database(logger: logger) as! any SQLDatabase
+        let sql = try self.sql(logger: logger)
         try await sql.raw("VACUUM INTO \(literal: file.path)").run()
     }
 
@@ -71,7 +71,7 @@ extension TradekeepDatabase {
     public func importTables(_ export: [UInt8], logger: Logger) async throws {
         try await self.migrate(logger: logger)
         for table in Self.tablesInDependencyOrder {
-            let sql = try self.database(logger: logger) as! any SQLDatabase
+            let sql = try self.sql(logger: logger)
             let count = try await sql.raw("SELECT COUNT(*) AS n FROM \(ident: table)").first()?.decode(column: "n", as: Int.self) ?? 0
             guard count == 0 else { throw SnapshotError.notEmpty("table \(table) has \(count) rows") }
         }

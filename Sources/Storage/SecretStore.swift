@@ -51,7 +51,7 @@ public struct SecretStore: Sendable {
 
     /// Open the owner's secret for the duration of `body`.
     public func withSecret<R: Sendable>(id: UUID, ownerID: UUID, _ body: (SecretBytes) throws -> R) async throws -> R {
-        let sql = try self.database.database(logger: self.logger) as! any SQLDatabase
+        let sql = try self.database.sql(logger: self.logger)
         guard
             let row = try await sql.select().column("*").from("vault_secrets")
                 .where("id", .equal, id).where("owner_id", .equal, ownerID)

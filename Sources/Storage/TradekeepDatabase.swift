@@ -75,6 +75,11 @@ public struct TradekeepDatabase: Sendable {
         return database
     }
 
+    /// The same handle for SQL: every driver Tradekeep configures (SQLite, PostgreSQL) speaks SQLKit.
+    public func sql(logger: Logger) throws -> any SQLDatabase {
+        try self.database(logger: logger) as! any SQLDatabase
+    }
+
     /// Apply every pending migration. On PostgreSQL an advisory lock serialises instances starting together.
     public func migrate(logger: Logger) async throws {
         let database = try self.database(logger: logger)

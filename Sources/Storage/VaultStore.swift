@@ -17,7 +17,7 @@ public struct VaultStore: Sendable {
     }
 
     func sql() throws -> any SQLDatabase {
-        try self.database.database(logger: self.logger) as! any SQLDatabase
+        try self.database.sql(logger: self.logger)
     }
 
     // MARK: Versions

@@ -28,7 +28,7 @@ public struct AccountStore: Sendable {
     /// one connection), else the pool.
     func sql(_ transaction: AuditedTransaction? = nil) throws -> any SQLDatabase {
         if let transaction { return transaction.sql }
-        return try self.database.database(logger: self.logger) as! any SQLDatabase
+        return try self.database.sql(logger: self.logger)
     }
 
     /// Run a unit of work: its changes and the audit entries it records commit together or not at all.

@@ -86,7 +86,7 @@ public struct DatabaseAuditSink: AuditSink {
             var details: String
             var createdAt: Date
         }
-        let sql = try self.database.database(logger: self.logger) as! any SQLDatabase
+        let sql = try self.database.sql(logger: self.logger)
         return try await sql.select().columns("id", "user_id", "action", "ip", "user_agent", "details", "created_at").from("audit_events")
             .where("user_id", .equal, userID)
             .orderBy("created_at").limit(limit)

@@ -32,7 +32,7 @@ public struct BotStore: BotRepository {
         self.commits = GroupCommit(database: database, logger: logger)
     }
 
-    func sql() throws -> any SQLDatabase { try self.database.database(logger: self.logger) as! any SQLDatabase }
+    func sql() throws -> any SQLDatabase { try self.database.sql(logger: self.logger) }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (AuditedTransaction) async throws -> T) async throws -> T {
         try await self.database.transaction(logger: self.logger, body)

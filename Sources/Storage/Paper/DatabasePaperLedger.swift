@@ -44,7 +44,7 @@ public struct DatabasePaperLedger: PaperLedger {
     }
 
     public func archivedOrder(account: String, clientOrderID: String) async throws -> PaperOrder? {
-        let sql = try self.database.database(logger: self.logger) as! any SQLDatabase
+        let sql = try self.database.sql(logger: self.logger)
         return try await sql.select().column("*").from("paper_orders").where("account", .equal, account)
             .where("client_order_id", .equal, clientOrderID).orderBy("id", .descending).limit(1)
             .first(decoding: OrderRow.self, keyDecodingStrategy: .convertFromSnakeCase)?.order()

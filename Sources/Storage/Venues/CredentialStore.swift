@@ -20,7 +20,7 @@ public struct CredentialStore: CredentialRepository {
         self.logger = logger
     }
 
-    func sql() throws -> any SQLDatabase { try self.database.database(logger: self.logger) as! any SQLDatabase }
+    func sql() throws -> any SQLDatabase { try self.database.sql(logger: self.logger) }
 
     struct Row: Codable {
         var id: UUID
