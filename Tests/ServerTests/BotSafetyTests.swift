@@ -113,6 +113,44 @@ import Venues
             }
         }
     }
+
+    @Test("Locking a user whose bots are placing: nothing of theirs open at the venue when the lock answers, nor later (4 times)")
+    func lockUser() async throws {
+        let app = try AuthDriver.application(Self.settings)
+        try await app.run(faults: Self.faults) { client, inside in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let user = try await driver.signUp()
+            let owner = try #require(UUID(uuidString: user.userID))
+            let admin = try await AdminTests.admin(driver, inside: inside)
+            let adminToken = try await driver.signIn(admin).accessToken
+            for _ in 0..<4 {
+                // The lock revoked the last round's sessions: sign in again.
+                let session = BotTests.Session(driver: driver, user: user, token: try await driver.signIn(user).accessToken)
+                _ = try await Self.grid(session)
+                _ = try await Self.grid(session, "ETHUSDT")
+                #expect(try await session.eventually { !(try await inside.paperOpenOrders(user.userID)).isEmpty })
+                let locked = try await driver.post(
+                    "/api/v1/admin/users/\(user.userID)/lock",
+                    ["totp_code": driver.code(admin)],
+                    ip: admin.ip,
+                    token: adminToken
+                )
+                #expect(locked.status == .noContent)
+                #expect(try await inside.paperOpenOrders(user.userID).isEmpty)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await inside.paperOpenOrders(user.userID).isEmpty, "placed after the lock")
+                let unlocked = try await driver.post(
+                    "/api/v1/admin/users/\(user.userID)/unlock",
+                    ["totp_code": driver.code(admin)],
+                    ip: admin.ip,
+                    token: adminToken
+                )
+                #expect(unlocked.status == .noContent)
+                // Unlocking does not restart them.
+                #expect(try await inside.botStore.bots(userID: owner).allSatisfy { $0.status == .stopped })
+            }
+        }
+    }
 }
 
 @Suite struct BotSafetyTests {
@@ -148,6 +186,39 @@ import Venues
             #expect(orders.count == 1)
             #expect(orders.allSatisfy { ($0["quantity"] as? Double ?? 1) <= 0.001 })
             #expect(try await session.get("/api/v1/bots/\(id)").json()["status"] as? String == "risk_stopped")
+        }
+    }
+
+    @Test("30 signals at once cannot buy past max_position: at most max_position is bought, every answer is 202 or 409")
+    func parallelSignalsHoldMaxPosition() async throws {
+        try await BotTests.withSession { session, _ in
+            let created = try await session.post(
+                "/api/v1/bots",
+                [
+                    "name": "tv", "strategy": "signal", "venue": "paper", "symbol": "BTCUSDT",
+                    "params": ["quantity": 0.001, "risk": ["max_position": 0.003]],
+                ]
+            )
+            let bot = try created.json()
+            let id = try #require(bot["id"] as? String)
+            let secret = try #require(bot["webhook_secret"] as? String)
+            _ = try await session.post("/api/v1/bots/\(id)/start")
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<30 {
+                    group.addTask {
+                        try await session.driver.post(
+                            "/api/v1/signals/\(id)",
+                            ["action": "buy", "secret": secret, "id": "flood-\(index)"],
+                            ip: "10.9.8.\(index)"
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == .accepted || $0 == .conflict }, "\(statuses)")
+            #expect((1...3).contains(statuses.filter { $0 == .accepted }.count))
+            let bought = try await session.array("/api/v1/bots/\(id)/orders").reduce(0.0) { $0 + ($1["quantity"] as? Double ?? 1) }
+            #expect(bought <= 0.003 + 1e-12, "bought \(bought)")
         }
     }
 
