@@ -19,6 +19,37 @@ public struct RateLimit: Sendable, Equatable {
     public static let register = RateLimit(3, per: 60)
     public static let login = RateLimit(5, per: 60)
     public static let general = RateLimit(200, per: 60)
+    public static let webhook = RateLimit(60, per: 60)
+}
+
+/// The limits a server enforces, each configurable (SPEC §2 gives the defaults).
+public struct RateLimits: Sendable, Equatable {
+    /// Per client IP: sign-in attempts and sign-ups.
+    public var login: RateLimit
+    public var register: RateLimit
+    /// Per user (per IP when anonymous), everything else under /api.
+    public var general: RateLimit
+    /// Per signal bot, its public webhook.
+    public var webhook: RateLimit
+
+    public init(login: RateLimit, register: RateLimit, general: RateLimit, webhook: RateLimit) {
+        self.login = login
+        self.register = register
+        self.general = general
+        self.webhook = webhook
+    }
+
+    public static let defaults = RateLimits(login: .login, register: .register, general: .general, webhook: .webhook)
+
+    /// The limits raised above the defaults, by name: production refuses them unless told otherwise.
+    public var raised: [(name: String, limit: RateLimit)] {
+        let defaults = Self.defaults
+        return [
+            ("login", self.login, defaults.login), ("register", self.register, defaults.register), ("general", self.general, defaults.general),
+            ("webhook", self.webhook, defaults.webhook),
+        ]
+        .filter { $0.1.limit > $0.2.limit }.map { ($0.0, $0.1) }
+    }
 }
 
 public struct RateLimitDecision: Sendable, Equatable {

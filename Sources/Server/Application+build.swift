@@ -23,7 +23,7 @@ public func buildApplication(_ prepared: PreparedServer, logger: Logger) async t
 
 /// The application and the parts tests look inside.
 struct ApplicationParts {
-    let application: Application<RouterResponder<AppRequestContext>>
+    let application: Application<CanonicalResponder<RouterResponder<AppRequestContext>>>
     let router: Router<AppRequestContext>
     let database: TradekeepDatabase
     let auth: AuthService
@@ -88,11 +88,11 @@ func buildApplicationParts(
         now: clock
     )
     let auth = try await makeAuthService(prepared, database: database, secrets: secrets, trading: bots, jobs: jobs, logger: logger, clock: clock)
-    let router = try buildRouter(configuration, database: database, auth: auth, bots: bots, credentials: credentials, venues: venues)
+    let router = try buildRouter(configuration, database: database, auth: auth, bots: bots, credentials: credentials, venues: venues, clock: clock)
     extraRoutes(router)
 
     var app = Application(
-        router: router,
+        responder: CanonicalResponder(base: router.buildResponder()),
         server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         services: [database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine)],
@@ -209,7 +209,7 @@ func makeAuthService(
     let store = AccountStore(database: database, secrets: secrets, logger: logger)
     let factor = SecondFactor(
         store: store,
-        hasher: PasswordHasher(cost: configuration.bcryptCost, threadPool: .singleton),
+        hasher: PasswordHasher(cost: configuration.bcryptCost, executor: HashingExecutor(queueLimit: configuration.passwordHashQueue)),
         audit: DatabaseAuditSink(database: database, logger: logger),
         mailer: OutboxMailer(directory: configuration.dataDirectory.appendingPathComponent("outbox"), sender: configuration.mailFrom, logger: logger),
         sessions: SessionCache(),
@@ -242,7 +242,8 @@ func buildRouter(
     auth: AuthService,
     bots: BotService,
     credentials: CredentialService,
-    venues: TradingVenues
+    venues: TradingVenues,
+    clock: @escaping @Sendable () -> Date = { Date() }
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Middleware applies only to routes added after it, and to the not-found responder: add it first.
@@ -251,7 +252,7 @@ func buildRouter(
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(auth: auth))
-    router.add(middleware: RateLimitMiddleware(store: InMemoryRateLimitStore()))
+    router.add(middleware: RateLimitMiddleware(store: InMemoryRateLimitStore(), limits: configuration.rateLimits, now: clock))
     router.add(middleware: APIAccessGate())
 
     HealthController(database: database).addRoutes(to: router)
@@ -273,7 +274,10 @@ func buildRouter(
 }
 
 func serverBuilder(_ configuration: ServerConfiguration) throws -> HTTPServerBuilder {
-    guard let tls = configuration.tls else { return .http1() }
+    let headers = configuration.servesHTTPS
+    guard let tls = configuration.tls else {
+        return .http1(configuration: .init(additionalChannelHandlers: [SecurityHeadersChannelHandler(strictTransportSecurity: headers)]))
+    }
     let certificates: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey
     do {
@@ -292,7 +296,10 @@ func serverBuilder(_ configuration: ServerConfiguration) throws -> HTTPServerBui
     )
     tlsConfiguration.minimumTLSVersion = .tlsv12
     // HTTP/2 is negotiated with ALPN; HTTP/1.1 stays available for clients without it.
-    return try .http2Upgrade(tlsConfiguration: tlsConfiguration)
+    return try .http2Upgrade(
+        tlsConfiguration: tlsConfiguration,
+        configuration: .init(streamConfiguration: .init(additionalChannelHandlers: [SecurityHeadersChannelHandler(strictTransportSecurity: headers)]))
+    )
 }
 
 /// The process-wide logger factory: redacting, one line per event.

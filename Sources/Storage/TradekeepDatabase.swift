@@ -41,7 +41,7 @@ public struct TradekeepDatabase: Sendable {
     public init(
         location: DatabaseLocation,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        threadPool: NIOThreadPool = .singleton,
+        threadPool: NIOThreadPool = Self.blockingIOPool,
         auditWriter: any AuditWriter = PendingAuditWriter()
     ) throws {
         self.location = location
@@ -66,6 +66,14 @@ public struct TradekeepDatabase: Sendable {
             self.databases.use(.postgres(configuration: try Self.postgresConfiguration(pg), sqlLogLevel: .trace), as: .psql)
         }
     }
+
+    /// SQLite's blocking calls run here, on threads of their own: password hashing and file work on the shared pool
+    /// can never leave the database without a thread (a login flood once froze every bot this way).
+    public static let blockingIOPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
 
     /// A database handle for one unit of work.
     public func database(logger: Logger) throws -> any Database {

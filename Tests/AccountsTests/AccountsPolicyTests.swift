@@ -44,7 +44,7 @@ import Vault
     @Test("Production cost is 12; hashes are $2b$ and verify; a wrong password does not")
     func hashing() async throws {
         #expect(PasswordHasher.productionCost == 12)
-        let hasher = PasswordHasher(cost: 4, threadPool: .singleton)
+        let hasher = PasswordHasher(cost: 4)
         let hash = try await hasher.hash("correct horse battery staple")
         #expect(hash.hasPrefix("$2b$04$") && hash.count == 60)
         #expect(try await hasher.verify("correct horse battery staple", hash: hash))
@@ -53,7 +53,7 @@ import Vault
 
     @Test("Every character of a long password counts (bcrypt alone reads only 72 bytes)")
     func longPasswords() async throws {
-        let hasher = PasswordHasher(cost: 4, threadPool: .singleton)
+        let hasher = PasswordHasher(cost: 4)
         let base = String(repeating: "x", count: 80)
         let hash = try await hasher.hash(base + "A")
         #expect(try await hasher.verify(base + "A", hash: hash))
@@ -62,7 +62,7 @@ import Vault
 
     @Test("The dummy verification runs at full cost and never matches")
     func dummy() async throws {
-        let hasher = PasswordHasher(cost: 10, threadPool: .singleton)
+        let hasher = PasswordHasher(cost: 10)
         let start = ContinuousClock.now
         try await hasher.verifyAgainstDummy("anything at all")
         #expect(ContinuousClock.now - start > .milliseconds(5))

@@ -47,7 +47,7 @@ struct InteropTests {
 
     @Test("bcrypt: our cost-12 hashes verify with pyca bcrypt; its hashes verify with ours")
     func bcrypt() async throws {
-        let hasher = PasswordHasher(cost: 12, threadPool: .singleton)
+        let hasher = PasswordHasher(cost: 12)
         let passwords = ["correct horse battery staple", "pässwörd with ünïcode ✓", String(repeating: "seventy-two ", count: 6)]
         var ours: [[String: Any]] = []
         for password in passwords.prefix(2) {

@@ -117,6 +117,26 @@ import Venues
         }
     }
 
+    @Test("A database that fails to answer while bots load is not the bots' fault: they stay running and trade once it answers")
+    func databaseOutageIsTransient() async throws {
+        try await EngineHarness.with { harness in
+            let owner = try await harness.user()
+            let bot = try await harness.bot(owner, Self.grid)
+            let outage = FlakyStatusWrites(base: harness.store, failures: 0)
+            outage.recordReadsFail.withLock { $0 = true }
+            let engine = harness.engine(bots: outage)
+            await engine.tick()
+            await engine.tick()
+            #expect(try await harness.status(bot.id) == .running)
+            #expect(try await harness.audit(.botFailed).isEmpty)
+            #expect(harness.venue.count("place") == 0)
+            outage.recordReadsFail.withLock { $0 = false }
+            await engine.tick()
+            #expect(try await harness.status(bot.id) == .running)
+            #expect(harness.venue.count("place") > 0, "trading resumes with the database")
+        }
+    }
+
     @Test("The daily-loss limit: a drop above it within one UTC day stops the bot; the same drop split across midnight does not")
     func dailyLossAcrossMidnight() async throws {
         var calendar = Calendar(identifier: .gregorian)
@@ -226,8 +246,15 @@ final class FlakyStatusWrites: BotRepository, Sendable {
     }
 
     var attempts: Int { self.tries.withLock { $0 } }
+    /// While set, reading bot records fails as a busy database does (a pool timeout), not as a corrupt row.
+    let recordReadsFail = Mutex(false)
 
     struct Refused: Error {}
+    struct PoolTimeout: Error {}
+
+    func readRecord() throws {
+        if self.recordReadsFail.withLock({ $0 }) { throw PoolTimeout() }
+    }
 
     func setStatus(id: UUID, _ status: BotStatus, reason: String?, from: Set<BotStatus>?, audit: [AuditEvent]) async throws -> Bool {
         self.tries.withLock { $0 += 1 }
@@ -242,8 +269,14 @@ final class FlakyStatusWrites: BotRepository, Sendable {
 
     func bots(userID: UUID) async throws -> [BotRecord] { try await self.base.bots(userID: userID) }
     func bot(id: UUID, userID: UUID) async throws -> BotRecord? { try await self.base.bot(id: id, userID: userID) }
-    func bot(id: UUID) async throws -> BotRecord? { try await self.base.bot(id: id) }
-    func bots(ids: [UUID]) async throws -> [BotRecord] { try await self.base.bots(ids: ids) }
+    func bot(id: UUID) async throws -> BotRecord? {
+        try self.readRecord()
+        return try await self.base.bot(id: id)
+    }
+    func bots(ids: [UUID]) async throws -> [BotRecord] {
+        try self.readRecord()
+        return try await self.base.bots(ids: ids)
+    }
     func runningBotIDs() async throws -> [UUID] { try await self.base.runningBotIDs() }
     func orders(botID: UUID, openOnly: Bool) async throws -> [BotOrderRecord] { try await self.base.orders(botID: botID, openOnly: openOnly) }
     func openOrders(botIDs: [UUID]) async throws -> [BotOrderRecord] { try await self.base.openOrders(botIDs: botIDs) }

@@ -156,16 +156,17 @@ public final class BotEngine: Service, Sendable {
     }
 
     /// The records of these bots. One that cannot be read (a corrupt row) does not keep the others from running: it
-    /// is reported, and stopped with a sentence for its owner.
+    /// is reported, and stopped with a sentence for its owner. A database that does not answer (busy, unreachable) is
+    /// not a bot's fault: the error goes up, the tick is skipped, and the next one tries again.
     func load(_ ids: [UUID]) async throws -> [BotRecord] {
         do {
             return try await self.bots.bots(ids: ids)
-        } catch {
+        } catch let error where Self.isUnreadableRecord(error) {
             var records: [BotRecord] = []
             for id in ids {
                 do {
                     if let record = try await self.bots.bot(id: id) { records.append(record) }
-                } catch {
+                } catch let error where Self.isUnreadableRecord(error) {
                     let errorID = self.failed("a bot's stored record cannot be read; the bot is stopped", error, kind: "load", bot: id)
                     let reason = "Stopped: its stored state could not be read (error id \(errorID)); the operator can see why in the log."
                     let event = AuditEvent(
@@ -180,6 +181,11 @@ public final class BotEngine: Service, Sendable {
             }
             return records
         }
+    }
+
+    /// A stored row that does not parse, as opposed to a database that failed to answer.
+    static func isUnreadableRecord(_ error: any Error) -> Bool {
+        error is any UnreadableRecordError || error is DecodingError
     }
 
     /// The runtime of a running bot, loaded if this process does not hold it yet.

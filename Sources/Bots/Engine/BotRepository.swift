@@ -113,3 +113,7 @@ public protocol BotRepository: Sendable {
     func reserveOrders(botID: UUID, intents: [OrderIntent], gate: TradingGate, at: Date) async throws -> [BotOrderRecord]?
     func record(_ step: StepRecord) async throws
 }
+
+/// A stored record that exists but cannot be read (a corrupt column). Storage errors of this kind stop the bot
+/// they belong to; every other error from a repository is treated as transient.
+public protocol UnreadableRecordError: Error {}

@@ -94,18 +94,15 @@ extension AuthService {
         guard let record = try await self.store.oneTimeToken(hash: OpaqueToken.hash(token), purpose: .passwordReset, now: now),
             let user = try await self.store.user(id: record.userID), user.status == .active
         else { throw APIError.invalidToken }
-        let secondFactor: Bool
+        let check: () async throws -> Bool
         if let totpCode, !totpCode.isEmpty {
-            secondFactor = try await self.factor.checkTOTP(user: user, code: totpCode, now: now, client: client)
+            check = { try await self.factor.checkTOTP(user: user, code: totpCode, now: now, client: client) }
         } else if let backupCode, !backupCode.isEmpty {
-            secondFactor = try await self.factor.useBackupCode(userID: user.id, typed: backupCode)
+            check = { try await self.factor.useBackupCode(userID: user.id, typed: backupCode) }
         } else {
             throw APIError.stepUpRequired
         }
-        guard secondFactor else {
-            try await self.countTokenAttempt(record.id)
-            throw APIError.invalidTOTP
-        }
+        guard try await self.tokenAttempt(record.id, check) else { throw APIError.invalidTOTP }
         try await self.checkNewPassword(newPassword)
         let hash = try await self.hasher.hash(newPassword)
         let revoked = try await self.store.transaction { transaction -> [UUID]? in
@@ -126,10 +123,10 @@ extension AuthService {
 
     func changePassword(_ identity: Identity, current: String, new: String, totpCode: String?, client: ClientInfo) async throws {
         guard let user = try await self.store.user(id: identity.userID) else { throw APIError.unauthorized() }
-        guard try await self.hasher.verify(current, hash: user.passwordHash) else {
-            try await self.factor.recordFailure(user: user, reason: "current_password", now: self.now(), client: client)
-            throw APIError.wrongPassword
+        let result = try await self.factor.attempt(user, reason: "current_password", now: self.now(), client: client) {
+            try await self.hasher.verify(current, hash: user.passwordHash)
         }
+        guard result == .passed else { throw APIError.wrongPassword }
         try await self.stepUp.verify(identity, code: totpCode, client: client)
         try await self.checkNewPassword(new)
         let hash = try await self.hasher.hash(new)

@@ -51,8 +51,9 @@ struct AuthService: Sendable {
     func register(email rawEmail: String, password: String, role: AccountRole = .user, client: ClientInfo) async throws -> Enrollment {
         let email = AccountStore.normalize(email: rawEmail)
         guard Self.isPlausibleEmail(email) else { throw APIError.invalidEmail }
-        guard try await self.store.user(email: email) == nil else { throw APIError.emailTaken }
+        // The password first: without an acceptable one, the answer says nothing about whether the email is taken.
         try await self.checkNewPassword(password)
+        guard try await self.store.user(email: email) == nil else { throw APIError.emailTaken }
         let hash = try await self.hasher.hash(password)
         let userID = UUID()
         let user: UserRecord
@@ -97,8 +98,7 @@ struct AuthService: Sendable {
         guard let token = try await self.store.oneTimeToken(hash: OpaqueToken.hash(enrollmentToken), purpose: .enrollment, now: now),
             let user = try await self.store.user(id: token.userID), user.status == .pendingTOTP
         else { throw APIError.invalidToken }
-        guard try await self.factor.checkTOTP(user: user, code: code, now: now, client: client) else {
-            try await self.countTokenAttempt(token.id)
+        guard try await self.tokenAttempt(token.id, { try await self.factor.checkTOTP(user: user, code: code, now: now, client: client) }) else {
             throw APIError.invalidTOTP
         }
         let (codes, hashes) = try await self.newBackupCodes()
@@ -114,23 +114,24 @@ struct AuthService: Sendable {
         return codes
     }
 
-    /// A wrong answer with a one-time token; the fifth spends it.
-    func countTokenAttempt(_ id: UUID) async throws {
-        if try await self.store.recordTokenAttempt(id: id) >= Self.tokenAttempts {
+    /// Evaluate an answer given with a one-time token. It is counted by one atomic statement before `check` runs: a
+    /// token that has had its five answers (or is spent) is refused without evaluating anything, however many
+    /// arrive at once, and the fifth wrong answer spends it.
+    func tokenAttempt(_ id: UUID, _ check: () async throws -> Bool) async throws -> Bool {
+        guard let attempt = try await self.store.reserveTokenAttempt(id: id, maximum: Self.tokenAttempts) else { throw APIError.invalidToken }
+        let passed = try await check()
+        if !passed && attempt >= Self.tokenAttempts {
             _ = try await self.store.consumeOneTimeToken(id: id)
         }
+        return passed
     }
 
-    /// Ten new backup codes and their hashes, hashed in parallel on the thread pool.
+    /// Ten new backup codes and their hashes: one admission to the hashing queue, so a burst of sign-ups waits its
+    /// turn there instead of filling it ten slots at a time.
     func newBackupCodes() async throws -> (codes: [String], hashes: [(lookupID: String, hash: String)]) {
         let codes = BackupCode.generateSet(count: 10)
-        let hashes = try await withThrowingTaskGroup(of: (String, String).self) { group in
-            for code in codes {
-                group.addTask { (code.lookupID, try await self.hasher.hash(code.full)) }
-            }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        return (codes.map(\.full), hashes.map { (lookupID: $0.0, hash: $0.1) })
+        let hashes = try await self.hasher.hash(all: codes.map(\.full))
+        return (codes.map(\.full), zip(codes, hashes).map { (lookupID: $0.lookupID, hash: $1) })
     }
 
     // MARK: Login
@@ -149,14 +150,11 @@ struct AuthService: Sendable {
             try await self.audit.record(AuditEvent(.loginFailed, user: nil, client: client, ["reason": "unknown_account"], at: now))
             throw APIError.invalidCredentials
         }
-        if let until = user.lockedUntil, until > now {
-            try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "locked"], at: now))
-            throw APIError.accountLocked(until: until, now: now)
+        // Counted before bcrypt runs: at most five wrong passwords are ever evaluated before the account locks.
+        let result = try await self.factor.attempt(user, reason: "password", now: now, client: client) {
+            try await self.hasher.verify(password, hash: user.passwordHash)
         }
-        guard try await self.hasher.verify(password, hash: user.passwordHash) else {
-            try await self.factor.recordFailure(user: user, reason: "password", now: now, client: client)
-            throw APIError.invalidCredentials
-        }
+        guard result == .passed else { throw APIError.invalidCredentials }
         switch user.status {
         case .disabled:
             try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "disabled"], at: now))
@@ -192,22 +190,24 @@ struct AuthService: Sendable {
         guard user.status == .active else { throw APIError.accountDisabled }
 
         let method: String
-        let passed: Bool
+        let check: () async throws -> Bool
         if let code, !code.isEmpty {
             method = "totp"
-            passed = try await self.factor.checkTOTP(user: user, code: code, now: now, client: client)
+            check = { try await self.factor.checkTOTP(user: user, code: code, now: now, client: client) }
         } else if let backupCode, !backupCode.isEmpty {
             method = "backup_code"
-            passed = try await self.factor.useBackupCode(userID: user.id, typed: backupCode)
+            check = { try await self.factor.useBackupCode(userID: user.id, typed: backupCode) }
         } else {
             throw APIError.badRequest("Send `code` (from your authenticator app) or `backup_code`.")
         }
-        guard passed else {
-            try await self.countTokenAttempt(token.id)
-            if let until = try await self.factor.recordFailure(user: user, reason: method, now: now, client: client) {
-                throw APIError.accountLocked(until: until, now: now)
-            }
-            throw APIError.invalidTOTP
+        // Both counters before the check: the token's five answers and the account's lockout.
+        let result = try await self.factor.attempt(user, reason: method, now: now, client: client) {
+            try await self.tokenAttempt(token.id, check)
+        }
+        switch result {
+        case .passed: break
+        case .failed: throw APIError.invalidTOTP
+        case .locked(let until): throw APIError.accountLocked(until: until, now: now)
         }
         let refresh = OpaqueToken.generate()
         let session = try await self.store.transaction { transaction -> SessionRecord? in

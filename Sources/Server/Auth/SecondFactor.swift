@@ -68,16 +68,61 @@ struct SecondFactor: Sendable {
         return try await self.store.consumeBackupCode(id: stored.id, userID: userID)
     }
 
-    /// Count a failure towards the lockout, with its audit entries. Returns the lock deadline when this failure locked
-    /// the account. A lock after a right password (a wrong code, or a wrong step-up in a live session) means whoever
-    /// is guessing holds more than an email: their sessions end and the account's trading stops.
+    /// Evaluate one attempt (a password, a code) under the lockout. It is counted by one atomic statement before
+    /// `check` runs, so whatever the concurrency at most `maximumFailures` attempts are evaluated before the account
+    /// locks; a locked account is refused (423) without evaluating anything. Returns whether `check` passed; a
+    /// failure that locked the account comes back as `.locked`.
+    func attempt(
+        _ user: UserRecord,
+        reason: String,
+        now: Date,
+        client: ClientInfo,
+        _ check: () async throws -> Bool
+    ) async throws -> AttemptResult {
+        switch try await self.store.reserveAttempt(userID: user.id, maximum: self.lockout.maximumFailures, now: now) {
+        case .refused(let until):
+            try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "locked"], at: now))
+            throw APIError.accountLocked(until: until ?? now.addingTimeInterval(self.lockout.lockDuration), now: now)
+        case .granted:
+            break
+        }
+        let passed: Bool
+        do {
+            passed = try await check()
+        } catch {
+            // Not evaluated (the hashing queue was full, the database failed): the attempt does not count.
+            try? await self.store.releaseAttempt(userID: user.id)
+            throw error
+        }
+        if passed {
+            try await self.store.releaseAttempt(userID: user.id)
+            return .passed
+        }
+        if let until = try await self.recordFailure(user: user, reason: reason, now: now, client: client) { return .locked(until: until) }
+        return .failed
+    }
+
+    enum AttemptResult: Equatable {
+        case passed
+        case failed
+        /// Wrong, and this failure locked the account.
+        case locked(until: Date)
+    }
+
+    /// A counted attempt failed: its audit entries, and the lock when the count is exhausted. Returns the lock deadline
+    /// when this failure locked the account. A lock after a right password (a wrong code, or a wrong step-up in a live
+    /// session) means whoever is guessing holds more than an email: their sessions end and the account's trading stops.
     @discardableResult
     func recordFailure(user: UserRecord, reason: String, now: Date, client: ClientInfo) async throws -> Date? {
         let lockout = self.lockout
         let (failures, lockedUntil) = try await self.store.transaction { transaction in
-            let outcome = try await self.store.recordFailedLogin(userID: user.id, now: now, in: transaction) {
-                lockout.lockUntil(afterFailures: $0, now: now)
-            }
+            let outcome = try await self.store.lockIfExhausted(
+                userID: user.id,
+                maximum: lockout.maximumFailures,
+                until: now.addingTimeInterval(lockout.lockDuration),
+                now: now,
+                in: transaction
+            )
             var events = [
                 AuditEvent(.loginFailed, user: user.id, client: client, ["reason": reason, "consecutive": String(outcome.failures)], at: now)
             ]
@@ -137,10 +182,10 @@ struct StepUp: Sendable {
         guard let code, !code.isEmpty else { throw APIError.stepUpRequired }
         let now = self.factor.now()
         guard let user = try await self.store.user(id: identity.userID), user.status == .active else { throw APIError.unauthorized() }
-        guard try await self.factor.checkTOTP(user: user, code: code, now: now, client: client) else {
-            try await self.factor.recordFailure(user: user, reason: "step_up", now: now, client: client)
-            throw APIError.stepUpFailed
+        let result = try await self.factor.attempt(user, reason: "step_up", now: now, client: client) {
+            try await self.factor.checkTOTP(user: user, code: code, now: now, client: client)
         }
+        guard result == .passed else { throw APIError.stepUpFailed }
         try await self.store.clearFailedLogins(userID: user.id)
     }
 

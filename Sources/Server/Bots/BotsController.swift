@@ -65,7 +65,7 @@ struct BotsController {
         init?(intValue: Int) { nil }
     }
 
-    struct SignalBody: Decodable {
+    struct SignalBody: Decodable, AcceptsExtraFields {
         let action: String
         let secret: String
         let id: String

@@ -1,5 +1,6 @@
 // The server's typed configuration, resolved from the layered sources with a clear error per bad value.
 
+import Accounts
 import Bots
 import Foundation
 import Logging
@@ -77,6 +78,12 @@ public struct ServerConfiguration: Sendable {
     public var botLimits: BotLimits
     /// How far (a fraction) a limit price may be on the wrong side of the market (TRADEKEEP_PRICE_BAND_PCT, in percent).
     public var priceBand: Decimal
+    /// Requests per minute (TRADEKEEP_RATE_LIMIT_*); production refuses values above the defaults unless
+    /// TRADEKEEP_ALLOW_RAISED_RATE_LIMITS is set.
+    public var rateLimits: RateLimits
+    public var allowRaisedRateLimits: Bool
+    /// Password hashes admitted at once, running or waiting (TRADEKEEP_PASSWORD_HASH_QUEUE); beyond it, 503.
+    public var passwordHashQueue: Int
 
     /// Whether clients reach this server over HTTPS (directly or through the TLS proxy).
     public var servesHTTPS: Bool { self.tls != nil || self.behindTLSProxy }
@@ -306,6 +313,30 @@ public struct ServerConfiguration: Sendable {
         )
         self.priceBand =
             try parse(.priceBand, default: Decimal(5), decimal(Decimal(string: "0.1")!...50), expected: "a percentage between 0.1 and 50") / 100
+        func perMinute(_ setting: Setting, _ defaultValue: RateLimit) throws -> RateLimit {
+            RateLimit(
+                try parse(
+                    setting,
+                    default: defaultValue.limit,
+                    { Int($0).flatMap { (1...1_000_000).contains($0) ? $0 : nil } },
+                    expected: "requests per minute, 1 to 1000000"
+                ),
+                per: 60
+            )
+        }
+        self.rateLimits = RateLimits(
+            login: try perMinute(.rateLimitLogin, RateLimits.defaults.login),
+            register: try perMinute(.rateLimitRegister, RateLimits.defaults.register),
+            general: try perMinute(.rateLimitGeneral, RateLimits.defaults.general),
+            webhook: try perMinute(.rateLimitWebhook, RateLimits.defaults.webhook)
+        )
+        self.allowRaisedRateLimits = try parse(.allowRaisedRateLimits, default: false, Self.parseBool, expected: "true or false")
+        self.passwordHashQueue = try parse(
+            .passwordHashQueue,
+            default: HashingExecutor.defaultQueueLimit,
+            { Int($0).flatMap { (1...10_000).contains($0) ? $0 : nil } },
+            expected: "1 to 10000"
+        )
     }
 
     /// Comma-separated IPv4/IPv6 addresses; nil if any entry is not an address.

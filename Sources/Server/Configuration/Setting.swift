@@ -53,6 +53,12 @@ public struct Setting: Hashable, Sendable {
     public static let maxBotsPerUser = Setting("TRADEKEEP_MAX_BOTS_PER_USER")
     public static let maxRunningBotsPerUser = Setting("TRADEKEEP_MAX_RUNNING_BOTS_PER_USER")
     public static let priceBand = Setting("TRADEKEEP_PRICE_BAND_PCT")
+    public static let rateLimitLogin = Setting("TRADEKEEP_RATE_LIMIT_LOGIN")
+    public static let rateLimitRegister = Setting("TRADEKEEP_RATE_LIMIT_REGISTER")
+    public static let rateLimitGeneral = Setting("TRADEKEEP_RATE_LIMIT_GENERAL")
+    public static let rateLimitWebhook = Setting("TRADEKEEP_RATE_LIMIT_WEBHOOK")
+    public static let allowRaisedRateLimits = Setting("TRADEKEEP_ALLOW_RAISED_RATE_LIMITS")
+    public static let passwordHashQueue = Setting("TRADEKEEP_PASSWORD_HASH_QUEUE")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -67,7 +73,8 @@ public struct Setting: Hashable, Sendable {
             .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
             .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
             .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
-            .maxBotsPerUser, .maxRunningBotsPerUser, .priceBand,
+            .maxBotsPerUser, .maxRunningBotsPerUser, .priceBand, .rateLimitLogin, .rateLimitRegister, .rateLimitGeneral,
+            .rateLimitWebhook, .allowRaisedRateLimits, .passwordHashQueue,
         ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }

@@ -1,6 +1,7 @@
 // What must hold before the server starts. In production every finding refuses start-up, naming the setting;
 // in development the server fixes what it can (creates, generates, tightens) and warns about the rest.
 
+import Accounts
 import Foundation
 import Storage
 import Vault
@@ -115,6 +116,17 @@ public enum StartupPolicy {
                     message: "\(file.path) holds secrets and has mode \(String(mode, radix: 8)); run `chmod 600 \(file.path)`"
                 )
             )
+        }
+        if !configuration.allowRaisedRateLimits {
+            for (name, limit) in configuration.rateLimits.raised {
+                let setting = "TRADEKEEP_RATE_LIMIT_\(name.uppercased())"
+                findings.append(
+                    Refusal(
+                        setting: setting,
+                        message: "\(limit.limit)/min is above the default; set TRADEKEEP_ALLOW_RAISED_RATE_LIMITS=true if this is deliberate"
+                    )
+                )
+            }
         }
         switch configuration.database {
         case .sqliteMemory:

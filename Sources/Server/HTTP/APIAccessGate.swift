@@ -11,12 +11,10 @@ struct APIAccessGate: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as HTTPError where error.status == .notFound && context.identity == nil && Self.isAPI(request.uri.path) {
+        } catch let error as HTTPError
+            where error.status == .notFound && context.identity == nil && RoutePath.isAPI(RoutePath.canonical(request.uri.path))
+        {
             throw APIError.unauthorized()
         }
-    }
-
-    static func isAPI(_ path: String) -> Bool {
-        path.split(separator: "/", omittingEmptySubsequences: true).first == "api"
     }
 }

@@ -91,11 +91,30 @@ enum JSONCoding {
 public struct APIRequestDecoder: RequestDecoder {
     public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        return try Self.decodeStrictly(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// Decode a body, refusing (400, naming it) a field the body type does not have: a misspelt option is an error,
+    /// never silently ignored (`{"close_position": true}` must not kill without closing). Types that must accept
+    /// extra fields (TradingView alerts carry whatever their author wrote) conform to `AcceptsExtraFields`.
+    static func decodeStrictly<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let value: T
         do {
-            return try JSONCoding.decoder.decode(T.self, from: Data(buffer.readableBytesView))
+            value = try JSONCoding.decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
             throw APIError.badRequest(Self.describe(error))
         }
+        if !(value is any AcceptsExtraFields), let unknown = Self.unknownFields(in: data, of: value).first {
+            throw APIError.badRequest("Unknown field `\(unknown)`.")
+        }
+        return value
+    }
+
+    /// Top-level keys of a JSON object that name no stored property of `value` (in the API's snake_case).
+    static func unknownFields(in data: Data, of value: Any) -> [String] {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+        let known = Set(Mirror(reflecting: value).children.compactMap { $0.label.map(snakeCase) })
+        return object.keys.filter { !known.contains($0) }.sorted()
     }
 
     static func describe(_ error: DecodingError) -> String {
@@ -131,13 +150,12 @@ extension Request {
     func decodeIfPresent<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T? {
         let buffer = try await self.body.collect(upTo: context.maxUploadSize)
         guard buffer.readableBytesView.contains(where: { !Character(UnicodeScalar($0)).isWhitespace }) else { return nil }
-        do {
-            return try JSONCoding.decoder.decode(T.self, from: Data(buffer.readableBytesView))
-        } catch let error as DecodingError {
-            throw APIError.badRequest(APIRequestDecoder.describe(error))
-        }
+        return try APIRequestDecoder.decodeStrictly(T.self, from: Data(buffer.readableBytesView))
     }
 }
+
+/// A request body that may carry fields it does not read (the signal webhook: alert text written by users).
+protocol AcceptsExtraFields {}
 
 /// The body of routes that need a fresh TOTP code (step-up) and nothing else; the code may also come in the
 /// X-TOTP-Code header.

@@ -1,5 +1,7 @@
 // Which HTTP answer each domain error becomes: the domain modules know codes and messages, only Server knows statuses.
 
+import Accounts
+import AsyncKit
 import Bots
 import Hummingbird
 import Venues
@@ -35,5 +37,29 @@ extension CredentialError: APIErrorConvertible {
             case .inUse: .conflict
             }
         return APIError(status, code: self.code, message: self.message)
+    }
+}
+
+extension PasswordHashingBusy: APIErrorConvertible {
+    /// The hashing queue is full (a login flood): come back shortly rather than wait behind it.
+    var apiError: APIError {
+        APIError(
+            .serviceUnavailable,
+            code: "busy",
+            message: "The server is busy checking passwords. Try again in a few seconds.",
+            headers: [.retryAfter: "5"]
+        )
+    }
+}
+
+extension ConnectionPoolTimeoutError: APIErrorConvertible {
+    /// No database connection came free in time: a queue too long, not a fault of the request.
+    var apiError: APIError {
+        APIError(
+            .serviceUnavailable,
+            code: "busy",
+            message: "The server is busy. Try again in a few seconds.",
+            headers: [.retryAfter: "5"]
+        )
     }
 }

@@ -1,5 +1,7 @@
-// Per-IP limits on registration (3/min) and login (5/min); 200/min per user (per IP when anonymous) on the
-// rest of the API. Answers 429 with Retry-After; every limited response carries RateLimit-* headers.
+// Per-IP limits on registration and login, per bot on the signal webhook, per user (per IP when anonymous) on the
+// rest of the API; every limit is a setting (SPEC §2 gives the defaults). Answers 429 with Retry-After; every
+// limited response carries RateLimit-* headers. The path is the router's own reading (`CanonicalResponder`), so no
+// spelling of a route escapes its bucket.
 
 import Accounts
 import Foundation
@@ -9,10 +11,22 @@ import Hummingbird
 struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let store: any RateLimitStore
+    let limits: RateLimits
+    let now: @Sendable () -> Date
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let (key, limit) = Self.bucket(request: request, context: context) else { return try await next(request, context) }
-        let decision = try await self.store.acquire(key: key, limit: limit, now: Date())
+        guard
+            let (key, limit) = Self.bucket(
+                method: request.method,
+                path: request.uri.path,
+                ip: context.clientIP,
+                userID: context.identity?.userID,
+                limits: self.limits
+            )
+        else {
+            return try await next(request, context)
+        }
+        let decision = try await self.store.acquire(key: key, limit: limit, now: self.now())
         let headers = Self.headers(decision)
         guard decision.allowed else {
             var fields = headers
@@ -29,14 +43,22 @@ struct RateLimitMiddleware: RouterMiddleware {
         return response
     }
 
-    static func bucket(request: Request, context: Context) -> (String, RateLimit)? {
-        let path = request.uri.path
-        guard path == "/api" || path.hasPrefix("/api/") else { return nil }
-        let ip = context.clientIP ?? "unknown"
-        if request.method == .post && path == "/api/v1/auth/register" { return ("register:\(ip)", .register) }
-        if request.method == .post && path == "/api/v1/auth/login" { return ("login:\(ip)", .login) }
-        if let identity = context.identity { return ("user:\(identity.userID)", .general) }
-        return ("ip:\(ip)", .general)
+    /// The bucket a request counts against. `path` is canonicalised again here, so the decision cannot depend on
+    /// whoever called first having done it.
+    static func bucket(method: HTTPRequest.Method, path rawPath: String, ip: String?, userID: UUID?, limits: RateLimits) -> (String, RateLimit)? {
+        let path = RoutePath.isCanonical(rawPath) ? rawPath : RoutePath.canonical(rawPath)
+        guard RoutePath.isAPI(path) else { return nil }
+        let ip = ip ?? "unknown"
+        if method == .post {
+            if path == "/api/v1/auth/register" { return ("register:\(ip)", limits.register) }
+            if path == "/api/v1/auth/login" { return ("login:\(ip)", limits.login) }
+            // One bucket per bot, however its id is spelled (case, braces): the id as the handler parses it.
+            if path.hasPrefix("/api/v1/signals/"), let bot = UUID(uuidString: String(path.dropFirst("/api/v1/signals/".count))) {
+                return ("webhook:\(bot)", limits.webhook)
+            }
+        }
+        if let userID { return ("user:\(userID)", limits.general) }
+        return ("ip:\(ip)", limits.general)
     }
 
     static func headers(_ decision: RateLimitDecision) -> HTTPFields {

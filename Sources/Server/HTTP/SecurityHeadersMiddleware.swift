@@ -7,19 +7,6 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Only sent when clients reach us over HTTPS: HSTS over plain HTTP is ignored by browsers and misleading.
     let strictTransportSecurity: Bool
 
-    static var contentSecurityPolicy: String {
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; "
-            + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    }
-
-    static var permissionsPolicy: String {
-        [
-            "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen", "geolocation",
-            "gyroscope", "magnetometer", "microphone", "midi", "payment", "picture-in-picture", "publickey-credentials-get",
-            "screen-wake-lock", "sync-xhr", "usb", "xr-spatial-tracking",
-        ].map { "\($0)=()" }.joined(separator: ", ")
-    }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
         do {
@@ -28,12 +15,30 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
             // Inner middleware converts errors; this is the last line of defence so no response leaves bare.
             response = ErrorMiddleware<Context>.response(for: error, request: request, logger: context.logger)
         }
-        self.apply(to: &response.headers, path: request.uri.path)
+        // The path is canonical here (`CanonicalResponder`), as the router read it.
+        SecurityHeaders.apply(
+            to: &response.headers,
+            strictTransportSecurity: self.strictTransportSecurity,
+            isAPI: RoutePath.isAPI(request.uri.path)
+        )
         return response
     }
+}
 
-    func apply(to headers: inout HTTPFields, path: String) {
-        if self.strictTransportSecurity {
+/// The SPEC §8 headers, applied by the middleware and by `SecurityHeadersChannelHandler`.
+enum SecurityHeaders {
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+        + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+    static let permissionsPolicy = [
+        "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen", "geolocation",
+        "gyroscope", "magnetometer", "microphone", "midi", "payment", "picture-in-picture", "publickey-credentials-get",
+        "screen-wake-lock", "sync-xhr", "usb", "xr-spatial-tracking",
+    ].map { "\($0)=()" }.joined(separator: ", ")
+
+    static func apply(to headers: inout HTTPFields, strictTransportSecurity: Bool, isAPI: Bool) {
+        if strictTransportSecurity {
             headers[.strictTransportSecurity] = "max-age=63072000; includeSubDomains; preload"
         }
         // A page may narrow its own policy; nothing may leave without one.
@@ -46,7 +51,7 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         headers[.permissionsPolicy] = Self.permissionsPolicy
         headers[.crossOriginOpenerPolicy] = "same-origin"
         headers[.crossOriginResourcePolicy] = "same-origin"
-        if path == "/api" || path.hasPrefix("/api/") {
+        if isAPI {
             headers[.cacheControl] = "no-store"
         }
     }

@@ -4,6 +4,7 @@ import Bots
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Venues
 
 struct VenuesController {
@@ -46,7 +47,8 @@ struct VenuesController {
         } catch VenueError.notSupported(_, let what) {
             throw APIError(.unprocessableContent, code: "not_supported", message: "\(what) on \(id.displayName) is not supported yet.")
         } catch let error as VenueError {
-            throw APIError(.badGateway, code: "venue_unreachable", message: error.description)
+            context.logger.notice("venue did not answer a market lookup", metadata: ["error": .string(error.description)])
+            throw APIError(.badGateway, code: "venue_unreachable", message: error.publicMessage)
         }
     }
 

@@ -74,3 +74,11 @@ public struct StoredAuditEvent: Sendable, Equatable {
     public let details: [String: String]
     public let createdAt: Date
 }
+
+/// The outcome of counting an attempt before evaluating it.
+public enum AttemptReservation: Sendable, Equatable {
+    /// Evaluate it: the attempt's number among the consecutive failures counted (1-based).
+    case granted(attempt: Int)
+    /// Do not evaluate it: the account is locked (until then), or attempts in flight have used the allowance (nil).
+    case refused(lockedUntil: Date?)
+}

@@ -152,21 +152,53 @@ public struct AccountStore: Sendable {
         try await self.updateUser(userID, now: now, in: transaction) { $0.set("email_verified_at", to: now) }
     }
 
-    /// Count a failed login; lock the account when `lockUntil` says so. Returns the new failure count.
-    public func recordFailedLogin(
+    /// Count an attempt (a password, a code) before it is evaluated: one statement increments the account's counter
+    /// only if the account is not locked and fewer than `maximum` attempts are counted, so however many requests
+    /// arrive at once, at most `maximum` are evaluated before the account locks. An expired lock starts the count
+    /// afresh. A right answer gives its count back (`releaseAttempt`); a wrong one keeps it (`lockIfExhausted`).
+    public func reserveAttempt(userID: UUID, maximum: Int, now: Date) async throws -> AttemptReservation {
+        let rows = try await self.sql().raw(
+            """
+            UPDATE users SET
+              failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
+              locked_until = NULL,
+              updated_at = \(bind: now)
+            WHERE id = \(bind: userID)
+              AND ((locked_until IS NULL AND failed_logins < \(bind: maximum)) OR locked_until <= \(bind: now))
+            RETURNING failed_logins
+            """
+        ).all()
+        if let row = rows.first { return .granted(attempt: try row.decode(column: "failed_logins", as: Int.self)) }
+        return .refused(lockedUntil: try await self.user(id: userID)?.lockedUntil)
+    }
+
+    /// A counted attempt was right (or never evaluated): give its count back.
+    public func releaseAttempt(userID: UUID) async throws {
+        try await self.sql().raw(
+            "UPDATE users SET failed_logins = failed_logins - 1 WHERE id = \(bind: userID) AND failed_logins > 0 AND locked_until IS NULL"
+        ).run()
+    }
+
+    /// A counted attempt was wrong. When the count has reached `maximum`, lock the account until `until` (once: a
+    /// lock already in force is not extended). The count stays as it is: the lock records how it came about.
+    /// Returns the count, and the lock deadline when this call locked the account.
+    public func lockIfExhausted(
         userID: UUID,
+        maximum: Int,
+        until: Date,
         now: Date,
-        in transaction: AuditedTransaction? = nil,
-        lockUntil: (Int) -> Date?
+        in transaction: AuditedTransaction? = nil
     ) async throws -> (failures: Int, lockedUntil: Date?) {
         let sql = try self.sql(transaction)
-        try await sql.raw("UPDATE users SET failed_logins = failed_logins + 1, updated_at = \(bind: now) WHERE id = \(bind: userID)").run()
-        let failures = try await self.user(id: userID, in: transaction)?.failedLogins ?? 0
-        let until = lockUntil(failures)
-        if let until {
-            try await self.updateUser(userID, now: now, in: transaction) { $0.set("locked_until", to: until).set("failed_logins", to: 0) }
-        }
-        return (failures, until)
+        let locked = try await sql.raw(
+            """
+            UPDATE users SET locked_until = \(bind: until), updated_at = \(bind: now)
+            WHERE id = \(bind: userID) AND failed_logins >= \(bind: maximum) AND (locked_until IS NULL OR locked_until <= \(bind: now))
+            RETURNING failed_logins
+            """
+        ).all()
+        if let row = locked.first { return (try row.decode(column: "failed_logins", as: Int.self), until) }
+        return (try await self.user(id: userID, in: transaction)?.failedLogins ?? 0, nil)
     }
 
     public func clearFailedLogins(userID: UUID, in transaction: AuditedTransaction? = nil) async throws {
@@ -408,11 +440,17 @@ public struct AccountStore: Sendable {
         return !rows.isEmpty
     }
 
-    /// Count a wrong answer given with a token; returns the new count.
-    public func recordTokenAttempt(id: UUID, in transaction: AuditedTransaction? = nil) async throws -> Int {
-        let rows = try await self.sql(transaction).raw("UPDATE one_time_tokens SET attempts = attempts + 1 WHERE id = \(bind: id) RETURNING attempts")
-            .all()
-        return try rows.first?.decode(column: "attempts", as: Int.self) ?? 0
+    /// Count an answer given with a token before it is evaluated, in one statement: false (and nothing counted)
+    /// when the token is spent or has had its `maximum` answers, however many arrive at once.
+    public func reserveTokenAttempt(id: UUID, maximum: Int) async throws -> Int? {
+        let rows = try await self.sql().raw(
+            """
+            UPDATE one_time_tokens SET attempts = attempts + 1
+            WHERE id = \(bind: id) AND used_at IS NULL AND attempts < \(bind: maximum)
+            RETURNING attempts
+            """
+        ).all()
+        return try rows.first?.decode(column: "attempts", as: Int.self)
     }
 
     /// Spend every unspent token of this purpose for the user (a new one replaces them).

@@ -9,7 +9,7 @@ import Logging
 import SQLKit
 import Venues
 
-public enum StorageDataError: Error, CustomStringConvertible {
+public enum StorageDataError: UnreadableRecordError, CustomStringConvertible {
     /// A stored value that does not parse: refused rather than read as a default.
     case corrupt(table: String, id: String, column: String)
 

@@ -35,4 +35,14 @@ public enum VenueError: Error, Sendable, CustomStringConvertible {
         case .unavailable(let venue, let detail): "\(venue.displayName) is unavailable on this server: \(detail)"
         }
     }
+
+    /// What a user may read: no transport error types, no response bodies (those go to the log under the error id).
+    public var publicMessage: String {
+        switch self {
+        case .unreachable(let venue, _): "\(venue.displayName) could not be reached. Try again later."
+        case .invalidResponse(let venue, _): "\(venue.displayName) answered in an unexpected shape. Try again later."
+        case .unavailable(let venue, _): "\(venue.displayName) is unavailable on this server."
+        case .rateLimited, .rejected, .notSupported: self.description
+        }
+    }
 }
