@@ -160,6 +160,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "HelloWorld",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Benchmarks/HelloWorld",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "TradekeepBench",
             dependencies: [
                 "Vault", "Venues", "Bots", "Storage", "AuditLog",

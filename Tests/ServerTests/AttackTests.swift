@@ -11,6 +11,7 @@ import HummingbirdTesting
 import NIOConcurrencyHelpers
 import Storage
 import Testing
+import Vault
 
 @testable import Server
 
@@ -139,6 +140,20 @@ import Testing
         }
     }
 
+    @Test("The HTTP layer's own 400 (an oversized header, before any middleware runs) carries the security headers")
+    func oversizedHeaderAnswerHasSecurityHeaders() async throws {
+        let app = try TestApplication()
+        try await app.test(.live) { client in
+            var headers = HTTPFields()
+            headers[HTTPField.Name("X-Padding")!] = String(repeating: "a", count: 100 * 1024)
+            let response = try await client.execute(uri: "/healthz", method: .get, headers: headers)
+            #expect(response.status == .badRequest)
+            #expect(response.headers[.xContentTypeOptions] == "nosniff")
+            #expect(response.headers[.contentSecurityPolicy] == SecurityHeaders.contentSecurityPolicy)
+            #expect(response.headers[.xFrameOptions] == "DENY")
+        }
+    }
+
     @Test("40 concurrent wrong passwords (and one right one) are evaluated at most 5 times; the lock keeps its count")
     func lockoutUnderConcurrency() async throws {
         let app = try AuthDriver.application([Setting.rateLimitLogin.name: "1000"])
@@ -214,6 +229,34 @@ import Testing
             let fresh = try await driver.register(email: "fresh-\(UUID().uuidString.prefix(6))@example.com", password: "short", ip: "10.45.0.2")
             #expect(weak.status == .unprocessableContent && fresh.status == .unprocessableContent)
             #expect(weak.errorCode == fresh.errorCode)
+        }
+    }
+
+    @Test("14 users signing up at once (register, confirm with ten backup codes each) are all served or told 503, never 500")
+    func concurrentSignUps() async throws {
+        let app = try AuthDriver.application([Setting.rateLimitRegister.name: "1000"])
+        try await app.test { client in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let statuses = try await withThrowingTaskGroup(of: [UInt].self) { group in
+                for index in 0..<14 {
+                    group.addTask {
+                        let registered = try await driver.register(email: "crowd\(index)@example.com", ip: "10.48.\(index).1")
+                        guard registered.status == .created else { return [UInt(registered.status.code)] }
+                        let body = try registered.json()
+                        let secret = try #require(Base32.decode(body["totp_secret"] as! String))
+                        let code = TOTP.standard.code(secret: SecretBytes(copying: secret), at: app.clock.now)
+                        let confirmed = try await driver.post(
+                            "/api/v1/auth/totp/confirm",
+                            ["enrollment_token": body["enrollment_token"] as! String, "code": code],
+                            ip: "10.48.\(index).1"
+                        )
+                        return [UInt(registered.status.code), UInt(confirmed.status.code)]
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(statuses.allSatisfy { [200, 201, 503].contains($0) }, "\(statuses.sorted())")
+            #expect(statuses.filter { $0 == 200 }.count >= 1, "at least one sign-up completed")
         }
     }
 
@@ -314,8 +357,12 @@ import Testing
             // The flood was answered, and only with what a flood deserves: wrong credentials, or busy.
             #expect(!statuses.isEmpty)
             #expect(statuses.allSatisfy { $0 == .unauthorized || $0 == .serviceUnavailable })
-            // Measured, not asserted (the machine's load decides them): reported for the closing note.
+            // The targets (kill under 1 s, reads p99 under 500 ms) are measured by scripts/bench-auth. These bounds are
+            // twenty times looser, so the machine's load cannot trip them, yet the starvation they guard against (SQLite
+            // and bcrypt on one pool: reads p50 6.4 s, kill switch 26.6 s in this very test) fails them.
             let sorted = reads.sorted()
+            #expect(sorted[10] < .seconds(5), "GET /bots median \(sorted[10]) under the flood")
+            #expect(killTime < .seconds(10), "kill switch took \(killTime) under the flood")
             print(
                 "login flood: \(statuses.count) logins answered (\(statuses.filter { $0 == .serviceUnavailable }.count) busy); GET /bots p50 \(sorted[10]) max \(sorted[19]); kill switch \(killTime)"
             )

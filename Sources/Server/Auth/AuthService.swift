@@ -312,8 +312,9 @@ struct AuthService: Sendable {
     }
 
     /// The identity behind an access token, or nil. The session must be live and its user active; the check
-    /// is cached for a few seconds and invalidated on revocation.
-    func authenticate(bearer token: String, client: ClientInfo) async -> Identity? {
+    /// is cached for a few seconds and invalidated on revocation. A database that cannot answer is an error (503
+    /// `busy` when its pool is exhausted), not an anonymous caller: a 401 would tell clients to drop a valid token.
+    func authenticate(bearer token: String, client: ClientInfo) async throws -> Identity? {
         guard let claims = try? await self.accessTokens.verify(token), let userID = claims.userID, let sessionID = claims.sessionID else {
             return nil
         }
@@ -321,18 +322,12 @@ struct AuthService: Sendable {
         if let entry = self.sessions.lookup(sessionID, now: now) {
             return entry.userID == userID ? Identity(userID: userID, sessionID: sessionID, role: entry.role) : nil
         }
-        do {
-            guard let session = try await self.store.session(id: sessionID), session.userID == userID, session.isActive(at: now),
-                let user = try await self.store.user(id: userID), user.status == .active
-            else { return nil }
-            self.sessions.store(sessionID, userID: userID, role: user.role, sessionExpiresAt: session.expiresAt, now: now)
-            try await self.store.touchSession(id: sessionID, userID: userID, now: now, ip: client.ip)
-            return Identity(userID: userID, sessionID: sessionID, role: user.role)
-        } catch {
-            // The caller stays anonymous (401); the database's trouble is in the log.
-            self.logger.error("session check failed", metadata: ["error": .string(String(describing: error))])
-            return nil
-        }
+        guard let session = try await self.store.session(id: sessionID), session.userID == userID, session.isActive(at: now),
+            let user = try await self.store.user(id: userID), user.status == .active
+        else { return nil }
+        self.sessions.store(sessionID, userID: userID, role: user.role, sessionExpiresAt: session.expiresAt, now: now)
+        try await self.store.touchSession(id: sessionID, userID: userID, now: now, ip: client.ip)
+        return Identity(userID: userID, sessionID: sessionID, role: user.role)
     }
 
     // MARK: Shared checks

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import Storage
+import Venues
 
 /// Who is calling: set by authentication, read by the rate limiter and protected routes.
 public struct Identity: Sendable, Equatable {
@@ -101,6 +102,9 @@ public struct APIRequestDecoder: RequestDecoder {
         let value: T
         do {
             value = try JSONCoding.decoder.decode(T.self, from: data)
+        } catch DecodingError.dataCorrupted(let context) where context.debugDescription == JSON.outOfRange {
+            let field = context.codingPath.map { $0.intValue.map(String.init) ?? snakeCase($0.stringValue) }.joined(separator: ".")
+            throw APIError(.unprocessableContent, code: "out_of_range", message: "Field `\(field)` is out of range.")
         } catch let error as DecodingError {
             throw APIError.badRequest(Self.describe(error))
         }

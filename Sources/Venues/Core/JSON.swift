@@ -3,6 +3,9 @@
 import Foundation
 
 public struct JSON: Sendable {
+    /// The description of the decoding error for a number too large to hold.
+    public static let outOfRange = "number out of range"
+
     /// Any JSON value; also used to carry caller-given JSON (bot parameters) through unchanged.
     public indirect enum Value: Sendable, Codable, Equatable {
         case null
@@ -20,6 +23,9 @@ public struct JSON: Sendable {
                 self = .bool(bool)
             } else if let number = try? container.decode(Decimal.self) {
                 self = .number(number)
+            } else if (try? container.decode(Double.self)) != nil {
+                // A number, but beyond what a Decimal holds (1e308): out of range, not of the wrong type.
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: JSON.outOfRange))
             } else if let string = try? container.decode(String.self) {
                 self = .string(string)
             } else if let array = try? container.decode([Value].self) {
