@@ -78,8 +78,9 @@ def login_loop():
     while not stop.is_set():
         start = time.perf_counter()
         status, body, _ = request(conn, "POST", "/api/v1/auth/login", {"email": "bench@example.com", "password": PASSWORD})
-        # 503 `busy`: the hashing queue is full (more clients than TRADEKEEP_PASSWORD_HASH_QUEUE); not timed.
-        assert (status == 200 and "mfa_token" in body) or status == 503, (status, body)
+        # Not timed: 503 `busy` (the hashing queue is full) and 429 (five attempts for this account are already being
+        # checked: at most five are evaluated at once, whatever the concurrency).
+        assert (status == 200 and "mfa_token" in body) or status in (429, 503), (status, body)
         if status == 200:
             with lock:
                 logins.append(time.perf_counter() - start)
@@ -158,7 +159,7 @@ flooders = [threading.Thread(target=flood_loop, args=(worker,)) for worker in ra
 for thread in flooders:
     thread.start()
 time.sleep(2)
-reads, kills, kill_statuses, still_running = [], [], [], 0
+reads, kills, kill_statuses, still_running, read_statuses = [], [], [], 0, {}
 owner_conn = connect()
 deadline = time.monotonic() + args.flood_seconds
 next_kill = time.monotonic() + 1
@@ -166,6 +167,7 @@ while time.monotonic() < deadline:
     start = time.perf_counter()
     status, bots, _ = request(owner_conn, "GET", "/api/v1/bots", headers=owner)
     reads.append(time.perf_counter() - start)
+    read_statuses[status] = read_statuses.get(status, 0) + 1
     if time.monotonic() >= next_kill:
         request(owner_conn, "POST", f"/api/v1/bots/{bot['id']}/start", headers=owner)
         time.sleep(0.5)
@@ -176,13 +178,14 @@ while time.monotonic() < deadline:
         kills.append(time.perf_counter() - start)
         kill_statuses.append(status)
         next_kill = time.monotonic() + 2
-    time.sleep(0.05)
+    # Within the owner's 200 requests a minute (reads, starts and checks share it; the kill switch has its own).
+    time.sleep(0.45)
 flood_stop.set()
 for thread in flooders:
     thread.join()
 print(f"login flood: {args.flood_clients} clients, {args.flood_seconds:.0f} s, answers {dict(sorted(outcomes.items()))}")
 report("GET /api/v1/bots under the login flood", reads)
 report("POST /kill-switch under the login flood", kills)
-print(f"kill switch answers: {sorted(set(kill_statuses))}; the bot was running before each kill: {still_running}/{len(kills)}")
-ok = all(s == 200 for s in kill_statuses) and max(kills) < 1 and percentile([s * 1000 for s in reads], 99) < 500
+print(f"kill switch answers: {sorted(set(kill_statuses))}; reads answered {read_statuses}; the bot was running before each kill: {still_running}/{len(kills)}")
+ok = all(s == 200 for s in kill_statuses) and set(read_statuses) == {200} and max(kills) < 1 and percentile([s * 1000 for s in reads], 99) < 500
 print("PASS: kill switch < 1 s and GET /bots p99 < 500 ms under the flood" if ok else "FAIL: targets missed under the flood")

@@ -119,6 +119,34 @@ import Vault
         }
     }
 
+    @Test("Reads that spent the general allowance cannot keep the owner from the kill switches (their own bucket)")
+    func killSwitchNotStarvedByReads() async throws {
+        let app = try AuthDriver.application([Setting.rateLimitGeneral.name: "10"])
+        try await app.test { client in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let user = try await driver.signUp()
+            let token = try await driver.signIn(user).accessToken
+            let created = try await driver.post(
+                "/api/v1/bots",
+                [
+                    "name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                    "params": ["range_pct": 5, "levels": 5, "quantity": 0.001],
+                ],
+                ip: user.ip,
+                token: token
+            )
+            let id = try #require(try created.json()["id"] as? String)
+            var refused = false
+            for _ in 0..<20 where !refused {
+                refused = try await driver.request(.get, "/api/v1/bots", ip: user.ip, token: token).status == .tooManyRequests
+            }
+            #expect(refused, "the general allowance is spent")
+            #expect(try await driver.post("/api/v1/bots/\(id)/kill", [:], ip: user.ip, token: token).status == .ok)
+            #expect(try await driver.post("/api/v1/kill-switch", [:], ip: user.ip, token: token).status == .ok)
+            #expect(try await driver.post("//api/v1//kill-switch/", [:], ip: user.ip, token: token).status == .ok)
+        }
+    }
+
     @Test("HEAD on a GET route answers as GET without a body; the access gate sees through path spellings")
     func headAndGate() async throws {
         let app = try AuthDriver.application()
@@ -171,26 +199,46 @@ import Vault
             }
             let evaluated = responses.filter { $0.status == .unauthorized || $0.status == .ok }
             #expect(evaluated.count <= 5 && evaluated.count >= 1, "\(evaluated.count) evaluated")
-            // The rest were refused unevaluated: locked (423), or busy (503) when the machine is too loaded to queue them.
+            // The rest were refused unevaluated: locked (423), five attempts already being checked (429), or busy (503)
+            // when the machine is too loaded to queue them.
             let codes = responses.map(\.status.code)
-            #expect(codes.allSatisfy { [200, 401, 423, 503].contains($0) }, "\(codes.sorted())")
-            #expect(codes.filter { $0 == 423 }.count >= 1)
+            #expect(codes.allSatisfy { [200, 401, 423, 429, 503].contains($0) }, "\(codes.sorted())")
+            // Every evaluated wrong password counted, none other; five lock the account, and the lock keeps the count.
+            let wrong = responses.filter { $0.status == .unauthorized }.count
             let stored = try #require(try await inside.auth.store.user(id: UUID(uuidString: user.userID)!))
-            #expect(stored.lockedUntil != nil)
-            #expect(stored.failedLogins == 5)
+            #expect(stored.failedLogins == wrong)
+            #expect((stored.lockedUntil != nil) == (wrong == 5))
             let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(
                 userID: UUID(uuidString: user.userID)!
             )
-            #expect(events.filter { $0.action == "auth.login_failed" && $0.details["reason"] == "password" }.count <= 5)
-            // An mfa token given out before the lock is worth nothing while the lock stands.
-            for response in responses where response.status == .ok {
+            #expect(events.filter { $0.action == "auth.login_failed" && $0.details["reason"] == "password" }.count == wrong)
+            // An mfa token given out in the batch is worth nothing while a lock stands.
+            for response in responses where response.status == .ok && stored.lockedUntil != nil {
                 let mfa = try #require(try response.json()["mfa_token"] as? String)
                 let second = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": mfa, "code": driver.code(user)], ip: user.ip)
                 #expect(second.status.code == 423)
             }
-            #expect(
-                try await driver.post("/api/v1/auth/login", ["email": user.email, "password": user.password], ip: "10.44.99.1").status.code == 423
-            )
+            // Without the right password in the batch, forty wrong ones lock the account after exactly five.
+            let other = try await driver.signUp()
+            let batch = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        try await driver.post("/api/v1/auth/login", ["email": other.email, "password": "wrong \(index)"], ip: "10.49.\(index).1")
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let otherWrong = batch.filter { $0.status == .unauthorized }.count
+            #expect(otherWrong <= 5)
+            let otherStored = try #require(try await inside.auth.store.user(id: UUID(uuidString: other.userID)!))
+            #expect(otherStored.failedLogins == otherWrong)
+            if otherWrong == 5 {
+                #expect(otherStored.lockedUntil != nil)
+                #expect(
+                    try await driver.post("/api/v1/auth/login", ["email": other.email, "password": other.password], ip: "10.49.99.1").status.code
+                        == 423
+                )
+            }
         }
     }
 
@@ -211,7 +259,7 @@ import Vault
             }
             let evaluated = responses.filter { $0.errorCode == "invalid_totp" }.count
             #expect(evaluated <= 5, "\(evaluated) codes evaluated")
-            #expect(responses.allSatisfy { ["invalid_totp", "invalid_token", "account_locked"].contains($0.errorCode ?? "") })
+            #expect(responses.allSatisfy { ["invalid_totp", "invalid_token", "account_locked", "rate_limited"].contains($0.errorCode ?? "") })
             let events = try await DatabaseAuditSink(database: inside.database, logger: app.logs.logger()).events(
                 userID: UUID(uuidString: user.userID)!
             )
@@ -286,7 +334,7 @@ import Vault
             let busy = responses.map(\.1).filter { $0.status == .serviceUnavailable }
             #expect(!busy.isEmpty)
             #expect(busy.allSatisfy { $0.errorCode == "busy" && $0.headers[.retryAfter] == "5" })
-            #expect(responses.allSatisfy { [401, 423, 503].contains($0.1.status.code) })
+            #expect(responses.allSatisfy { [401, 423, 429, 503].contains($0.1.status.code) })
             let stored = try #require(try await inside.auth.store.user(id: account.userID))
             #expect(stored.failedLogins == responses.filter { $0.0 && $0.1.status == .unauthorized }.count)
         }

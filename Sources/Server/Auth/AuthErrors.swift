@@ -42,6 +42,15 @@ extension APIError {
         message: "Refresh needs a same-origin Origin header or an X-Requested-With header."
     )
 
+    /// As many attempts as the lockout allows are being checked right now: this one waits its turn (no lock, nothing
+    /// counted). Only concurrent guessing, or a crowd of devices signing in at the same instant, meets it.
+    static let attemptsInProgress = APIError(
+        .tooManyRequests,
+        code: "rate_limited",
+        message: "Other sign-in attempts for this account are being checked. Try again in a second.",
+        headers: [.retryAfter: "1"]
+    )
+
     static func accountLocked(until: Date, now: Date) -> APIError {
         let seconds = max(1, Int(until.timeIntervalSince(now).rounded()))
         return APIError(

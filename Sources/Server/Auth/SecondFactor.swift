@@ -80,9 +80,13 @@ struct SecondFactor: Sendable {
         _ check: () async throws -> Bool
     ) async throws -> AttemptResult {
         switch try await self.store.reserveAttempt(userID: user.id, maximum: self.lockout.maximumFailures, now: now) {
-        case .refused(let until):
+        case .refused(let until?) where until > now:
             try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "locked"], at: now))
-            throw APIError.accountLocked(until: until ?? now.addingTimeInterval(self.lockout.lockDuration), now: now)
+            throw APIError.accountLocked(until: until, now: now)
+        case .refused:
+            // Not locked: the allowance is taken by attempts still being checked. Nothing is evaluated or counted.
+            try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "attempts_in_progress"], at: now))
+            throw APIError.attemptsInProgress
         case .granted:
             break
         }

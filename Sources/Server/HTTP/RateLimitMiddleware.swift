@@ -57,6 +57,11 @@ struct RateLimitMiddleware: RouterMiddleware {
                 return ("webhook:\(bot)", limits.webhook)
             }
         }
+        // The kill switches have a bucket of their own: a user (or a script of theirs) that spent the general allowance
+        // on reads can still stop everything.
+        if method == .post, path == "/api/v1/kill-switch" || (path.hasPrefix("/api/v1/bots/") && path.hasSuffix("/kill")) {
+            return ("kill:\(userID.map { "\($0)" } ?? ip)", limits.general)
+        }
         if let userID { return ("user:\(userID)", limits.general) }
         return ("ip:\(ip)", limits.general)
     }
