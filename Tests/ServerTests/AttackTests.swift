@@ -18,7 +18,7 @@ import Vault
 @Suite struct AttackTests {
     /// Spellings of `path` the router treats as `path`: doubled slashes between segments, in front, and a trailing one.
     static func spellings(of path: String, count: Int, seed: UInt64) -> [String] {
-        var generator = SplitMix(seed: seed)
+        var generator = SeededGenerator(state: seed)
         let segments = path.split(separator: "/").map(String.init)
         return (0..<count).map { _ in
             var spelled = ""
@@ -128,10 +128,7 @@ import Vault
             let token = try await driver.signIn(user).accessToken
             let created = try await driver.post(
                 "/api/v1/bots",
-                [
-                    "name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                    "params": ["range_pct": 5, "levels": 5, "quantity": 0.001],
-                ],
+                BotTests.gridBody("g"),
                 ip: user.ip,
                 token: token
             )
@@ -354,10 +351,7 @@ import Vault
             let session = BotTests.Session(driver: driver, user: user, token: try await driver.signIn(user).accessToken)
             let created = try await session.post(
                 "/api/v1/bots",
-                [
-                    "name": "steady", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                    "params": ["range_pct": 5, "levels": 5, "quantity": 0.001],
-                ]
+                BotTests.gridBody("steady")
             )
             let id = try #require(try created.json()["id"] as? String)
             #expect(try await session.post("/api/v1/bots/\(id)/start").status == .ok)
@@ -439,19 +433,6 @@ import Vault
         #expect(throws: ConfigurationError.self) {
             try ServerConfiguration(ConfigurationSources.load(flags: [Setting.rateLimitGeneral.name: "0"], environment: [:]))
         }
-    }
-}
-
-/// A small deterministic generator, so a failing spelling can be reproduced.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

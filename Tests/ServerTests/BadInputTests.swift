@@ -42,10 +42,7 @@ import Testing
             let token = try await driver.signIn(user).accessToken
             let created = try await driver.post(
                 "/api/v1/bots",
-                [
-                    "name": "g", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
-                    "params": ["range_pct": 5, "levels": 5, "quantity": 0.001],
-                ],
+                BotTests.gridBody("g"),
                 ip: user.ip,
                 token: token
             )

@@ -12,6 +12,11 @@ import Testing
 @Suite struct BotTests {
     static let settings = [Setting.botInterval.name: "0.1"]
 
+    /// A small paper grid (5 levels, ±5 % around the price): the body of POST /api/v1/bots.
+    static func gridBody(_ name: String = "g", symbol: String = "BTCUSDT") -> [String: Any] {
+        ["name": name, "strategy": "grid", "venue": "paper", "symbol": symbol, "params": ["range_pct": 5, "levels": 5, "quantity": 0.001]]
+    }
+
     struct Session {
         let driver: AuthDriver
         let user: TestUser

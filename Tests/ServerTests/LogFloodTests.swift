@@ -43,7 +43,7 @@ import Testing
 
     @Test("The hand-built timestamp equals Foundation's ISO 8601 rendering, to the millisecond")
     func timestampMatchesFoundation() {
-        var generator = SplitMix(seed: 42)
+        var generator = SeededGenerator(state: 42)
         for _ in 0..<2_000 {
             let date = Date(timeIntervalSince1970: Double(generator.next() % 4_000_000_000_000) / 1000)
             let expected = date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
@@ -53,7 +53,7 @@ import Testing
 
     @Test("The allocation-free credential pre-check agrees with the lower-cased search it replaced")
     func preCheckAgrees() {
-        var generator = SplitMix(seed: 7)
+        var generator = SeededGenerator(state: 7)
         let alphabet = Array("eEyYjJbBaArRx .-_")
         for _ in 0..<5_000 {
             let text = String((0..<Int(generator.next() % 24)).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })

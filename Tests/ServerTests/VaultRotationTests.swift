@@ -103,18 +103,6 @@ import Vault
 }
 
 @Suite(.serialized) struct VaultCrashTests {
-    /// SplitMix64: reproducible kill points; the seed is in every failure message.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(
         "5,000 records: `vault rotate` killed with SIGKILL at 20 random points; resuming completes and every record decrypts",
         .enabled(if: TestEnvironment.needs(ProcessTests.binaryAvailable), "needs the built tradekeep executable")

@@ -42,24 +42,17 @@ extension CredentialError: APIErrorConvertible {
 
 extension PasswordHashingBusy: APIErrorConvertible {
     /// The hashing queue is full (a login flood): come back shortly rather than wait behind it.
-    var apiError: APIError {
-        APIError(
-            .serviceUnavailable,
-            code: "busy",
-            message: "The server is busy checking passwords. Try again in a few seconds.",
-            headers: [.retryAfter: "5"]
-        )
-    }
+    var apiError: APIError { .busy("The server is busy checking passwords. Try again in a few seconds.") }
 }
 
 extension ConnectionPoolTimeoutError: APIErrorConvertible {
     /// No database connection came free in time: a queue too long, not a fault of the request.
-    var apiError: APIError {
-        APIError(
-            .serviceUnavailable,
-            code: "busy",
-            message: "The server is busy. Try again in a few seconds.",
-            headers: [.retryAfter: "5"]
-        )
+    var apiError: APIError { .busy("The server is busy. Try again in a few seconds.") }
+}
+
+extension APIError {
+    /// 503 `busy` with Retry-After: nothing was done; the same request later will be served.
+    static func busy(_ message: String) -> APIError {
+        APIError(.serviceUnavailable, code: "busy", message: message, headers: [.retryAfter: "5"])
     }
 }
