@@ -79,7 +79,12 @@ struct SecondFactor: Sendable {
         client: ClientInfo,
         _ check: () async throws -> Bool
     ) async throws -> AttemptResult {
-        switch try await self.store.reserveAttempt(userID: user.id, maximum: self.lockout.maximumFailures, now: now) {
+        switch try await self.store.reserveAttempt(
+            userID: user.id,
+            maximum: self.lockout.maximumFailures,
+            lockDuration: self.lockout.lockDuration,
+            now: now
+        ) {
         case .refused(let until?) where until > now:
             try await self.audit.record(AuditEvent(.loginFailed, user: user.id, client: client, ["reason": "locked"], at: now))
             throw APIError.accountLocked(until: until, now: now)

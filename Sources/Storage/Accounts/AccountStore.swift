@@ -156,7 +156,7 @@ public struct AccountStore: Sendable {
     /// only if the account is not locked and fewer than `maximum` attempts are counted, so however many requests
     /// arrive at once, at most `maximum` are evaluated before the account locks. An expired lock starts the count
     /// afresh. A right answer gives its count back (`releaseAttempt`); a wrong one keeps it (`lockIfExhausted`).
-    public func reserveAttempt(userID: UUID, maximum: Int, now: Date) async throws -> AttemptReservation {
+    public func reserveAttempt(userID: UUID, maximum: Int, lockDuration: TimeInterval, now: Date) async throws -> AttemptReservation {
         let rows = try await self.sql().raw(
             """
             UPDATE users SET
@@ -169,8 +169,31 @@ public struct AccountStore: Sendable {
             """
         ).all()
         if let row = rows.first { return .granted(attempt: try row.decode(column: "failed_logins", as: Int.self)) }
-        return .refused(lockedUntil: try await self.user(id: userID)?.lockedUntil)
+        // Refused: locked, or the allowance is taken by attempts counted but not yet settled. Attempts settle within
+        // seconds (a hash waits at most its queue); a count still exhausted a minute after the last attempt lost its
+        // settlement (the database failed after counting). It becomes the lock it stands for, dated from that last
+        // attempt, so the account can never stay refused for good.
+        struct State: Decodable {
+            var failedLogins: Int
+            var lockedUntil: Date?
+            var updatedAt: Date
+        }
+        guard
+            let state = try await self.sql().select().columns("failed_logins", "locked_until", "updated_at").from("users")
+                .where("id", .equal, userID).first(decoding: State.self, keyDecodingStrategy: .convertFromSnakeCase)
+        else { return .refused(lockedUntil: nil) }
+        if state.lockedUntil == nil, state.failedLogins >= maximum, state.updatedAt <= now.addingTimeInterval(-Self.settleTime) {
+            let until = state.updatedAt.addingTimeInterval(lockDuration)
+            try await self.sql().update("users").set("locked_until", to: until)
+                .where("id", .equal, userID).where("locked_until", .is, SQLLiteral.null).where("failed_logins", .greaterThanOrEqual, maximum)
+                .run()
+            return .refused(lockedUntil: until)
+        }
+        return .refused(lockedUntil: state.lockedUntil)
     }
+
+    /// How long counted attempts may take to settle (be evaluated and released or kept).
+    public static let settleTime: TimeInterval = 60
 
     /// A counted attempt was right (or never evaluated): give its count back.
     public func releaseAttempt(userID: UUID) async throws {
