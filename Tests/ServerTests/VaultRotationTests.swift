@@ -50,7 +50,31 @@ import Vault
     func rotateAndPrune() async throws {
         let installation = try Installation()
         defer { installation.directory.remove() }
+        // Every path closes what it opened: a PostgreSQL pool dropped without shutting down traps the whole test
+        // process (a failure here once took the PostgreSQL suite down with it).
         let admin = try await installation.open()
+        let ids: [UUID: Int]
+        do {
+            ids = try await Self.rotateAndPruneSteps(admin)
+        } catch {
+            await admin.close()
+            throw error
+        }
+        await admin.close()
+
+        // A fresh process sees only keyring key 2, and every record still opens.
+        let reopened = try await installation.open()
+        do {
+            #expect((reopened.vault.provider("local") as? LocalKEKProvider)?.currentKeyring.entries.map(\.version) == [2])
+            #expect(try await VaultSeed.verify(ids, database: reopened.database, vault: reopened.vault, logger: Self.logger) == 300)
+        } catch {
+            await reopened.close()
+            throw error
+        }
+        await reopened.close()
+    }
+
+    static func rotateAndPruneSteps(_ admin: VaultAdministration) async throws -> [UUID: Int] {
         let ids = try await VaultSeed.seed(300, database: admin.database, vault: admin.vault, logger: Self.logger)
         let before = try await admin.status()
         #expect(before.current == 1 && before.versions.map(\.records) == [300])
@@ -66,13 +90,7 @@ import Vault
 
         #expect(try await admin.prune() == [1])
         #expect(try await admin.status().versions.map(\.version) == [2])
-        await admin.close()
-
-        // A fresh process sees only keyring key 2, and every record still opens.
-        let reopened = try await installation.open()
-        #expect((reopened.vault.provider("local") as? LocalKEKProvider)?.currentKeyring.entries.map(\.version) == [2])
-        #expect(try await VaultSeed.verify(ids, database: reopened.database, vault: reopened.vault, logger: Self.logger) == 300)
-        await reopened.close()
+        return ids
     }
 
     @Test("A server keeps serving through a rotation run by another process, and seals new secrets under the new version")
