@@ -271,6 +271,20 @@ import Vault
             }
             #expect(abs(lockedUntil.timeIntervalSince(until)) < 0.01, "\(lockedUntil) vs \(until)")
             #expect(abs((try await store.user(id: id)?.lockedUntil ?? .distantPast).timeIntervalSince(until)) < 0.01)
+            // Twenty callers settling the same stale count at once all see the one lock, dated from the last attempt.
+            try await exhaust(lastAttempt: now.addingTimeInterval(-120))
+            let parallel = try await withThrowingTaskGroup(of: AttemptReservation.self) { group in
+                for _ in 0..<20 { group.addTask { try await store.reserveAttempt(userID: id, maximum: 5, lockDuration: 900, now: now) } }
+                return try await group.reduce(into: [AttemptReservation]()) { $0.append($1) }
+            }
+            #expect(
+                parallel.allSatisfy { result in
+                    guard case .refused(let lockedUntil?) = result else { return false }
+                    return abs(lockedUntil.timeIntervalSince(until)) < 0.01
+                },
+                "\(parallel)"
+            )
+            #expect(abs((try await store.user(id: id)?.lockedUntil ?? .distantPast).timeIntervalSince(until)) < 0.01)
             // And once that lock has passed, the next attempt is evaluated with a fresh count.
             #expect(
                 try await store.reserveAttempt(userID: id, maximum: 5, lockDuration: 900, now: until.addingTimeInterval(1)) == .granted(attempt: 1)
