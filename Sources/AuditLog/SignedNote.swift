@@ -27,7 +27,7 @@ public struct NoteVerifierKey: Sendable, Equatable {
         // Base64 may itself contain "+": the name and hash never do, so split twice only.
         let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, Self.isValidName(parts[0]), parts[1].count == 8,
-            let hashBytes = Self.hexBytes(parts[1]), let encoded = Data(base64Encoded: String(parts[2])),
+            let hashBytes = Self.hexBytes(parts[1]), let encoded = StrictBase64.decode(parts[2]),
             encoded.count == 33, encoded.first == Self.ed25519,
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: encoded.dropFirst())
         else { return nil }
@@ -41,10 +41,10 @@ public struct NoteVerifierKey: Sendable, Equatable {
         return "\(self.name)+\(self.keyHash.map { String(format: "%02x", $0) }.joined())+\(encoded)"
     }
 
-    static func hash(name: String, publicKey: Curve25519.Signing.PublicKey) -> [UInt8] {
+    static func hash(name: String, publicKey: Curve25519.Signing.PublicKey, algorithm: UInt8 = ed25519) -> [UInt8] {
         var material = Array(name.utf8)
         material.append(0x0A)
-        material.append(Self.ed25519)
+        material.append(algorithm)
         material.append(contentsOf: publicKey.rawRepresentation)
         return Array(SHA256.hash(data: material).prefix(4))
     }
@@ -84,7 +84,7 @@ public enum SignedNote {
         for line in signatureLines {
             guard line.hasPrefix("\u{2014} ") else { throw .malformed }
             let fields = line.dropFirst(2).split(separator: " ")
-            guard fields.count == 2, let blob = Data(base64Encoded: String(fields[1])), blob.count >= 5 else { throw .malformed }
+            guard fields.count == 2, let blob = StrictBase64.decode(fields[1]), blob.count >= 5 else { throw .malformed }
             guard fields[0] == key.name, Array(blob.prefix(4)) == key.keyHash else { continue }
             sawKey = true
             if blob.count == 68, key.publicKey.isValidSignature(blob.dropFirst(4), for: Data(text.utf8)) { return text }
