@@ -176,3 +176,24 @@ public enum CanonicalJSON {
         out.append(UInt8(ascii: "\""))
     }
 }
+
+extension AuditEntry {
+    /// Who acted: `operator:<name>` for CLI actions (a `operator` detail), `operator:<admin's pseudonym>` for
+    /// admin actions, the user's pseudonym, or `anonymous`.
+    public static func actor(userID: UUID?, action: String, details: [String: String]) -> String {
+        if let name = details["operator"] { return "operator:" + name }
+        if action.hasPrefix("admin.") {
+            let admin = details["admin"].flatMap(UUID.init(uuidString:)) ?? userID
+            return "operator:" + (admin.map(Self.pseudonym) ?? "unknown")
+        }
+        return userID.map(Self.pseudonym) ?? "anonymous"
+    }
+
+    /// What the action was on: `bot:<id>`, `credential:<id>`, `session:<id>`, else the user's pseudonym or "".
+    public static func target(userID: UUID?, details: [String: String]) -> String {
+        for (key, kind) in [("bot_id", "bot"), ("credential_id", "credential"), ("session_id", "session")] {
+            if let id = details[key] { return "\(kind):\(id)" }
+        }
+        return userID.map { "user:" + Self.pseudonym(of: $0) } ?? ""
+    }
+}

@@ -40,6 +40,11 @@ public enum MerkleProofs {
     public struct Node: Hashable, Sendable {
         public let level: Int
         public let index: UInt64
+
+        public init(level: Int, index: UInt64) {
+            self.level = level
+            self.index = index
+        }
     }
 
     /// MTH(D[start..<end]) for a range whose start is aligned to a power of two at least as large as its length
@@ -256,4 +261,48 @@ public struct InMemoryMerkleTree: Sendable {
 
 public enum MerkleTreeError: Error, Equatable {
     case missingNode(level: Int, index: UInt64)
+}
+
+/// The right edge of a tree: the perfect nodes still waiting for a right sibling (one per set bit of the size).
+/// Enough to append leaves and to compute the root without reading the rest of the tree.
+public struct MerkleFrontier: Sendable, Equatable {
+    public private(set) var size: UInt64
+    /// level → hash of the perfect node at (level, (size >> level) - 1), for each set bit of size.
+    public private(set) var border: [Int: MerkleHash]
+
+    /// The nodes to read to resume a tree of `size` leaves.
+    public static func borderNodes(size: UInt64) -> [MerkleProofs.Node] {
+        (0..<64).filter { (size >> UInt64($0)) & 1 == 1 }.map { MerkleProofs.Node(level: $0, index: (size >> UInt64($0)) - 1) }
+    }
+
+    public init(size: UInt64 = 0, node: MerkleProofs.NodeReader) throws {
+        self.size = size
+        self.border = [:]
+        for needed in Self.borderNodes(size: size) { self.border[needed.level] = try node(needed.level, needed.index) }
+    }
+
+    /// Append a leaf; returns the perfect nodes it completes (the leaf first, then up).
+    public mutating func append(leafHash: MerkleHash) -> [(level: Int, index: UInt64, hash: MerkleHash)] {
+        var index = self.size
+        var hash = leafHash
+        var level = 0
+        var added = [(level: level, index: index, hash: hash)]
+        while index & 1 == 1 {
+            hash = RFC6962.nodeHash(self.border.removeValue(forKey: level)!, hash)
+            level += 1
+            index >>= 1
+            added.append((level, index, hash))
+        }
+        self.border[level] = hash
+        self.size += 1
+        return added
+    }
+
+    public var root: MerkleHash {
+        var root: MerkleHash?
+        for level in self.border.keys.sorted() {
+            root = root.map { RFC6962.nodeHash(self.border[level]!, $0) } ?? self.border[level]!
+        }
+        return root ?? RFC6962.emptyRoot
+    }
 }

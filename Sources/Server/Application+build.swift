@@ -31,6 +31,7 @@ struct ApplicationParts {
     let credentials: CredentialService
     let vault: Envelope
     let paper: any Venue
+    let auditLog: AuditLogPublisher
 }
 
 /// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say); `auditWriter` and
@@ -88,14 +89,34 @@ func buildApplicationParts(
         now: clock
     )
     let auth = try await makeAuthService(prepared, database: database, secrets: secrets, trading: bots, jobs: jobs, logger: logger, clock: clock)
-    let router = try buildRouter(configuration, database: database, auth: auth, bots: bots, credentials: credentials, venues: venues, clock: clock)
+    let auditLog = AuditLogPublisher(
+        store: AuditLogStore(database: database, logger: logger),
+        key: prepared.secrets.auditSigningKey,
+        origin: configuration.auditOrigin ?? "tradekeep.invalid/\(prepared.secrets.keyring.id)",
+        checkpointInterval: configuration.auditCheckpointInterval,
+        logger: logger,
+        now: clock
+    )
+    let router = try buildRouter(
+        configuration,
+        database: database,
+        auth: auth,
+        bots: bots,
+        credentials: credentials,
+        venues: venues,
+        auditLog: auditLog,
+        clock: clock
+    )
     extraRoutes(router)
 
     var app = Application(
         responder: CanonicalResponder(base: router.buildResponder()),
         server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-        services: [database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine)],
+        services: [
+            database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine),
+            AfterStartup(gate: startup, service: AuditLogService(publisher: auditLog, wakeUps: database.auditCommits, poll: .seconds(1))),
+        ],
         onServerRunning: { channel in
             logger.info(
                 "listening",
@@ -122,7 +143,8 @@ func buildApplicationParts(
         bots: bots,
         credentials: credentials,
         vault: vault,
-        paper: venues.paper
+        paper: venues.paper,
+        auditLog: auditLog
     )
 }
 
@@ -243,6 +265,7 @@ func buildRouter(
     bots: BotService,
     credentials: CredentialService,
     venues: TradingVenues,
+    auditLog: AuditLogPublisher,
     clock: @escaping @Sendable () -> Date = { Date() }
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
@@ -270,6 +293,7 @@ func buildRouter(
     AdminController(auth: auth, bots: bots, stepUp: stepUp).addRoutes(to: signedIn)
     VenuesController(credentials: credentials, venues: venues, stepUp: stepUp).addRoutes(to: signedIn)
     BotsController(bots: bots, stepUp: stepUp).addRoutes(public: api, signedIn: signedIn)
+    AuditController(publisher: auditLog).addRoutes(public: router, signedIn: signedIn)
     return router
 }
 

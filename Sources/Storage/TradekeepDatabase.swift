@@ -36,6 +36,8 @@ public struct TradekeepDatabase: Sendable {
     public let databases: Databases
     /// Where every change's audit entries go, inside that change's transaction.
     public let auditWriter: any AuditWriter
+    /// Signalled after every commit that recorded audit entries.
+    public let auditCommits = AuditCommitSignal()
     private let eventLoopGroup: any EventLoopGroup
 
     public init(
@@ -144,7 +146,7 @@ public struct TradekeepDatabase: Sendable {
     static var migrations: [any Migration] {
         [
             CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState(), CreateBots(),
-            AddTradingLedger(), CreatePaperLedger(),
+            AddTradingLedger(), CreatePaperLedger(), CreateAuditLog(),
         ]
     }
 

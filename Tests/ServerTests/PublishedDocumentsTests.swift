@@ -67,7 +67,10 @@ import Testing
         await parts.database.shutdown()
         let routes = Set(
             parts.router.routes.map { route in
-                let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                // A catch-all (`**`, the audit log's tile paths) is documented as one `{path}` parameter.
+                let path = route.path.description.split(separator: "/").map {
+                    $0.hasPrefix(":") ? "{\($0.dropFirst())}" : $0 == "**" ? "{path}" : String($0)
+                }
                 return "\(route.method.rawValue.lowercased()) /\(path.joined(separator: "/"))"
             }
         )

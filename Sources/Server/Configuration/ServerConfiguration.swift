@@ -74,6 +74,10 @@ public struct ServerConfiguration: Sendable {
     public var paper: PaperConfiguration
     /// How often the engine steps every running bot.
     public var botInterval: Duration
+    /// Longest time between the audit log growing and a checkpoint covering it (TRADEKEEP_AUDIT_CHECKPOINT_INTERVAL).
+    public var auditCheckpointInterval: Duration
+    /// The audit log's origin line (TRADEKEEP_AUDIT_ORIGIN); nil: derived from the public URL, else the instance.
+    public var auditOrigin: String?
     /// How many bots one user may have, and run (TRADEKEEP_MAX_BOTS_PER_USER, TRADEKEEP_MAX_RUNNING_BOTS_PER_USER).
     public var botLimits: BotLimits
     /// How far (a fraction) a limit price may be on the wrong side of the market (TRADEKEEP_PRICE_BAND_PCT, in percent).
@@ -301,6 +305,27 @@ public struct ServerConfiguration: Sendable {
                     ))
             )
         )
+        self.auditCheckpointInterval = .milliseconds(
+            Int64(
+                1000
+                    * (try parse(
+                        .auditCheckpointInterval,
+                        default: 60.0,
+                        { Double($0).flatMap { (0...86_400).contains($0) ? $0 : nil } },
+                        expected: "seconds between 0 and 86400"
+                    ))
+            )
+        )
+        let explicitPublicURL = sources.value(.publicURL) != nil
+        self.auditOrigin = try parse(
+            .auditOrigin,
+            default: explicitPublicURL ? Self.auditOrigin(publicURL: self.publicURL) : nil,
+            { text in
+                // An origin is a note key name: no spaces, no plus signs, printable.
+                !text.isEmpty && text.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "+" && $0.isASCII } ? text : nil
+            },
+            expected: "a schema-less name such as trade.example.com/audit (no spaces or plus signs)"
+        )
         let perUser = try parse(.maxBotsPerUser, default: 50, { Int($0).flatMap { (1...10_000).contains($0) ? $0 : nil } }, expected: "1 to 10000")
         self.botLimits = BotLimits(
             botsPerUser: perUser,
@@ -356,5 +381,15 @@ public struct ServerConfiguration: Sendable {
         case "0", "false", "no", "off": false
         default: nil
         }
+    }
+}
+
+extension ServerConfiguration {
+    /// `https://trade.example.com/base` → `trade.example.com/base/audit`.
+    static func auditOrigin(publicURL: URL) -> String {
+        var name = publicURL.host ?? "tradekeep.invalid"
+        if let port = publicURL.port { name += ":\(port)" }
+        let path = publicURL.path.split(separator: "/").joined(separator: "/")
+        return ([name] + (path.isEmpty ? [] : [path]) + ["audit"]).joined(separator: "/")
     }
 }

@@ -59,6 +59,8 @@ public struct Setting: Hashable, Sendable {
     public static let rateLimitWebhook = Setting("TRADEKEEP_RATE_LIMIT_WEBHOOK")
     public static let allowRaisedRateLimits = Setting("TRADEKEEP_ALLOW_RAISED_RATE_LIMITS")
     public static let passwordHashQueue = Setting("TRADEKEEP_PASSWORD_HASH_QUEUE")
+    public static let auditCheckpointInterval = Setting("TRADEKEEP_AUDIT_CHECKPOINT_INTERVAL")
+    public static let auditOrigin = Setting("TRADEKEEP_AUDIT_ORIGIN")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -74,7 +76,7 @@ public struct Setting: Hashable, Sendable {
             .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
             .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
             .maxBotsPerUser, .maxRunningBotsPerUser, .priceBand, .rateLimitLogin, .rateLimitRegister, .rateLimitGeneral,
-            .rateLimitWebhook, .allowRaisedRateLimits, .passwordHashQueue,
+            .rateLimitWebhook, .allowRaisedRateLimits, .passwordHashQueue, .auditCheckpointInterval, .auditOrigin,
         ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }

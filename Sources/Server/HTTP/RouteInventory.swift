@@ -16,6 +16,7 @@ enum RouteInventory {
     /// `METHOD /path` with the router's `:parameter` spelling.
     static let publicRoutes: Set<String> = [
         "GET /healthz", "GET /readyz", "GET /openapi.yaml", "GET /.well-known/security.txt",
+        "GET /.well-known/tradekeep/checkpoint", "GET /.well-known/tradekeep/audit-key", "GET /audit/log/checkpoint", "GET /audit/log/tile/**",
         "POST /api/v1/auth/register", "POST /api/v1/auth/totp/confirm", "POST /api/v1/auth/login", "POST /api/v1/auth/login/totp",
         "POST /api/v1/auth/refresh", "POST /api/v1/auth/password/forgot", "POST /api/v1/auth/password/reset",
         "GET /api/v1/auth/verify-email", "POST /api/v1/signals/:bot_id",

@@ -6,6 +6,7 @@ import FluentKit
 import Foundation
 import Logging
 import SQLKit
+import Synchronization
 
 /// Appends audit entries to the database within a transaction the caller opened.
 public protocol AuditWriter: Sendable {
@@ -41,9 +42,11 @@ public struct PendingAuditWriter: AuditWriter {
 public struct AuditedTransaction: Sendable {
     public let sql: any SQLDatabase
     let writer: any AuditWriter
+    let recorded: RecordedFlag
 
     public func record(_ events: [AuditEvent]) async throws {
         try await self.writer.append(events, in: self.sql)
+        if !events.isEmpty { self.recorded.value.withLock { $0 = true } }
     }
 
     public func record(_ event: AuditEvent) async throws {
@@ -52,12 +55,16 @@ public struct AuditedTransaction: Sendable {
 }
 
 extension TradekeepDatabase {
-    /// Run `body` in one transaction; entries it records commit or roll back with its changes.
+    /// Run `body` in one transaction; entries it records commit or roll back with its changes. Once entries are
+    /// committed, the sequencer is woken (`auditCommits`).
     public func transaction<T: Sendable>(logger: Logger, _ body: @escaping @Sendable (AuditedTransaction) async throws -> T) async throws -> T {
         let writer = self.auditWriter
-        return try await self.database(logger: logger).transaction { transaction in
-            try await body(AuditedTransaction(sql: transaction as! any SQLDatabase, writer: writer))
+        let recorded = RecordedFlag()
+        let result = try await self.database(logger: logger).transaction { transaction in
+            try await body(AuditedTransaction(sql: transaction as! any SQLDatabase, writer: writer, recorded: recorded))
         }
+        if recorded.value.withLock({ $0 }) { self.auditCommits.signal() }
+        return result
     }
 }
 
@@ -112,4 +119,25 @@ extension JSONEncoder {
         encoder.outputFormatting = [.sortedKeys]
         return encoder
     }
+}
+
+/// Wakes the audit sequencer when a transaction committed entries: an idle server does no sequencing work at all
+/// (dozens of applications polling one SQLite thread pool starved each other's requests).
+public final class AuditCommitSignal: Sendable {
+    private let continuation: AsyncStream<Void>.Continuation
+    /// One element per wake-up; signals while the sequencer works coalesce into one.
+    public let wakeUps: AsyncStream<Void>
+
+    public init() {
+        (self.wakeUps, self.continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func signal() {
+        self.continuation.yield()
+    }
+}
+
+/// Whether a transaction recorded audit entries.
+final class RecordedFlag: Sendable {
+    let value = Mutex(false)
 }

@@ -85,6 +85,7 @@ struct TestApplication {
             bots: parts.bots,
             vault: parts.vault,
             paper: parts.paper,
+            auditLog: parts.auditLog,
             logger: self.logs.logger()
         )
         let result: Value
@@ -118,6 +119,7 @@ struct Inside: Sendable {
     let vault: Envelope
     /// The paper venue as the engine sees it (with any injected fault).
     let paper: any Venue
+    let auditLog: AuditLogPublisher
     let logger: Logger
 
     /// What the paper venue holds open for a user: the truth a kill must leave empty.
