@@ -132,6 +132,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Vault", "Accounts", "AuditLog", "Venues", "Bots", "Guard", "Storage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -151,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "tradekeep",
             dependencies: [
-                "Server", "Storage",
+                "Server", "Storage", "AuditLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

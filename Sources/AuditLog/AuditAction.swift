@@ -50,3 +50,8 @@ extension AuditAction {
     public static let tradingHalted: AuditAction = "admin.trading_halted"
     public static let tradingResumed: AuditAction = "admin.trading_resumed"
 }
+
+extension AuditAction {
+    // The audit log itself (issue 12; stable names).
+    public static let auditExported: AuditAction = "audit.exported"
+}

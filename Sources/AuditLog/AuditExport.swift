@@ -70,7 +70,7 @@ public struct AuditVerification: Sendable, Equatable {
 public enum AuditExportVerifier {
     public struct Failure: Error, Equatable, CustomStringConvertible {
         public let description: String
-        init(_ description: String) { self.description = description }
+        public init(_ description: String) { self.description = description }
     }
 
     /// An earlier checkpoint the user saved, and the consistency proof from its size to the export's.

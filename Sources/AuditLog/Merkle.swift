@@ -70,7 +70,7 @@ public enum MerkleProofs {
 
     /// RFC 6962 §2.1.1 PATH(index, D[0:size]), leaf-side first.
     public static func inclusion(index: UInt64, size: UInt64, node: NodeReader) throws -> [MerkleHash] {
-        precondition(index < size)
+        guard index < size else { throw MerkleTreeError.outOfRange }
         var proof: [MerkleHash] = []
         try path(index, 0, size, into: &proof, node: node)
         return proof
@@ -91,7 +91,7 @@ public enum MerkleProofs {
 
     /// RFC 6962 §2.1.2 PROOF(size1, D[0:size2]); empty when the sizes are equal or size1 is zero.
     public static func consistency(from size1: UInt64, to size2: UInt64, node: NodeReader) throws -> [MerkleHash] {
-        precondition(size1 <= size2)
+        guard size1 <= size2 else { throw MerkleTreeError.outOfRange }
         guard size1 > 0, size1 < size2 else { return [] }
         var proof: [MerkleHash] = []
         try subproof(size1, 0, size2, complete: true, into: &proof, node: node)
@@ -261,6 +261,8 @@ public struct InMemoryMerkleTree: Sendable {
 
 public enum MerkleTreeError: Error, Equatable {
     case missingNode(level: Int, index: UInt64)
+    /// An index beyond the tree, or a first size larger than the second.
+    case outOfRange
 }
 
 /// The right edge of a tree: the perfect nodes still waiting for a right sibling (one per set bit of the size).

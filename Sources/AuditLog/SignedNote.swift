@@ -50,7 +50,7 @@ public struct NoteVerifierKey: Sendable, Equatable {
     }
 
     /// Key names are non-empty, without spaces or plus signs (signed-note.md).
-    static func isValidName(_ name: Substring) -> Bool {
+    public static func isValidName(_ name: Substring) -> Bool {
         !name.isEmpty && !name.contains(" ") && !name.contains("+") && name.unicodeScalars.allSatisfy { $0.value > 0x20 }
     }
 

@@ -92,8 +92,9 @@ func buildApplicationParts(
     let auditLog = AuditLogPublisher(
         store: AuditLogStore(database: database, logger: logger),
         key: prepared.secrets.auditSigningKey,
-        origin: configuration.auditOrigin ?? "tradekeep.invalid/\(prepared.secrets.keyring.id)",
+        origin: auditOrigin(prepared),
         checkpointInterval: configuration.auditCheckpointInterval,
+        witnesses: configuration.auditWitnesses,
         logger: logger,
         now: clock
     )

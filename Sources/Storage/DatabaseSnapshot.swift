@@ -26,7 +26,7 @@ extension TradekeepDatabase {
         "tradekeep_instance", "kek_versions", "vault_secrets", "users", "sessions",
         "refresh_tokens", "backup_codes", "one_time_tokens", "audit_events", "exchange_credentials", "paper_markets", "paper_meta", "paper_accounts",
         "paper_orders", "bots", "bot_orders",
-        "bot_signals", "trading_halt", "audit_nodes", "audit_checkpoints",
+        "bot_signals", "trading_halt", "audit_nodes", "audit_checkpoints", "audit_cosignatures",
     ]
 
     /// The names of the migrations this binary applies, recorded in backups.

@@ -1,6 +1,7 @@
 // The tradekeep command line: serve, init, migrate, version.
 
 import ArgumentParser
+import AuditLog
 import Foundation
 import Hummingbird
 import Logging
@@ -17,7 +18,11 @@ struct Tradekeep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tradekeep",
         abstract: "A self-hostable, non-custodial trading-bot server.",
-        subcommands: [Serve.self, Initialize.self, Migrate.self, Admin.self, VaultCommand.self, Backup.self, Restore.self, Version.self]
+        subcommands: [
+            Serve.self, Initialize.self, Migrate.self, Admin.self, VaultCommand.self, Backup.self, Restore.self, AuditCommand.self,
+            WitnessCommand.self,
+            Version.self,
+        ]
     )
 }
 
@@ -453,5 +458,160 @@ struct Restore: AsyncParsableCommand {
             )
         }
         print("restored backup \(summary.backupID) (\(summary.database)): \(summary.files.joined(separator: ", "))")
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check and export the audit log.",
+        subcommands: [AuditVerify.self, AuditVerifyDatabase.self, AuditExportCommand.self]
+    )
+}
+
+struct AuditVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check an export offline: commitments, signatures, chains, inclusion proofs, the checkpoint, cosignatures."
+    )
+
+    @Argument(help: "The JSON export (GET /api/v1/audit/export).")
+    var export: String
+
+    @Option(name: .customLong("checkpoint"), help: "A checkpoint saved earlier: the export's must be consistent with it.")
+    var older: String?
+
+    @Option(name: .customLong("witness"), help: "A witness's cosignature/v1 vkey: the checkpoint must carry its cosignature (repeatable).")
+    var witnesses: [String] = []
+
+    @Option(name: .customLong("log-url"), help: "The server's URL, to compute the consistency proof from its public tiles.")
+    var logURL: String?
+
+    func run() async throws {
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: self.export))
+            let older = try self.older.map { try String(contentsOf: URL(fileURLWithPath: $0), encoding: .utf8) }
+            let url = try self.logURL.map { text in
+                guard let url = URL(string: text), url.host != nil else { throw ValidationError("--log-url must be an absolute URL") }
+                return url
+            }
+            let result = try await OfflineAuditVerification.verify(export: data, older: older, witnesses: self.witnesses, logURL: url)
+            print(
+                "ok: \(result.entries.count) entries verified against the checkpoint of \(result.checkpoint.size) entries of \(result.checkpoint.origin)"
+            )
+            for witness in result.witnessesVerified { print("ok: cosigned by \(witness)") }
+            if result.consistentWithOlder { print("ok: consistent with the older checkpoint") }
+        } catch let failure as AuditExportVerifier.Failure {
+            FileHandle.standardError.write(Data("tradekeep: audit verify FAILED: \(failure.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct AuditVerifyDatabase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-db",
+        abstract: "Recompute the whole log from the database; name the first entry, node or checkpoint that does not match."
+    )
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let audit = try await self.exitingOnConfigurationError {
+            bootstrapLogging(level: .warning, format: .text)
+            return try await AuditAdministration.open(try loadSources(self.common.flags), logger: Logger(label: "tradekeep"))
+        }
+        do {
+            let verified = try await audit.verifyDatabase()
+            await audit.close()
+            print("ok: \(verified.entries) entries and \(verified.checkpoints) checkpoints verified; \(verified.pending) entries pending")
+        } catch let mismatch as AuditAdministration.Mismatch {
+            await audit.close()
+            FileHandle.standardError.write(Data("tradekeep: audit verify-db FAILED: \(mismatch.description)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            await audit.close()
+            throw error
+        }
+    }
+}
+
+struct AuditExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a user's JSON export to standard output (the export is itself audited, as operator:cli)."
+    )
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "The user's email address.")
+    var user: String
+
+    func run() async throws {
+        let audit = try await self.exitingOnConfigurationError {
+            bootstrapLogging(level: .warning, format: .text)
+            return try await AuditAdministration.open(try loadSources(self.common.flags), logger: Logger(label: "tradekeep"))
+        }
+        do {
+            let data = try await audit.export(email: self.user)
+            await audit.close()
+            FileHandle.standardOutput.write(data)
+        } catch let mismatch as AuditAdministration.Mismatch {
+            await audit.close()
+            FileHandle.standardError.write(Data("tradekeep: audit export: \(mismatch.description)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            await audit.close()
+            throw error
+        }
+    }
+}
+
+struct WitnessCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "witness",
+        abstract: "A C2SP tlog-witness for Tradekeep audit logs.",
+        subcommands: [WitnessServe.self]
+    )
+}
+
+struct WitnessServe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Cosign a Tradekeep audit log's checkpoints (C2SP tlog-witness); prints the witness's vkey at start."
+    )
+
+    @Option(name: .customLong("data-dir"), help: "Where the witness keeps its key and state.")
+    var dataDirectory: String
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on.")
+    var port = 7380
+
+    @Option(help: "The witness's key name (a schema-less URL).")
+    var name = "tradekeep-witness"
+
+    @Option(name: .customLong("log"), help: "ORIGIN=VKEY of a log to witness (repeatable): the log's /.well-known/tradekeep/audit-key.")
+    var logs: [String] = []
+
+    func run() async throws {
+        bootstrapLogging(level: .info, format: .text)
+        let prepared: (witness: Witness, state: WitnessState)
+        do {
+            prepared = try WitnessServer.prepare(dataDirectory: URL(fileURLWithPath: self.dataDirectory), name: self.name, logs: self.logs)
+        } catch let failure as WitnessServer.Failure {
+            FileHandle.standardError.write(Data("tradekeep: witness: \(failure.description)\n".utf8))
+            throw ExitCode(78)
+        }
+        print("witness vkey: \(prepared.witness.verifierKey.text)")
+        print("give the server: TRADEKEEP_AUDIT_WITNESSES=\"http://\(self.host):\(self.port) \(prepared.witness.verifierKey.text)\"")
+        let app = WitnessServer.application(
+            witness: prepared.witness,
+            state: prepared.state,
+            host: self.host,
+            port: self.port,
+            logger: Logger(label: "tradekeep-witness")
+        )
+        try await app.runService()
     }
 }

@@ -174,4 +174,43 @@ import Testing
             #expect(export.entries.contains { $0.entry.action == "bot.deployed" })
         }
     }
+
+    @Test("verify-db passes on an intact log and names the entry edited, or the node replaced, once the triggers are dropped")
+    func verifyDatabaseFindsEdits() async throws {
+        try await BotTests.withSession(Self.settings) { session, inside in
+            for _ in 0..<3 { _ = try await session.driver.signUp() }
+            try await Self.publish(inside)
+            let administration = AuditAdministration(database: inside.database, publisher: inside.auditLog, logger: inside.logger)
+            let intact = try await administration.verifyDatabase(batch: 4)
+            #expect(intact.entries == (try await inside.auditLog.size()) && intact.checkpoints >= 1)
+
+            let sql = try inside.database.sql(logger: inside.logger)
+            let postgres = sql.dialect.name == "postgresql"
+            try await sql.raw(postgres ? "DROP TRIGGER audit_events_append_only ON audit_events" : "DROP TRIGGER audit_events_no_update").run()
+            // An operator with the owner's rights rewrites entry 2's ip (the bytes E): the commitment no longer matches.
+            let row = try #require(try await sql.select().column("entry").from("audit_events").where("leaf_index", .equal, 2).first())
+            let edited = String(decoding: try row.decode(column: "entry", as: Data.self), as: UTF8.self)
+                .replacingOccurrences(of: "\"ip\":\"", with: "\"ip\":\"6")
+            try await sql.update("audit_events").set("entry", to: Data(edited.utf8)).where("leaf_index", .equal, 2).run()
+            await #expect(throws: AuditAdministration.Mismatch.self) { try await administration.verifyDatabase(batch: 4) }
+            do {
+                _ = try await administration.verifyDatabase(batch: 4)
+            } catch let mismatch as AuditAdministration.Mismatch {
+                #expect(mismatch.description.hasPrefix("entry 2:"), "\(mismatch)")
+            }
+            // Consistent forgery (new salt, commitment and signature would need the key): re-signing is impossible,
+            // so rewriting the commitment too is caught by the signature.
+            try await sql.update("audit_events").set(
+                "leaf",
+                to: Data(AuditEntry.commitment(salt: Array(repeating: 0, count: 32), entry: Array(edited.utf8)))
+            )
+            .set("salt", to: Data(repeating: 0, count: 32)).where("leaf_index", .equal, 2).run()
+            do {
+                _ = try await administration.verifyDatabase(batch: 4)
+                Issue.record("verify-db passed a rewritten entry")
+            } catch let mismatch as AuditAdministration.Mismatch {
+                #expect(mismatch.description.hasPrefix("entry 2: the signature"), "\(mismatch)")
+            }
+        }
+    }
 }

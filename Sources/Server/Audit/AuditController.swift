@@ -28,7 +28,7 @@ struct AuditController {
     }
 
     @Sendable func checkpoint(_ request: Request, context: AppRequestContext) async throws -> Response {
-        Self.text(try await self.publisher.latest().note, cache: "no-cache")
+        Self.text(try await self.publisher.published().note, cache: "no-cache")
     }
 
     @Sendable func auditKey(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -96,9 +96,9 @@ struct AuditController {
     @Sendable func export(_ request: Request, context: AuthenticatedContext) async throws -> Response {
         let format = request.uri.queryParameters.get("format") ?? "json"
         guard format == "json" || format == "csv" else { throw APIError.badRequest("format must be json or csv.") }
-        let checkpoint = try await self.publisher.latest()
-        let rows = try await self.publisher.export(owner: context.identity.userID, checkpoint: checkpoint)
+        let checkpoint = try await self.publisher.published()
         if format == "csv" {
+            let rows = try await self.publisher.export(owner: context.identity.userID, checkpoint: checkpoint)
             var csv = "index,leaf_hash,time,action,actor,target,ip,user_agent,details,prev\n"
             for row in rows {
                 let entry = try Entry(row.stored)
@@ -115,22 +115,10 @@ struct AuditController {
                 body: .init(byteBuffer: ByteBuffer(string: csv))
             )
         }
-        var entries: [AuditExport.Entry] = []
-        for (row, proof) in rows {
-            entries.append(AuditExport.Entry(index: row.index, entry: row.entry, salt: row.salt, signature: row.signature, inclusionProof: proof))
-        }
-        let export = AuditExport(
-            origin: self.publisher.origin,
-            publicKey: self.publisher.verifierKey.text,
-            checkpoint: checkpoint.note,
-            entries: entries
-        )
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8", .contentDisposition: "attachment; filename=\"tradekeep-audit.json\""],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(export)))
+            body: .init(byteBuffer: ByteBuffer(bytes: try await self.publisher.exportJSON(owner: context.identity.userID, checkpoint: checkpoint)))
         )
     }
 

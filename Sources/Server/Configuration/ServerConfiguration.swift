@@ -1,6 +1,7 @@
 // The server's typed configuration, resolved from the layered sources with a clear error per bad value.
 
 import Accounts
+import AuditLog
 import Bots
 import Foundation
 import Logging
@@ -78,6 +79,8 @@ public struct ServerConfiguration: Sendable {
     public var auditCheckpointInterval: Duration
     /// The audit log's origin line (TRADEKEEP_AUDIT_ORIGIN); nil: derived from the public URL, else the instance.
     public var auditOrigin: String?
+    /// Witnesses that cosign each checkpoint (TRADEKEEP_AUDIT_WITNESSES: `URL vkey` pairs, comma-separated).
+    public var auditWitnesses: [AuditWitness]
     /// How many bots one user may have, and run (TRADEKEEP_MAX_BOTS_PER_USER, TRADEKEEP_MAX_RUNNING_BOTS_PER_USER).
     public var botLimits: BotLimits
     /// How far (a fraction) a limit price may be on the wrong side of the market (TRADEKEEP_PRICE_BAND_PCT, in percent).
@@ -326,6 +329,12 @@ public struct ServerConfiguration: Sendable {
             },
             expected: "a schema-less name such as trade.example.com/audit (no spaces or plus signs)"
         )
+        self.auditWitnesses = try parse(
+            .auditWitnesses,
+            default: [],
+            AuditWitness.parseList,
+            expected: "comma-separated `URL vkey` pairs, e.g. https://w.example/ w.example+1a2b3c4d+BAAA…"
+        )
         let perUser = try parse(.maxBotsPerUser, default: 50, { Int($0).flatMap { (1...10_000).contains($0) ? $0 : nil } }, expected: "1 to 10000")
         self.botLimits = BotLimits(
             botsPerUser: perUser,
@@ -391,5 +400,23 @@ extension ServerConfiguration {
         if let port = publicURL.port { name += ":\(port)" }
         let path = publicURL.path.split(separator: "/").joined(separator: "/")
         return ([name] + (path.isEmpty ? [] : [path]) + ["audit"]).joined(separator: "/")
+    }
+}
+
+/// A witness the server submits its checkpoints to.
+public struct AuditWitness: Sendable, Equatable {
+    public let url: URL
+    public let key: CosignerKey
+
+    static func parseList(_ text: String) -> [AuditWitness]? {
+        var witnesses: [AuditWitness] = []
+        for item in text.split(separator: ",") {
+            let fields = item.split(whereSeparator: \.isWhitespace)
+            guard fields.count == 2, let url = URL(string: String(fields[0])), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+                let key = CosignerKey(String(fields[1]))
+            else { return nil }
+            witnesses.append(AuditWitness(url: url, key: key))
+        }
+        return witnesses
     }
 }

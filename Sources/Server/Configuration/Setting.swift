@@ -61,6 +61,7 @@ public struct Setting: Hashable, Sendable {
     public static let passwordHashQueue = Setting("TRADEKEEP_PASSWORD_HASH_QUEUE")
     public static let auditCheckpointInterval = Setting("TRADEKEEP_AUDIT_CHECKPOINT_INTERVAL")
     public static let auditOrigin = Setting("TRADEKEEP_AUDIT_ORIGIN")
+    public static let auditWitnesses = Setting("TRADEKEEP_AUDIT_WITNESSES")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -76,7 +77,7 @@ public struct Setting: Hashable, Sendable {
             .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
             .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
             .maxBotsPerUser, .maxRunningBotsPerUser, .priceBand, .rateLimitLogin, .rateLimitRegister, .rateLimitGeneral,
-            .rateLimitWebhook, .allowRaisedRateLimits, .passwordHashQueue, .auditCheckpointInterval, .auditOrigin,
+            .rateLimitWebhook, .allowRaisedRateLimits, .passwordHashQueue, .auditCheckpointInterval, .auditOrigin, .auditWitnesses,
         ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }

@@ -30,6 +30,9 @@ struct CreateAuditLog: AsyncMigration {
             created_at \(unsafeRaw: postgres ? "TIMESTAMPTZ" : "DATETIME") NOT NULL)
             """
         ).run()
+        try await sql.raw(
+            "CREATE TABLE audit_cosignatures (size \(unsafeRaw: bigint) NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL, PRIMARY KEY (size, witness))"
+        ).run()
         if postgres {
             try await sql.raw(
                 """
@@ -43,7 +46,7 @@ struct CreateAuditLog: AsyncMigration {
                 WHEN (OLD.state = 'integrated') EXECUTE FUNCTION tradekeep_audit_append_only()
                 """
             ).run()
-            for table in ["audit_nodes", "audit_checkpoints"] {
+            for table in ["audit_nodes", "audit_checkpoints", "audit_cosignatures"] {
                 try await sql.raw(
                     """
                     CREATE TRIGGER \(unsafeRaw: table)_append_only BEFORE UPDATE OR DELETE ON \(unsafeRaw: table) FOR EACH ROW \
@@ -51,7 +54,7 @@ struct CreateAuditLog: AsyncMigration {
                     """
                 ).run()
             }
-            for table in ["audit_events", "audit_nodes", "audit_checkpoints"] {
+            for table in ["audit_events", "audit_nodes", "audit_checkpoints", "audit_cosignatures"] {
                 try await sql.raw(
                     """
                     CREATE TRIGGER \(unsafeRaw: table)_no_truncate BEFORE TRUNCATE ON \(unsafeRaw: table) FOR EACH STATEMENT \
@@ -60,7 +63,9 @@ struct CreateAuditLog: AsyncMigration {
                 ).run()
             }
         } else {
-            for (table, condition) in [("audit_events", "WHEN OLD.state = 'integrated' "), ("audit_nodes", ""), ("audit_checkpoints", "")] {
+            for (table, condition) in [
+                ("audit_events", "WHEN OLD.state = 'integrated' "), ("audit_nodes", ""), ("audit_checkpoints", ""), ("audit_cosignatures", ""),
+            ] {
                 for operation in ["UPDATE", "DELETE"] {
                     try await sql.raw(
                         """
@@ -83,6 +88,7 @@ struct CreateAuditLog: AsyncMigration {
             try await sql.raw("DROP TRIGGER audit_events_no_update").run()
             try await sql.raw("DROP TRIGGER audit_events_no_delete").run()
         }
+        try await sql.raw("DROP TABLE audit_cosignatures").run()
         try await sql.raw("DROP TABLE audit_checkpoints").run()
         try await sql.raw("DROP TABLE audit_nodes").run()
         if postgres { try await sql.raw("DROP FUNCTION tradekeep_audit_append_only()").run() }

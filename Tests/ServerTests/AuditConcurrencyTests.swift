@@ -1,0 +1,67 @@
+// Two server instances on one PostgreSQL, appending and sequencing at the same time, build one tree: the
+// sequencer's advisory lock keeps it from forking, and every entry's proof verifies.
+
+import AuditLog
+import Foundation
+import HummingbirdTesting
+import InteropSupport
+import Logging
+import Storage
+import Testing
+
+@testable import Server
+
+@Suite struct AuditConcurrencyTests {
+    @Test(
+        "Two instances on one PostgreSQL append and sequence concurrently: one tree, every proof verifies, verify-db passes",
+        .enabled(if: TestEnvironment.postgresURL != nil || Python.requireAll, "needs PostgreSQL (TRADEKEEP_TEST_DATABASE_URL; scripts/dev-postgres)")
+    )
+    func twoInstancesOneTree() async throws {
+        let base = try #require(TestEnvironment.postgresURL, "TRADEKEEP_REQUIRE_ALL=1 but TRADEKEEP_TEST_DATABASE_URL is not set")
+        let first = try AuthDriver.application([Setting.auditCheckpointInterval.name: "0"])
+        let schema = try #require(first.postgresSchema)
+        // The second instance shares the first one's data folder (one deployment, one keyring) and database.
+        let second = try TestApplication([
+            Setting.dataDirectory.name: first.directory.appending("data").path,
+            Setting.databaseURL.name: base + (base.contains("?") ? "&" : "?") + "schema=\(schema)",
+            Setting.auditCheckpointInterval.name: "0",
+        ])
+        defer { second.directory.remove() }
+        try await first.run { _, inside in
+            let other = try await second.build()
+            let logger = Logger(label: "audit-concurrency")
+            let sinks = [DatabaseAuditSink(database: inside.database, logger: logger), DatabaseAuditSink(database: other.database, logger: logger)]
+            let sequencers = [inside.auditLog, other.auditLog]
+            let user = UUID()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for instance in 0..<2 {
+                    group.addTask {
+                        for index in 0..<60 {
+                            try await sinks[instance].record(
+                                AuditEvent(.login, user: user, client: ClientInfo(ip: "10.0.\(instance).\(index)", userAgent: "i\(instance)"))
+                            )
+                        }
+                    }
+                    group.addTask {
+                        for _ in 0..<30 {
+                            try await sequencers[instance].sequence()
+                            try await sequencers[instance].checkpointIfDue(force: true)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await inside.auditLog.sequence()
+            try await other.auditLog.checkpointIfDue(force: true)
+            let size = try await inside.auditLog.size()
+            #expect(size >= 120)
+            let verified = try await AuditAdministration(database: inside.database, publisher: inside.auditLog, logger: logger).verifyDatabase()
+            #expect(verified.entries == size && verified.pending == 0)
+            // One chain for the one actor across both instances, and every entry provable against the latest checkpoint.
+            let checkpoint = try await other.auditLog.published()
+            let export = try AuditExportVerifier.verify(try await other.auditLog.exportJSON(owner: user, checkpoint: checkpoint))
+            #expect(export.entries.count == 120)
+            await other.database.shutdown()
+        }
+    }
+}
