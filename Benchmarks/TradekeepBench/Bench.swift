@@ -33,6 +33,15 @@ enum TradekeepBench {
             )
             return
         }
+        if CommandLine.arguments.dropFirst().first == "audit" {
+            let arguments = Array(CommandLine.arguments.dropFirst(2))
+            try await auditBench(
+                entries: arguments.first.flatMap(Int.init) ?? 20_000,
+                database: arguments.dropFirst().first ?? "sqlite",
+                proofLeaves: arguments.dropFirst(2).first.flatMap(Int.init) ?? 1_000_000
+            )
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "bots" {
             let count = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 1_000
             try await botsBench(bots: count, ticks: CommandLine.arguments.dropFirst(3).first.flatMap(Int.init) ?? 20)

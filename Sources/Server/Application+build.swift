@@ -95,6 +95,14 @@ func buildApplicationParts(
         origin: auditOrigin(prepared),
         checkpointInterval: configuration.auditCheckpointInterval,
         witnesses: configuration.auditWitnesses,
+        mail: HighImpactMail(
+            mailer: OutboxMailer(
+                directory: configuration.dataDirectory.appendingPathComponent("outbox"),
+                sender: configuration.mailFrom,
+                logger: logger
+            ),
+            logger: logger
+        ),
         logger: logger,
         now: clock
     )
@@ -116,7 +124,16 @@ func buildApplicationParts(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         services: [
             database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine),
-            AfterStartup(gate: startup, service: AuditLogService(publisher: auditLog, wakeUps: database.auditCommits, poll: .seconds(1))),
+            AfterStartup(
+                gate: startup,
+                service: AuditLogService(
+                    publisher: auditLog,
+                    wakeUps: database.auditCommits,
+                    // PostgreSQL: other instances' entries need a poll. SQLite has one writer (this process, which
+                    // is woken by its own commits), so it only wakes for checkpoints falling due.
+                    poll: configuration.database.isPostgres ? .seconds(1) : max(.seconds(1), configuration.auditCheckpointInterval)
+                )
+            ),
         ],
         onServerRunning: { channel in
             logger.info(

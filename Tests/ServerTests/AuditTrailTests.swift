@@ -103,11 +103,11 @@ import Testing
                 NoteVerifierKey(try await session.get("/.well-known/tradekeep/audit-key").bodyString.trimmingCharacters(in: .newlines))
             )
             let older = try Checkpoint.open(try await session.get("/audit/log/checkpoint").bodyString, logKey: key)
-            // Enough entries to fill a whole tile at level 0 and start the next.
-            for index in 0..<140 {
-                #expect(try await session.post("/api/v1/bots", BotTests.gridBody("g\(index % 40)")).status != .internalServerError)
+            // Enough entries to fill a whole tile at level 0 and start the next, written as changes write them.
+            let user = try #require(UUID(uuidString: session.user.userID))
+            try await inside.database.transaction(logger: inside.logger) { transaction in
+                try await transaction.record((0..<300).map { AuditEvent(.botStarted, user: user, client: .engine, ["bot_id": "b\($0)"]) })
             }
-            for _ in 0..<3 { _ = try await session.driver.signUp() }
             try await Self.publish(inside)
             let note = try await session.get("/.well-known/tradekeep/checkpoint").bodyString
             let checkpoint = try Checkpoint.open(note, logKey: key)
@@ -211,6 +211,42 @@ import Testing
             } catch let mismatch as AuditAdministration.Mismatch {
                 #expect(mismatch.description.hasPrefix("entry 2: the signature"), "\(mismatch)")
             }
+        }
+    }
+
+    @Test("High-impact actions are mailed with their entry's index: a sign-in from a new address (not the first sign-in), the kill switch")
+    func highImpactMail() async throws {
+        let app = try AuthDriver.application(Self.settings)
+        try await app.run { client, inside in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let user = try await driver.signUp()
+            _ = try await driver.signIn(user)
+            try await Self.publish(inside)
+            let data = app.directory.appending("data")
+            #expect(!AuthDriver.allMail(to: user.email, in: data).contains { $0.contains("A new sign-in") })
+            // The same account from another address.
+            let elsewhere = TestUser(
+                email: user.email,
+                password: user.password,
+                userID: user.userID,
+                secret: user.secret,
+                backupCodes: user.backupCodes,
+                ip: "10.77.0.1"
+            )
+            let token = try await driver.signIn(elsewhere).accessToken
+            try await Self.publish(inside)
+            let signInMail = try #require(AuthDriver.allMail(to: user.email, in: data).first { $0.contains("A new sign-in") })
+            #expect(signInMail.contains("10.77.0.1"))
+            let owner = try #require(UUID(uuidString: user.userID))
+            let logins = try await inside.auditLog.page(owner: owner, before: nil, limit: 10, action: "auth.login")
+            let newest = try #require(logins.first)
+            #expect(signInMail.contains("Audit log entry: #\(newest.index)"))
+
+            #expect(try await driver.post("/api/v1/kill-switch", [:], ip: elsewhere.ip, token: token).status == .ok)
+            try await Self.publish(inside)
+            let killMail = try #require(AuthDriver.allMail(to: user.email, in: data).first { $0.contains("kill switch of your Tradekeep account") })
+            let kill = try #require(try await inside.auditLog.page(owner: owner, before: nil, limit: 1, action: "account.kill_switch").first)
+            #expect(killMail.contains("Audit log entry: #\(kill.index)"))
         }
     }
 }

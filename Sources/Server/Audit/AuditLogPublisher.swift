@@ -19,6 +19,8 @@ final class AuditLogPublisher: Sendable {
     let logger: Logger
     let now: @Sendable () -> Date
     let witnesses: [AuditWitness]
+    /// Mail for high-impact entries (nil for command-line tools).
+    let mail: HighImpactMail?
     private let lastSigned = Mutex<ContinuousClock.Instant?>(nil)
     /// The size each witness last cosigned (0 until it says otherwise with a 409).
     private let witnessSizes = Mutex<[URL: UInt64]>([:])
@@ -32,9 +34,11 @@ final class AuditLogPublisher: Sendable {
         origin: String,
         checkpointInterval: Duration,
         witnesses: [AuditWitness] = [],
+        mail: HighImpactMail? = nil,
         logger: Logger,
         now: @escaping @Sendable () -> Date
     ) {
+        self.mail = mail
         self.store = store
         self.key = key
         self.origin = origin
@@ -48,14 +52,15 @@ final class AuditLogPublisher: Sendable {
     /// The log's verifier key line.
     var verifierKey: NoteVerifierKey { NoteVerifierKey(name: self.origin, publicKey: self.key.publicKey) }
 
-    /// Integrate every pending entry; returns how many.
+    /// Integrate every pending entry, then mail the users concerned by high-impact ones; returns how many.
     @discardableResult
     func sequence() async throws -> Int {
         var total = 0
         while true {
-            let count = try await self.store.integratePending(key: self.key)
-            total += count
-            if count == 0 { return total }
+            let batch = try await self.store.integratePending(key: self.key)
+            total += batch.count
+            if batch.isEmpty { return total }
+            if let mail = self.mail { await mail.notify(batch, store: self.store) }
         }
     }
 
@@ -188,7 +193,7 @@ struct AuditLogService: Service, CustomStringConvertible {
     let publisher: AuditLogPublisher
     let wakeUps: AuditCommitSignal
     let poll: Duration
-    var gather: Duration = .milliseconds(20)
+    var gather: Duration = .milliseconds(50)
     var description: String { "AuditLogService" }
 
     func run() async throws {

@@ -21,6 +21,15 @@ public enum AuditLogError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// An entry just given its place in the log (what high-impact mail needs).
+public struct SequencedEntry: Sendable, Equatable {
+    public let index: UInt64
+    public let userID: UUID?
+    public let action: String
+    public let ip: String?
+    public let details: [String: String]
+}
+
 public struct StoredCheckpoint: Sendable, Equatable {
     public let size: UInt64
     public let root: MerkleHash
@@ -111,10 +120,10 @@ public struct AuditLogStore: Sendable {
     // MARK: Sequencing
 
     /// Integrate up to `limit` pending entries, oldest first, in one transaction; returns how many.
-    public func integratePending(key: AuditSigningKey, limit: Int = 2000) async throws -> Int {
+    public func integratePending(key: AuditSigningKey, limit: Int = 2000) async throws -> [SequencedEntry] {
         // Nothing pending: no transaction, no lock.
         let probe = try self.database.sql(logger: self.logger)
-        guard try await probe.select().column("id").from("audit_events").where("state", .equal, "pending").limit(1).first() != nil else { return 0 }
+        guard try await probe.select().column("id").from("audit_events").where("state", .equal, "pending").limit(1).first() != nil else { return [] }
         return try await self.locked { sql in
             struct Pending: Decodable {
                 var id: UUID
@@ -128,7 +137,7 @@ public struct AuditLogStore: Sendable {
             let pending = try await sql.select().columns("id", "user_id", "action", "ip", "user_agent", "details", "created_at").from("audit_events")
                 .where("state", .equal, "pending").orderBy(sql.dialect.name == "postgresql" ? "seq" : "rowid").limit(limit)
                 .all(decoding: Pending.self, keyDecodingStrategy: .convertFromSnakeCase)
-            guard !pending.isEmpty else { return 0 }
+            guard !pending.isEmpty else { return [] }
             let size = try await Self.size(sql)
             let border = try await Self.nodes(Set(MerkleFrontier.borderNodes(size: size)), sql)
             var frontier = try MerkleFrontier(size: size) { level, index in
@@ -140,6 +149,7 @@ public struct AuditLogStore: Sendable {
             var heads: [String: String] = [:]
             var nodes: [(level: Int, index: UInt64, hash: MerkleHash)] = []
             var integrated: [[SQLBind]] = []
+            var sequenced: [SequencedEntry] = []
             for row in pending {
                 let details = (try? JSONDecoder().decode([String: String].self, from: Data(row.details.utf8))) ?? [:]
                 let actor = AuditEntry.actor(userID: row.userId, action: row.action, details: details)
@@ -165,6 +175,7 @@ public struct AuditLogStore: Sendable {
                 let added = frontier.append(leafHash: RFC6962.leafHash(leaf))
                 nodes.append(contentsOf: added)
                 heads[actor] = Hex.encode(added[0].hash)
+                sequenced.append(SequencedEntry(index: index, userID: row.userId, action: row.action, ip: row.ip, details: details))
                 integrated.append(
                     [
                         SQLBind(row.id), SQLBind(Int64(index)), SQLBind(actor), SQLBind(Data(entry)), SQLBind(Data(salt)), SQLBind(Data(leaf)),
@@ -193,7 +204,7 @@ public struct AuditLogStore: Sendable {
                 }
                 try await insert.run()
             }
-            return pending.count
+            return sequenced
         }
     }
 
@@ -396,5 +407,24 @@ extension AuditLogStore {
     public func userID(email: String) async throws -> UUID? {
         let sql = try self.database.sql(logger: self.logger)
         return try await sql.select().column("id").from("users").where("email", .equal, email).first(decodingColumn: "id", as: UUID.self)
+    }
+}
+
+extension AuditLogStore {
+    /// The account's email, for mail about its entries.
+    public func email(userID: UUID) async throws -> String? {
+        let sql = try self.database.sql(logger: self.logger)
+        return try await sql.select().column("email").from("users").where("id", .equal, userID).first(decodingColumn: "email", as: String.self)
+    }
+
+    /// Whether the user signed in before `index`, and whether from `ip`.
+    public func earlierLogins(userID: UUID, ip: String?, before index: UInt64) async throws -> (any: Bool, fromIP: Bool) {
+        let sql = try self.database.sql(logger: self.logger)
+        let earlier = sql.select().column("leaf_index").from("audit_events").where("user_id", .equal, userID)
+            .where("action", .equal, "auth.login").where("leaf_index", .lessThan, Int64(index))
+        guard try await earlier.limit(1).first() != nil else { return (false, false) }
+        let fromIP = try await sql.select().column("leaf_index").from("audit_events").where("user_id", .equal, userID)
+            .where("action", .equal, "auth.login").where("leaf_index", .lessThan, Int64(index)).where("ip", .equal, ip).limit(1).first()
+        return (true, fromIP != nil)
     }
 }

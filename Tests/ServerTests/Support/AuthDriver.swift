@@ -130,6 +130,14 @@ struct AuthDriver: Sendable {
         return mails.sorted().last
     }
 
+    /// Every complete mail in the outbox addressed to `email`.
+    static func allMail(to email: String, in dataDirectory: URL) -> [String] {
+        let outbox = dataDirectory.appendingPathComponent("outbox")
+        let files = (try? FileManager.default.contentsOfDirectory(at: outbox, includingPropertiesForKeys: nil)) ?? []
+        return files.filter { !$0.lastPathComponent.hasPrefix(".") }.compactMap { try? String(contentsOf: $0, encoding: .utf8) }
+            .filter { $0.contains("To: \(email)\r\n") }
+    }
+
     /// A query parameter or `name: value` token in a mail.
     static func token(in mail: String, after marker: String) -> String? {
         guard let range = mail.range(of: marker) else { return nil }
