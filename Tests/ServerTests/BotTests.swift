@@ -357,6 +357,7 @@ import Testing
             #expect(resumed.status == .ok)
             #expect(try await session.post("/api/v1/bots/\(id)/start").status == .ok)
             #expect(try await BotTests.auditActions(inside).contains("admin.trading_halted"))
+            #expect(try await BotTests.auditActions(inside).contains("admin.trading_resumed"))
         }
     }
 }

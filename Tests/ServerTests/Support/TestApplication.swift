@@ -86,6 +86,7 @@ struct TestApplication {
             vault: parts.vault,
             paper: parts.paper,
             auditLog: parts.auditLog,
+            dataDirectory: self.prepared.configuration.dataDirectory,
             logger: self.logs.logger()
         )
         let result: Value
@@ -120,6 +121,7 @@ struct Inside: Sendable {
     /// The paper venue as the engine sees it (with any injected fault).
     let paper: any Venue
     let auditLog: AuditLogPublisher
+    let dataDirectory: URL
     let logger: Logger
 
     /// What the paper venue holds open for a user: the truth a kill must leave empty.
