@@ -29,6 +29,18 @@ import Testing
         defer { second.directory.remove() }
         try await first.run { _, inside in
             let other = try await second.build()
+            do {
+                try await Self.appendConcurrently(inside: inside, other: other)
+            } catch {
+                await other.database.shutdown()
+                throw error
+            }
+            await other.database.shutdown()
+        }
+    }
+
+    static func appendConcurrently(inside: Inside, other: ApplicationParts) async throws {
+        do {
             let logger = Logger(label: "audit-concurrency")
             let sinks = [DatabaseAuditSink(database: inside.database, logger: logger), DatabaseAuditSink(database: other.database, logger: logger)]
             let sequencers = [inside.auditLog, other.auditLog]
@@ -61,7 +73,6 @@ import Testing
             let checkpoint = try await other.auditLog.published()
             let export = try AuditExportVerifier.verify(try await other.auditLog.exportJSON(owner: user, checkpoint: checkpoint))
             #expect(export.entries.count == 120)
-            await other.database.shutdown()
         }
     }
 }
