@@ -4,6 +4,7 @@
 
 import AuditLog
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import SQLKit
 import Storage
@@ -141,6 +142,12 @@ import Testing
                 #expect(TileContent.hashes(leaves.map { RFC6962.leafHash($0) }) == tiles[TileID(level: 0, index: 0)])
             }
             #expect(try await session.driver.request(.get, "/audit/log/tile/0/x000/000", ip: "10.9.9.9").status == .notFound)
+            // An earlier checkpoint's partial tile is the first hashes of today's.
+            let earlier = try await session.driver.request(.get, "/audit/log/tile/0/001.p/3", ip: "10.9.9.9")
+            #expect(
+                earlier.status == .ok
+                    && Data(buffer: earlier.body) == tiles[TileID(level: 0, index: 1, width: Int(checkpoint.size % 256))]?.prefix(96)
+            )
             #expect(try await session.driver.request(.get, "/audit/log/tile/0/999", ip: "10.9.9.9").status == .notFound)
 
             let response = try await session.get("/api/v1/audit/proof/consistency?from=\(older.size)&to=\(checkpoint.size)")
@@ -257,6 +264,26 @@ import Testing
             let killMail = try #require(try await Self.mail(to: user.email, in: data, containing: "kill switch of your Tradekeep account"))
             let kill = try #require(try await inside.auditLog.page(owner: owner, before: nil, limit: 1, action: "account.kill_switch").first)
             #expect(killMail.contains("Audit log entry: #\(kill.index)"))
+        }
+    }
+
+    @Test("The public log has a rate-limit bucket per address of its own: 30 parallel reads pass at most the limit, and the API is unaffected")
+    func publicLogRateLimited() async throws {
+        let settings = Self.settings.merging([Setting.rateLimitGeneral.name: "10"]) { _, new in new }
+        try await BotTests.withSession(settings) { session, inside in
+            try await Self.publish(inside)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<30 {
+                    let path = index % 2 == 0 ? "/audit/log/checkpoint" : "//audit/log//tile/0/000.p/1"
+                    group.addTask { try await session.driver.request(.get, path, ip: session.user.ip).status }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .ok }.count <= 10)
+            #expect(statuses.allSatisfy { $0 == .ok || $0 == .tooManyRequests }, "\(statuses)")
+            #expect(statuses.contains(.tooManyRequests))
+            // The signed-in user's API allowance is its own.
+            #expect(try await session.get("/api/v1/bots").status == .ok)
         }
     }
 }

@@ -268,9 +268,10 @@ public struct AuditLogStore: Sendable {
 
     // MARK: Reading
 
-    /// A tile or entry bundle of the tree of `size` leaves; nil if that tree has no such tile.
+    /// A tile or entry bundle of the tree of `size` leaves (or of an earlier, smaller tree); nil if none has it.
     public func tile(_ id: TileID, size: UInt64) async throws -> Data? {
-        guard TileID.existing(level: id.level, index: id.index, size: size) == id else { return nil }
+        // A partial tile narrower than today's is the tile of an earlier checkpoint's tree: its first W hashes.
+        guard let available = TileID.existing(level: id.level, index: id.index, size: size), id.width <= available.width else { return nil }
         let sql = try self.database.sql(logger: self.logger)
         let first = Int64(id.firstNode)
         let end = first + Int64(id.width)
