@@ -16,7 +16,10 @@ func seconds(_ duration: Duration) -> Double {
 func openBenchDatabase(_ target: String) async throws -> (TradekeepDatabase, URL?) {
     let logger = Logger(label: "bench")
     if target.hasPrefix("postgres") {
-        let database = try TradekeepDatabase(location: try DatabaseLocation(url: target))
+        // A fresh schema for each part, so each starts from an empty log.
+        let schema = "tkbench_\(UUID().uuidString.prefix(8).lowercased())"
+        let url = target + (target.contains("?") ? "&" : "?") + "schema=\(schema)"
+        let database = try TradekeepDatabase(location: try DatabaseLocation(url: url))
         try await database.migrate(logger: logger)
         return (database, nil)
     }

@@ -3,7 +3,9 @@
 // checkpoint saved earlier.
 
 import Crypto
+import Dispatch
 import Foundation
+import Synchronization
 
 public struct AuditExport: Codable, Sendable, Equatable {
     public static let formatName = "tradekeep-audit-export/2"
@@ -100,36 +102,21 @@ public enum AuditExportVerifier {
         } catch {
             throw Failure("the checkpoint is not signed by the log's key: \(error)")
         }
+        // Each entry's own checks (bytes, commitment, signature, inclusion) are independent: spread them over the
+        // cores; then the chains, in index order.
+        let checked = Self.checkEntries(export.entries, key: logKey, checkpoint: checkpoint)
         var verified: [(index: UInt64, entry: AuditEntry, leafHash: MerkleHash)] = []
         var heads: [String: MerkleHash] = [:]
         var lastIndex: UInt64?
-        for item in export.entries {
-            let where_ = "entry \(item.index)"
-            if let lastIndex, item.index <= lastIndex { throw Failure("\(where_): indexes are not increasing") }
+        for (item, result) in zip(export.entries, checked) {
+            if let lastIndex, item.index <= lastIndex { throw Failure("entry \(item.index): indexes are not increasing") }
             lastIndex = item.index
-            guard let bytes = StrictBase64.decode(item.entry), let salt = StrictBase64.decode(item.salt), salt.count == 32,
-                let signature = StrictBase64.decode(item.signature)
-            else { throw Failure("\(where_): entry, salt or signature is not valid base64 of the right size") }
-            let entry: AuditEntry
-            do { entry = try AuditEntry(bytes: Array(bytes)) } catch { throw Failure("\(where_): the entry is not canonical JSON of an audit entry") }
-            let leaf = AuditEntry.commitment(salt: Array(salt), entry: Array(bytes))
-            guard logKey.publicKey.isValidSignature(signature, for: leaf) else { throw Failure("\(where_): the signature does not verify") }
-            var proof: [MerkleHash] = []
-            for hash in item.inclusionProof {
-                guard let decoded = StrictBase64.decode(hash), decoded.count == RFC6962.hashSize else {
-                    throw Failure("\(where_): a proof hash is malformed")
-                }
-                proof.append(Array(decoded))
-            }
-            let leafHash = RFC6962.leafHash(leaf)
-            do {
-                try MerkleVerifier.verifyInclusion(index: item.index, size: checkpoint.size, leafHash: leafHash, proof: proof, root: checkpoint.root)
-            } catch {
-                throw Failure("\(where_): not included in the checkpoint's tree (\(error))")
-            }
+            let (entry, leafHash) = try result.get()
             if !entry.actor.hasPrefix("operator:") {
                 let expected = heads[entry.actor].map(Hex.encode) ?? ""
-                guard entry.prev == expected else { throw Failure("\(where_): the chain is broken (prev does not name the actor's previous entry)") }
+                guard entry.prev == expected else {
+                    throw Failure("entry \(item.index): the chain is broken (prev does not name the actor's previous entry)")
+                }
                 heads[entry.actor] = leafHash
             }
             verified.append((item.index, entry, leafHash))
@@ -169,6 +156,48 @@ public enum AuditExportVerifier {
             consistent = true
         }
         return AuditVerification(checkpoint: checkpoint, entries: verified, witnessesVerified: witnessed, consistentWithOlder: consistent)
+    }
+}
+
+extension AuditExportVerifier {
+    static func checkEntries(
+        _ entries: [AuditExport.Entry],
+        key: NoteVerifierKey,
+        checkpoint: Checkpoint
+    ) -> [Result<(AuditEntry, MerkleHash), Failure>] {
+        let results = Mutex([Result<(AuditEntry, MerkleHash), Failure>](repeating: .failure(Failure("unchecked")), count: entries.count))
+        let chunk = 64
+        DispatchQueue.concurrentPerform(iterations: (entries.count + chunk - 1) / chunk) { part in
+            let range = part * chunk..<min(entries.count, (part + 1) * chunk)
+            let local = range.map { index in Result { () throws(Failure) in try Self.checkEntry(entries[index], key: key, checkpoint: checkpoint) } }
+            results.withLock { all in for (offset, result) in local.enumerated() { all[range.lowerBound + offset] = result } }
+        }
+        return results.withLock { $0 }
+    }
+
+    static func checkEntry(_ item: AuditExport.Entry, key: NoteVerifierKey, checkpoint: Checkpoint) throws(Failure) -> (AuditEntry, MerkleHash) {
+        let where_ = "entry \(item.index)"
+        guard let bytes = StrictBase64.decode(item.entry), let salt = StrictBase64.decode(item.salt), salt.count == 32,
+            let signature = StrictBase64.decode(item.signature)
+        else { throw Failure("\(where_): entry, salt or signature is not valid base64 of the right size") }
+        let entry: AuditEntry
+        do { entry = try AuditEntry(bytes: Array(bytes)) } catch { throw Failure("\(where_): the entry is not canonical JSON of an audit entry") }
+        let leaf = AuditEntry.commitment(salt: Array(salt), entry: Array(bytes))
+        guard key.publicKey.isValidSignature(signature, for: leaf) else { throw Failure("\(where_): the signature does not verify") }
+        var proof: [MerkleHash] = []
+        for hash in item.inclusionProof {
+            guard let decoded = StrictBase64.decode(hash), decoded.count == RFC6962.hashSize else {
+                throw Failure("\(where_): a proof hash is malformed")
+            }
+            proof.append(Array(decoded))
+        }
+        let leafHash = RFC6962.leafHash(leaf)
+        do {
+            try MerkleVerifier.verifyInclusion(index: item.index, size: checkpoint.size, leafHash: leafHash, proof: proof, root: checkpoint.root)
+        } catch {
+            throw Failure("\(where_): not included in the checkpoint's tree (\(error))")
+        }
+        return (entry, leafHash)
     }
 }
 

@@ -61,13 +61,13 @@ import Testing
                 // Read inside (the API's general rate limit would refuse a poll loop); the API's list is checked below.
                 let owner = try #require(UUID(uuidString: user.userID))
                 var found: [(index: UInt64, action: String)] = []
-                for _ in 0..<300 {
-                    try await AuditTrailTests.publish(inside)
+                for _ in 0..<240 {
+                    try await inside.auditLog.sequence()
                     found = try await inside.auditLog.page(owner: owner, before: nil, limit: 500, action: nil)
                         .filter { entry in mark.map { entry.index > $0 } ?? true }
                         .map { ($0.index, try AuditEntry(bytes: $0.entry).action) }
                     if Set(actions).isSubset(of: found.map(\.action)) { break }
-                    try await Task.sleep(for: .milliseconds(200))
+                    try await Task.sleep(for: .milliseconds(250))
                 }
                 let names = Set(found.map(\.action))
                 #expect(Set(actions).isSubset(of: names), "missing \(Set(actions).subtracting(names))", sourceLocation: sourceLocation)
