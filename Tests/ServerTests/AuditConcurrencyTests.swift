@@ -6,37 +6,56 @@ import Foundation
 import HummingbirdTesting
 import InteropSupport
 import Logging
+import SQLKit
 import Storage
 import Testing
 
 @testable import Server
 
 @Suite struct AuditConcurrencyTests {
+    /// The PostgreSQL this test runs on: the suite's, or the TLS one (set in CI's SQLite pass too).
+    static var postgres: String? { TestEnvironment.postgresURL ?? TestEnvironment.postgresTLSURL }
+
     @Test(
         "Two instances on one PostgreSQL append and sequence concurrently: one tree, every proof verifies, verify-db passes",
-        .enabled(if: TestEnvironment.postgresURL != nil || Python.requireAll, "needs PostgreSQL (TRADEKEEP_TEST_DATABASE_URL; scripts/dev-postgres)")
+        .enabled(if: TestEnvironment.needs(postgres != nil), "needs PostgreSQL (TRADEKEEP_TEST_DATABASE_URL; scripts/dev-postgres)")
     )
     func twoInstancesOneTree() async throws {
-        let base = try #require(TestEnvironment.postgresURL, "TRADEKEEP_REQUIRE_ALL=1 but TRADEKEEP_TEST_DATABASE_URL is not set")
-        let first = try AuthDriver.application([Setting.auditCheckpointInterval.name: "0"])
-        let schema = try #require(first.postgresSchema)
+        let base = try #require(Self.postgres, "TRADEKEEP_REQUIRE_ALL=1 but no PostgreSQL URL is set")
+        let schema = "t_two_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
+        let url = base + (base.contains("?") ? "&" : "?") + "schema=\(schema)"
+        let first = try AuthDriver.application([Setting.databaseURL.name: url, Setting.auditCheckpointInterval.name: "0"])
         // The second instance shares the first one's data folder (one deployment, one keyring) and database.
         let second = try TestApplication([
             Setting.dataDirectory.name: first.directory.appending("data").path,
-            Setting.databaseURL.name: base + (base.contains("?") ? "&" : "?") + "schema=\(schema)",
+            Setting.databaseURL.name: url,
             Setting.auditCheckpointInterval.name: "0",
         ])
         defer { second.directory.remove() }
-        try await first.run { _, inside in
-            let other = try await second.build()
-            do {
-                try await Self.appendConcurrently(inside: inside, other: other)
-            } catch {
+        do {
+            try await first.run { _, inside in
+                let other = try await second.build()
+                do {
+                    try await Self.appendConcurrently(inside: inside, other: other)
+                } catch {
+                    await other.database.shutdown()
+                    throw error
+                }
                 await other.database.shutdown()
-                throw error
             }
-            await other.database.shutdown()
+        } catch {
+            await Self.drop(schema, base: base)
+            throw error
         }
+        await Self.drop(schema, base: base)
+    }
+
+    static func drop(_ schema: String, base: String) async {
+        guard let database = try? TradekeepDatabase(location: DatabaseLocation(url: base)) else { return }
+        if let sql = try? database.sql(logger: Logger(label: "test-cleanup")) {
+            try? await sql.raw("DROP SCHEMA IF EXISTS \(ident: schema) CASCADE").run()
+        }
+        await database.shutdown()
     }
 
     static func appendConcurrently(inside: Inside, other: ApplicationParts) async throws {

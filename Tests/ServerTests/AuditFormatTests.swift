@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test(
-        "The documented Python verifier accepts a real export and the live tiles, and refuses every single-byte flip",
+        "The documented Python verifier and tradekeep's accept a real export (and the live tiles), and refuse every single-byte flip of it",
         .enabled(if: Python.has("cryptography") || Python.requireAll, "python3 with cryptography is needed (pip install cryptography)")
     )
     func pythonVerifier() async throws {
@@ -108,6 +108,10 @@ import Testing
             let passed = statuses.dropFirst().enumerated().filter { $0.element == 0 }.map(\.offset)
             #expect(passed.isEmpty, "flips the Python verifier accepted: \(passed.prefix(10))")
             #expect(flips.count > 1000)
+            // `tradekeep audit verify`'s verifier refuses every one of them too.
+            let acceptedBySwift = flips.indices.filter { (try? AuditExportVerifier.verify(flips[$0])) != nil }
+            #expect(acceptedBySwift.isEmpty, "flips the Swift verifier accepted: \(acceptedBySwift.prefix(10))")
+            #expect(try AuditExportVerifier.verify(export).entries.count == export.entries.count)
 
             // The tree rebuilt from the public tiles alone has the checkpoint's root, and the earlier checkpoint is its prefix.
             let port = try #require(client.port)
