@@ -55,15 +55,7 @@ public struct NoteVerifierKey: Sendable, Equatable {
     }
 
     static func hexBytes(_ text: Substring) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
+        Hex.decode(text)
     }
 }
 
