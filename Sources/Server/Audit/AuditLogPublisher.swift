@@ -197,7 +197,7 @@ struct AuditLogService: Service, CustomStringConvertible {
     var description: String { "AuditLogService" }
 
     func run() async throws {
-        _ = try? await self.publisher.latest()
+        if !Task.isCancelled { _ = try? await self.publisher.latest() }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 // The fallback tick: entries committed by another instance on the same PostgreSQL, and checkpoints
@@ -217,11 +217,13 @@ struct AuditLogService: Service, CustomStringConvertible {
             }
             group.cancelAll()
         }
-        // Entries committed while we were stopping still get their place in the log.
-        await self.pass()
+        // Entries committed while we were stopping still get their place in the log — on a graceful shutdown only:
+        // once cancelled, the database may be closing under us, and the entries wait for the next start.
+        if !Task.isCancelled { await self.pass() }
     }
 
     func pass() async {
+        guard !Task.isCancelled else { return }
         do {
             try await self.publisher.sequence()
             try await self.publisher.checkpointIfDue()
