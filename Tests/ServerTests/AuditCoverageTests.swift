@@ -77,7 +77,7 @@ import Testing
 
             try await expectLogged(["auth.registered", "auth.totp_enrolled", "auth.login"]) {}
             try await expectLogged(["auth.email_verified"]) { () async throws in
-                let mail = try #require(AuthDriver.allMail(to: user.email, in: inside.dataDirectory).first { $0.contains("verify-email?token=") })
+                let mail = try #require(AuthDriver.latestMail(to: user.email, containing: "verify-email?token=", in: inside.dataDirectory))
                 let token = try #require(AuthDriver.token(in: mail, after: "verify-email?token="))
                 #expect(try await driver.request(.get, "/api/v1/auth/verify-email?token=\(token)", ip: user.ip).status == .ok)
             }

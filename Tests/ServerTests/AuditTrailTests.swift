@@ -15,15 +15,6 @@ import Testing
 @Suite struct AuditTrailTests {
     static let settings = [Setting.auditCheckpointInterval.name: "0"]
 
-    /// The mail to `email` that contains `text`, waiting for it up to a minute (it is written after sequencing).
-    static func mail(to email: String, in data: URL, containing text: String) async throws -> String? {
-        for _ in 0..<600 {
-            if let mail = AuthDriver.allMail(to: email, in: data).first(where: { $0.contains(text) }) { return mail }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return nil
-    }
-
     /// Integrate what is pending and sign a checkpoint now (the service does the same every few milliseconds).
     static func publish(_ inside: Inside) async throws {
         try await inside.auditLog.sequence()
@@ -252,7 +243,7 @@ import Testing
             let token = try await driver.signIn(elsewhere).accessToken
             try await Self.publish(inside)
             // The service may have sequenced the entry (and be writing its mail) while this test's own pass found nothing.
-            let signInMail = try #require(try await Self.mail(to: user.email, in: data, containing: "A new sign-in"))
+            let signInMail = try #require(try await AuthDriver.awaitMail(to: user.email, containing: "A new sign-in", in: data))
             #expect(signInMail.contains("10.77.0.1"))
             let owner = try #require(UUID(uuidString: user.userID))
             let logins = try await inside.auditLog.page(owner: owner, before: nil, limit: 10, action: "auth.login")
@@ -261,7 +252,7 @@ import Testing
 
             #expect(try await driver.post("/api/v1/kill-switch", [:], ip: elsewhere.ip, token: token).status == .ok)
             try await Self.publish(inside)
-            let killMail = try #require(try await Self.mail(to: user.email, in: data, containing: "kill switch of your Tradekeep account"))
+            let killMail = try #require(try await AuthDriver.awaitMail(to: user.email, containing: "kill switch of your Tradekeep account", in: data))
             let kill = try #require(try await inside.auditLog.page(owner: owner, before: nil, limit: 1, action: "account.kill_switch").first)
             #expect(killMail.contains("Audit log entry: #\(kill.index)"))
         }

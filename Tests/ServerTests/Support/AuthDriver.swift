@@ -120,22 +120,28 @@ struct AuthDriver: Sendable {
         return String(parts[1])
     }
 
-    /// The body of the newest mail in the outbox addressed to `email`.
-    static func latestMail(to email: String, in dataDirectory: URL) throws -> String? {
-        let outbox = dataDirectory.appendingPathComponent("outbox")
-        let files = (try? FileManager.default.contentsOfDirectory(at: outbox, includingPropertiesForKeys: [.creationDateKey])) ?? []
-        // Hidden files are mails still being written (renamed into place when complete).
-        let mails = files.filter { !$0.lastPathComponent.hasPrefix(".") }
-            .compactMap { try? String(contentsOf: $0, encoding: .utf8) }.filter { $0.contains("To: \(email)\r\n") }
-        return mails.sorted().last
-    }
-
-    /// Every complete mail in the outbox addressed to `email`.
+    /// Every complete mail in the outbox addressed to `email`, oldest first (files are named `<time>-<id>.eml`;
+    /// hidden files are mails still being written, renamed into place when complete).
     static func allMail(to email: String, in dataDirectory: URL) -> [String] {
         let outbox = dataDirectory.appendingPathComponent("outbox")
         let files = (try? FileManager.default.contentsOfDirectory(at: outbox, includingPropertiesForKeys: nil)) ?? []
-        return files.filter { !$0.lastPathComponent.hasPrefix(".") }.compactMap { try? String(contentsOf: $0, encoding: .utf8) }
-            .filter { $0.contains("To: \(email)\r\n") }
+        return files.filter { !$0.lastPathComponent.hasPrefix(".") }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+            .compactMap { try? String(contentsOf: $0, encoding: .utf8) }.filter { $0.contains("To: \(email)\r\n") }
+    }
+
+    /// The newest mail to `email` that contains `text` — selected by what it says, since other mails (sign-in
+    /// notices, security alerts) may arrive around it.
+    static func latestMail(to email: String, containing text: String, in dataDirectory: URL) -> String? {
+        Self.allMail(to: email, in: dataDirectory).last { $0.contains(text) }
+    }
+
+    /// `latestMail`, waiting for it up to a minute: some mails are written by a background queue after the answer.
+    static func awaitMail(to email: String, containing text: String, in dataDirectory: URL) async throws -> String? {
+        for _ in 0..<600 {
+            if let mail = Self.latestMail(to: email, containing: text, in: dataDirectory) { return mail }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
     }
 
     /// A query parameter or `name: value` token in a mail.

@@ -89,15 +89,29 @@ struct TestApplication {
             dataDirectory: self.prepared.configuration.dataDirectory,
             logger: self.logs.logger()
         )
-        let result: Value
+        // A test's failure is carried out of the application as a value, so the application always stops the way
+        // a server does on SIGTERM (graceful shutdown, services in reverse order). Thrown out of `application.test`,
+        // it would cancel every service at once — the database pool could close under a query still running and
+        // leave a PostgreSQL connection that traps the whole test process.
+        let outcome: Outcome<Value>
         do {
-            result = try await parts.application.test(setup) { client in try await body(client, inside) }
+            outcome = try await parts.application.test(setup) { client in
+                do { return Outcome.value(try await body(client, inside)) } catch { return Outcome.failure(error) }
+            }
         } catch {
             await self.dropSchema()
             throw error
         }
         await self.dropSchema()
-        return result
+        switch outcome {
+        case .value(let value): return value
+        case .failure(let error): throw error
+        }
+    }
+
+    private enum Outcome<Wrapped> {
+        case value(Wrapped)
+        case failure(any Error)
     }
 
     func dropSchema() async {
