@@ -9,6 +9,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
 import HummingbirdTLS
+import HummingbirdWebSocket
 import Logging
 import NIOPosix
 import NIOSSL
@@ -32,6 +33,7 @@ struct ApplicationParts {
     let vault: Envelope
     let paper: any Venue
     let auditLog: AuditLogPublisher
+    let live: LiveUpdates
 }
 
 /// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say); `auditWriter` and
@@ -106,21 +108,24 @@ func buildApplicationParts(
         logger: logger,
         now: clock
     )
+    let live = LiveUpdates(tickets: MemoryTicketStore(), bots: bots, logger: logger, now: clock)
     let router = try buildRouter(
         configuration,
+        secrets: prepared.secrets,
         database: database,
         auth: auth,
         bots: bots,
         credentials: credentials,
         venues: venues,
         auditLog: auditLog,
+        live: live,
         clock: clock
     )
     extraRoutes(router)
 
     var app = Application(
         responder: CanonicalResponder(base: router.buildResponder()),
-        server: try serverBuilder(configuration),
+        server: try serverBuilder(configuration, live: live, auth: auth),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         services: [
             database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine),
@@ -162,7 +167,8 @@ func buildApplicationParts(
         credentials: credentials,
         vault: vault,
         paper: venues.paper,
-        auditLog: auditLog
+        auditLog: auditLog,
+        live: live
     )
 }
 
@@ -278,21 +284,30 @@ func makeAuthService(
 
 func buildRouter(
     _ configuration: ServerConfiguration,
+    secrets: ServerSecrets,
     database: TradekeepDatabase,
     auth: AuthService,
     bots: BotService,
     credentials: CredentialService,
     venues: TradingVenues,
     auditLog: AuditLogPublisher,
+    live: LiveUpdates,
     clock: @escaping @Sendable () -> Date = { Date() }
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    let webKeys = WebSessionKeys(jwtKey: secrets.jwtKey)
+    let publicOrigin = origin(of: configuration.publicURL)
     // Middleware applies only to routes added after it, and to the not-found responder: add it first.
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: configuration.servesHTTPS))
     router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.behindTLSProxy))
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
-    router.add(middleware: AuthenticationMiddleware(auth: auth))
+    router.add(
+        middleware: AuthenticationMiddleware(
+            auth: auth,
+            web: WebCookieAuthentication(keys: webKeys, publicOrigin: publicOrigin, servesHTTPS: configuration.servesHTTPS)
+        )
+    )
     router.add(middleware: RateLimitMiddleware(store: InMemoryRateLimitStore(), limits: configuration.rateLimits, now: clock))
     router.add(middleware: APIAccessGate())
 
@@ -307,18 +322,46 @@ func buildRouter(
     let api = router.group("/api/v1")
     let signedIn = api.group(context: AuthenticatedContext.self)
     let stepUp = auth.stepUp
-    AuthController(auth: auth, stepUp: stepUp, publicOrigin: origin(of: configuration.publicURL)).addRoutes(public: api, signedIn: signedIn)
+    AuthController(auth: auth, stepUp: stepUp, publicOrigin: publicOrigin).addRoutes(public: api, signedIn: signedIn)
     AdminController(auth: auth, bots: bots, stepUp: stepUp).addRoutes(to: signedIn)
     VenuesController(credentials: credentials, venues: venues, stepUp: stepUp).addRoutes(to: signedIn)
     BotsController(bots: bots, stepUp: stepUp).addRoutes(public: api, signedIn: signedIn)
     AuditController(publisher: auditLog).addRoutes(public: router, signedIn: signedIn)
+    LiveController(live: live).addRoutes(public: api, signedIn: signedIn)
+    DashboardController(
+        auth: auth,
+        bots: bots,
+        credentials: credentials,
+        venues: venues,
+        auditLog: auditLog,
+        live: live,
+        keys: webKeys,
+        views: try Views(),
+        publicURL: configuration.publicURL,
+        servesHTTPS: configuration.servesHTTPS
+    ).addRoutes(to: router)
     return router
 }
 
-func serverBuilder(_ configuration: ServerConfiguration) throws -> HTTPServerBuilder {
+/// Plain HTTP/1.1 (embedded, or behind a TLS proxy) with the dashboard's WebSocket upgrade when `live` is given;
+/// with a certificate, TLS with HTTP/2 (where the dashboard falls back to polling: no WebSocket over HTTP/2 yet).
+func serverBuilder(_ configuration: ServerConfiguration, live: LiveUpdates? = nil, auth: AuthService? = nil) throws -> HTTPServerBuilder {
     let headers = configuration.servesHTTPS
     guard let tls = configuration.tls else {
-        return .http1(configuration: .init(additionalChannelHandlers: [SecurityHeadersChannelHandler(strictTransportSecurity: headers)]))
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [SecurityHeadersChannelHandler(strictTransportSecurity: headers)])
+        guard let live, let auth else { return .http1(configuration: http1) }
+        let isLive: @Sendable (Identity) async -> Bool = { identity in
+            (try? await auth.authenticate(sessionID: identity.sessionID, userID: identity.userID, client: ClientInfo(ip: nil, userAgent: nil)))
+                != nil
+        }
+        return HTTPServerBuilder { responder in
+            WebSocketServerChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: http1)) { head, _, _ in
+                    await live.shouldUpgrade(head, isLive: isLive)
+                },
+                strictTransportSecurity: headers
+            )
+        }
     }
     let certificates: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey

@@ -52,7 +52,7 @@ import Venues
         let routes = Self.routes(of: parts.router)
         let keys = Set(routes.map(\.key))
         var problems: [String] = []
-        for stale in RouteInventory.publicRoutes.union(RouteInventory.adminRoutes).subtracting(keys).sorted() {
+        for stale in RouteInventory.publicRoutes.union(RouteInventory.adminRoutes).union(RouteInventory.anonymousPages).subtracting(keys).sorted() {
             problems.append("\(stale): declared but not registered")
         }
         problems += try await parts.application.test(.router) { client in
@@ -66,10 +66,22 @@ import Venues
                 let braces = Dictionary(uniqueKeysWithValues: route.parameters.map { ($0, "{\($0)}") })
                 // A catch-all (`**`, the log's tile paths) is one `{path}` parameter in the document.
                 let openAPIKey = "\(route.method.rawValue.lowercased()) " + route.concrete(braces).replacingOccurrences(of: "/**", with: "/{path}")
-                if !documented.contains(openAPIKey) { problems.append("\(key): not in the OpenAPI document") }
                 let path = route.concrete()
+                if RouteInventory.isDashboard(key) {
+                    // Pages are HTML, not API: anonymous callers are sent to sign in (GET /live, JSON, answers 401).
+                    guard RouteInventory.access(key) == .page else { continue }
+                    let anonymous = try await driver.request(route.method, path, ip: "10.60.0.2")
+                    let toLogin = anonymous.status == .seeOther && anonymous.headers[.location] == "/login"
+                    if !toLogin && anonymous.status != .unauthorized {
+                        problems.append("\(key): answers \(anonymous.status.code) to an anonymous caller but is not declared an anonymous page")
+                    }
+                    continue
+                }
+                if !documented.contains(openAPIKey) { problems.append("\(key): not in the OpenAPI document") }
                 switch RouteInventory.access(key) {
                 case .public:
+                    continue
+                case .page:
                     continue
                 case .authenticated, .admin:
                     let anonymous = try await driver.request(route.method, path, json: [:], ip: "10.60.0.1")
@@ -218,9 +230,14 @@ import Venues
             let registeredKeys = Set(try await Self.allRoutes(app).map(\.key))
             var covered = Set<String>()
             var wrong: [String] = []
+            var pageRoutes: [Route] = []
             for route in routes {
                 let template = route.template
                 guard RouteInventory.access(route.key) != .public else { continue }
+                if RouteInventory.access(route.key) == .page {
+                    pageRoutes.append(route)
+                    continue
+                }
                 guard let prefix = ids.keys.first(where: { template.hasPrefix($0) }) else {
                     // /markets/{venue}/{symbol}: market data, nothing of anyone's.
                     #expect(template.hasPrefix("/api/v1/markets"), "an id-bearing route nobody owns: \(template)")
@@ -253,6 +270,32 @@ import Venues
                             wrong.append("\(method) \(path): \(response.status.code) \(response.bodyString)")
                         }
                     }
+                }
+            }
+            // The dashboard's pages, with Bob's own page session and valid form tokens: 404 for each of Alice's ids.
+            let pages = PageDriver(client: client, configuration: app.prepared.configuration, ip: bob.ip)
+            let login = try await pages.get("/login")
+            let step = try await pages.post("/login", ["email": bob.email, "password": bob.password], csrf: PageDriver.csrf(login.bodyString))
+            let mfa = try #require(PageDriver.field("mfa_token", in: step.bodyString))
+            _ = try await pages.post("/login/code", ["mfa_token": mfa, "code": driver.code(bob)], csrf: PageDriver.csrf(step.bodyString))
+            try #require(pages.hasSession)
+            let bobForm = try #require(PageDriver.csrf(try await pages.get("/").bodyString))
+            let pageIDs: [String: [String]] = [
+                "/bots/:id": botIDs, "/keys/:id": [credential.id.uuidString.lowercased()], "/security/sessions/:id": [sessionID],
+            ]
+            for route in pageRoutes {
+                guard let prefix = pageIDs.keys.first(where: { route.template.hasPrefix($0) }) else {
+                    Issue.record("a page route with an id nobody owns: \(route.template)")
+                    continue
+                }
+                covered.insert(route.template)
+                for id in pageIDs[prefix]! {
+                    let path = route.concrete(["id": id])
+                    let response =
+                        route.method == .get
+                        ? try await pages.get(path)
+                        : try await pages.post(path, ["totp_code": "000000", "range_pct": "3", "levels": "5", "quantity": "0.001"], csrf: bobForm)
+                    if response.status != .notFound { wrong.append("page \(route.method) \(path): \(response.status.code)") }
                 }
             }
             #expect(wrong.isEmpty, "\(wrong)")

@@ -57,6 +57,9 @@ public final class BotEngine: Service, Sendable {
     let pendingStops = Mutex([UUID: PendingStop]())
     /// The last price seen per market, for bookkeeping when a venue cannot be asked.
     let lastPrices = Mutex([MarketKey: Decimal]())
+    /// The prices seen at each step, per market, newest last (bounded: the dashboard's chart, not a data store).
+    let priceHistory = Mutex([MarketKey: [PricePoint]]())
+    static let priceHistoryLimit = 500
 
     public init(
         bots: any BotRepository,
@@ -296,7 +299,18 @@ public final class BotEngine: Service, Sendable {
         let venue = try self.venues.venue(bot.venue)
         let ticker = try await venue.ticker(symbol: bot.symbol)
         self.lastPrices.withLock { $0[MarketKey(bot)] = ticker.price }
+        self.priceHistory.withLock { history in
+            var points = history[MarketKey(bot), default: []]
+            if points.last?.time != ticker.time { points.append(PricePoint(time: ticker.time, price: ticker.price)) }
+            if points.count > Self.priceHistoryLimit { points.removeFirst(points.count - Self.priceHistoryLimit) }
+            history[MarketKey(bot)] = points
+        }
         return MarketData(ticker: ticker, rules: try await self.symbolRules(bot, venue: venue))
+    }
+
+    /// The prices this process saw for a market at its bots' steps, oldest first (at most `priceHistoryLimit`).
+    public func prices(venue: VenueID, symbol: String) -> [PricePoint] {
+        self.priceHistory.withLock { $0[MarketKey(venue: venue, symbol: symbol)] ?? [] }
     }
 
     /// The price this process last saw for a market, if it trades there.
@@ -348,4 +362,10 @@ extension Result where Failure == any Error {
             self = .failure(error)
         }
     }
+}
+
+/// A market price at a time.
+public struct PricePoint: Sendable, Equatable {
+    public let time: Date
+    public let price: Decimal
 }

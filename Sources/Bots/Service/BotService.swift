@@ -150,6 +150,16 @@ public struct BotService: Sendable {
         }
     }
 
+    /// The price this process last saw for the bot's market (nil before its first step).
+    public func lastPrice(_ bot: BotRecord) -> Decimal? {
+        self.engine.lastPrice(venue: bot.venue, symbol: bot.symbol)
+    }
+
+    /// The prices seen at the bot market's recent steps, oldest first.
+    public func priceHistory(_ bot: BotRecord) -> [PricePoint] {
+        self.engine.prices(venue: bot.venue, symbol: bot.symbol)
+    }
+
     /// How many of the owner's bots trade with this exchange key.
     public func botsUsing(credentialID: UUID, owner: UUID) async throws -> Int {
         try await self.bots.bots(userID: owner).filter { $0.credentialID == credentialID }.count

@@ -94,11 +94,16 @@ struct AuditController {
     }
 
     @Sendable func export(_ request: Request, context: AuthenticatedContext) async throws -> Response {
+        try await Self.export(request, owner: context.identity.userID, publisher: self.publisher)
+    }
+
+    /// The owner's entries as a download (the API's route and the dashboard's link).
+    static func export(_ request: Request, owner: UUID, publisher: AuditLogPublisher) async throws -> Response {
         let format = request.uri.queryParameters.get("format") ?? "json"
         guard format == "json" || format == "csv" else { throw APIError.badRequest("format must be json or csv.") }
-        let checkpoint = try await self.publisher.published()
+        let checkpoint = try await publisher.published()
         if format == "csv" {
-            let rows = try await self.publisher.export(owner: context.identity.userID, checkpoint: checkpoint)
+            let rows = try await publisher.export(owner: owner, checkpoint: checkpoint)
             var csv = "index,leaf_hash,time,action,actor,target,ip,user_agent,details,prev\n"
             for row in rows {
                 let entry = try Entry(row.stored)
@@ -118,7 +123,7 @@ struct AuditController {
         return Response(
             status: .ok,
             headers: [.contentType: "application/json; charset=utf-8", .contentDisposition: "attachment; filename=\"tradekeep-audit.json\""],
-            body: .init(byteBuffer: ByteBuffer(bytes: try await self.publisher.exportJSON(owner: context.identity.userID, checkpoint: checkpoint)))
+            body: .init(byteBuffer: ByteBuffer(bytes: try await publisher.exportJSON(owner: owner, checkpoint: checkpoint)))
         )
     }
 

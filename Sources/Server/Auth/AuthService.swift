@@ -94,6 +94,17 @@ struct AuthService: Sendable {
 
     /// Confirm TOTP with the first code: the account becomes active and receives its backup codes.
     func confirmTOTP(enrollmentToken: String, code: String, client: ClientInfo) async throws -> [String] {
+        try await self.confirmTOTP(enrollmentToken: enrollmentToken, code: code, startSession: false, client: client).codes
+    }
+
+    /// Confirm TOTP and, with `startSession` (the dashboard, whose user has just given password and code), start a
+    /// session in the same transaction; its id is returned with the backup codes.
+    func confirmTOTP(
+        enrollmentToken: String,
+        code: String,
+        startSession: Bool,
+        client: ClientInfo
+    ) async throws -> (codes: [String], sessionID: UUID?) {
         let now = self.now()
         guard let token = try await self.store.oneTimeToken(hash: OpaqueToken.hash(enrollmentToken), purpose: .enrollment, now: now),
             let user = try await self.store.user(id: token.userID), user.status == .pendingTOTP
@@ -103,15 +114,27 @@ struct AuthService: Sendable {
         }
         let (codes, hashes) = try await self.newBackupCodes()
         let event = AuditEvent(.totpEnrolled, user: user.id, client: client, at: now)
-        let confirmed = try await self.store.transaction { transaction in
-            guard try await self.store.consumeOneTimeToken(id: token.id, in: transaction) else { return false }
+        let confirmed = try await self.store.transaction { transaction -> (Bool, UUID?) in
+            guard try await self.store.consumeOneTimeToken(id: token.id, in: transaction) else { return (false, nil) }
             try await self.store.setStatus(userID: user.id, .active, in: transaction)
             try await self.store.replaceBackupCodes(userID: user.id, codes: hashes, in: transaction)
             try await transaction.record(event)
-            return true
+            guard startSession else { return (true, nil) }
+            let session = try await self.store.createSession(
+                userID: user.id,
+                ip: client.ip,
+                userAgent: client.userAgent,
+                expiresAt: now.addingTimeInterval(Self.refreshLifetime),
+                now: now,
+                in: transaction
+            )
+            try await transaction.record(
+                AuditEvent(.login, user: user.id, client: client, ["session_id": session.id.apiString, "method": "enrolment"], at: now)
+            )
+            return (true, session.id)
         }
-        guard confirmed else { throw APIError.invalidToken }
-        return codes
+        guard confirmed.0 else { throw APIError.invalidToken }
+        return (codes, confirmed.1)
     }
 
     /// Evaluate an answer given with a one-time token. It is counted by one atomic statement before `check` runs: a
@@ -178,6 +201,7 @@ struct AuthService: Sendable {
         let accessToken: String
         let expiresIn: Int
         let refreshToken: String
+        let sessionID: UUID
     }
 
     /// The second step: a TOTP code (or a backup code) with the mfa token starts a session.
@@ -235,7 +259,7 @@ struct AuthService: Sendable {
         }
         guard let session else { throw APIError.invalidToken }
         let access = try await self.accessTokens.issue(userID: user.id, sessionID: session.id)
-        return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh)
+        return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh, sessionID: session.id)
     }
 
     /// Rotate a refresh token. Presenting a spent one ends the whole session: a copy is in someone else's hands.
@@ -259,7 +283,7 @@ struct AuthService: Sendable {
                 now: now
             )
             let access = try await self.accessTokens.issue(userID: userID, sessionID: sessionID)
-            return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh)
+            return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh, sessionID: sessionID)
         }
     }
 
@@ -318,16 +342,24 @@ struct AuthService: Sendable {
         guard let claims = try? await self.accessTokens.verify(token), let userID = claims.userID, let sessionID = claims.sessionID else {
             return nil
         }
+        return try await self.authenticate(sessionID: sessionID, userID: userID, client: client)
+    }
+
+    /// The identity behind a live session: `userID` when the credential names one (an access token does), else the
+    /// session's owner (a dashboard cookie carries only the session id, under a MAC).
+    func authenticate(sessionID: UUID, userID expected: UUID? = nil, client: ClientInfo) async throws -> Identity? {
         let now = self.now()
         if let entry = self.sessions.lookup(sessionID, now: now) {
-            return entry.userID == userID ? Identity(userID: userID, sessionID: sessionID, role: entry.role) : nil
+            guard expected == nil || entry.userID == expected else { return nil }
+            return Identity(userID: entry.userID, sessionID: sessionID, role: entry.role)
         }
-        guard let session = try await self.store.session(id: sessionID), session.userID == userID, session.isActive(at: now),
-            let user = try await self.store.user(id: userID), user.status == .active
+        guard let session = try await self.store.session(id: sessionID), expected == nil || session.userID == expected,
+            session.isActive(at: now),
+            let user = try await self.store.user(id: session.userID), user.status == .active
         else { return nil }
-        self.sessions.store(sessionID, userID: userID, role: user.role, sessionExpiresAt: session.expiresAt, now: now)
-        try await self.store.touchSession(id: sessionID, userID: userID, now: now, ip: client.ip)
-        return Identity(userID: userID, sessionID: sessionID, role: user.role)
+        self.sessions.store(sessionID, userID: user.id, role: user.role, sessionExpiresAt: session.expiresAt, now: now)
+        try await self.store.touchSession(id: sessionID, userID: user.id, now: now, ip: client.ip)
+        return Identity(userID: user.id, sessionID: sessionID, role: user.role)
     }
 
     // MARK: Shared checks

@@ -1,4 +1,4 @@
-// Every route is public, authenticated or admin (SPEC §9). The public and admin routes are declared here, once;
+// Every route is public, authenticated, admin or a dashboard page (SPEC §9). The public and admin routes are declared here, once;
 // every other route lives on a group whose `AuthenticatedContext` answers 401 to anonymous callers. The inventory
 // test reads the routes registered on the real router and fails on any route this list does not account for
 // (a public route added without being declared here, a declared one that is gone, an admin route open to users).
@@ -10,6 +10,8 @@ enum RouteAccess: Sendable, Equatable {
     case authenticated
     /// The admin role and a fresh TOTP code.
     case admin
+    /// A dashboard page for a signed-in user (the session cookie): anonymous callers are sent to /login.
+    case page
 }
 
 enum RouteInventory {
@@ -19,7 +21,13 @@ enum RouteInventory {
         "GET /.well-known/tradekeep/checkpoint", "GET /.well-known/tradekeep/audit-key", "GET /audit/log/checkpoint", "GET /audit/log/tile/**",
         "POST /api/v1/auth/register", "POST /api/v1/auth/totp/confirm", "POST /api/v1/auth/login", "POST /api/v1/auth/login/totp",
         "POST /api/v1/auth/refresh", "POST /api/v1/auth/password/forgot", "POST /api/v1/auth/password/reset",
-        "GET /api/v1/auth/verify-email", "POST /api/v1/signals/:bot_id",
+        "GET /api/v1/auth/verify-email", "POST /api/v1/signals/:bot_id", "GET /api/v1/ws",
+    ]
+
+    /// Dashboard pages anyone may load or post (their forms carry a CSRF token bound to the form cookie).
+    static let anonymousPages: Set<String> = [
+        "GET /static/:file", "GET /login", "POST /login", "POST /login/code", "GET /register", "POST /register",
+        "POST /register/confirm", "GET /password/forgot", "POST /password/forgot", "GET /password/reset", "POST /password/reset",
     ]
 
     static let adminRoutes: Set<String> = [
@@ -29,8 +37,15 @@ enum RouteInventory {
 
     /// How a route is declared; routes not declared public or admin must be authenticated.
     static func access(_ route: String) -> RouteAccess {
-        if Self.publicRoutes.contains(route) { return .public }
+        if Self.publicRoutes.contains(route) || Self.anonymousPages.contains(route) { return .public }
         if Self.adminRoutes.contains(route) { return .admin }
+        if Self.isDashboard(route) { return .page }
         return .authenticated
+    }
+
+    /// Whether a route is a dashboard page (HTML, documented in docs/USER-GUIDE.md rather than the OpenAPI document).
+    static func isDashboard(_ route: String) -> Bool {
+        let path = route.split(separator: " ", maxSplits: 1).last.map(String.init) ?? route
+        return DashboardController.isPage(path) || path.hasPrefix("/static/")
     }
 }

@@ -115,9 +115,13 @@ struct TestApplication {
     }
 
     func dropSchema() async {
-        guard let schema = self.postgresSchema, let base = TestEnvironment.postgresURL,
-            let database = try? TradekeepDatabase(location: DatabaseLocation(url: base))
-        else { return }
+        guard let schema = self.postgresSchema else { return }
+        await Self.dropSchema(schema)
+    }
+
+    /// Drop a test's PostgreSQL schema (and everything in it).
+    static func dropSchema(_ schema: String) async {
+        guard let base = TestEnvironment.postgresURL, let database = try? TradekeepDatabase(location: DatabaseLocation(url: base)) else { return }
         let logger = Logger(label: "test-cleanup")
         if let sql = try? database.database(logger: logger) as? any SQLDatabase {
             try? await sql.raw("DROP SCHEMA IF EXISTS \(ident: schema) CASCADE").run()
