@@ -120,18 +120,7 @@ struct AuthService: Sendable {
             try await self.store.replaceBackupCodes(userID: user.id, codes: hashes, in: transaction)
             try await transaction.record(event)
             guard startSession else { return (true, nil) }
-            let session = try await self.store.createSession(
-                userID: user.id,
-                ip: client.ip,
-                userAgent: client.userAgent,
-                expiresAt: now.addingTimeInterval(Self.refreshLifetime),
-                now: now,
-                in: transaction
-            )
-            try await transaction.record(
-                AuditEvent(.login, user: user.id, client: client, ["session_id": session.id.apiString, "method": "enrolment"], at: now)
-            )
-            return (true, session.id)
+            return (true, try await self.startSession(user.id, method: "enrolment", client: client, now: now, in: transaction).id)
         }
         guard confirmed.0 else { throw APIError.invalidToken }
         return (codes, confirmed.1)
@@ -237,14 +226,7 @@ struct AuthService: Sendable {
         let session = try await self.store.transaction { transaction -> SessionRecord? in
             guard try await self.store.consumeOneTimeToken(id: token.id, in: transaction) else { return nil }
             try await self.store.clearFailedLogins(userID: user.id, in: transaction)
-            let session = try await self.store.createSession(
-                userID: user.id,
-                ip: client.ip,
-                userAgent: client.userAgent,
-                expiresAt: now.addingTimeInterval(Self.refreshLifetime),
-                now: now,
-                in: transaction
-            )
+            let session = try await self.startSession(user.id, method: method, client: client, now: now, in: transaction)
             try await self.store.addRefreshToken(
                 sessionID: session.id,
                 tokenHash: OpaqueToken.hash(refresh),
@@ -252,14 +234,35 @@ struct AuthService: Sendable {
                 now: now,
                 in: transaction
             )
-            try await transaction.record(
-                AuditEvent(.login, user: user.id, client: client, ["session_id": session.id.apiString, "method": method], at: now)
-            )
             return session
         }
         guard let session else { throw APIError.invalidToken }
         let access = try await self.accessTokens.issue(userID: user.id, sessionID: session.id)
         return IssuedTokens(accessToken: access, expiresIn: Int(self.accessTokens.lifetime), refreshToken: refresh, sessionID: session.id)
+    }
+
+    /// A new session for the user, with its `auth.login` entry, inside the caller's transaction.
+    func startSession(
+        _ userID: UUID,
+        method: String,
+        client: ClientInfo,
+        now: Date,
+        in transaction: AuditedTransaction
+    ) async throws
+        -> SessionRecord
+    {
+        let session = try await self.store.createSession(
+            userID: userID,
+            ip: client.ip,
+            userAgent: client.userAgent,
+            expiresAt: now.addingTimeInterval(Self.refreshLifetime),
+            now: now,
+            in: transaction
+        )
+        try await transaction.record(
+            AuditEvent(.login, user: userID, client: client, ["session_id": session.id.apiString, "method": method], at: now)
+        )
+        return session
     }
 
     /// Rotate a refresh token. Presenting a spent one ends the whole session: a copy is in someone else's hands.
