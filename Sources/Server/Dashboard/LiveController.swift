@@ -9,7 +9,8 @@ struct LiveController {
 
     func addRoutes(public api: RouterGroup<AppRequestContext>, signedIn: RouterGroup<AuthenticatedContext>) {
         signedIn.post("/ws/tickets", use: self.issue)
-        // A request that reaches the router was not upgraded: no upgrade asked for, or no valid ticket.
+        // A request that reaches the router was not upgraded: no upgrade asked for, or a server without the upgrade
+        // channel (TLS with HTTP/2), where a ticket cannot be used.
         api.get("/ws", use: self.refuse)
     }
 

@@ -1,6 +1,6 @@
 // GET /api/v1/ws?ticket=…: the HTTP/1.1 upgrade. The ticket is spent while the upgrade is decided, before any
-// answer: a second presentation is refused, and a refused upgrade falls through to the router, which answers in
-// the API's error shape (LiveController).
+// answer: a second presentation is refused (hummingbird-websocket answers a refused upgrade 400 and closes the
+// connection). A request without `Upgrade: websocket` reaches the router (LiveController).
 
 import Foundation
 import HTTPTypes
