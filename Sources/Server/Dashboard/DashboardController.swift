@@ -3,6 +3,7 @@
 // the synchronizer token must match the session (or, before sign-in, the form cookie). A refused post changes
 // nothing. Errors the services raise for bad input come back on the page in words, with the API's status code.
 
+import Accounts
 import AuditLog
 import Bots
 import Foundation
@@ -70,7 +71,7 @@ struct DashboardController: Sendable {
         if let cookie = WebSessionKeys.cookie(WebSessionKeys.formCookie, in: request.headers), cookie.count >= 32, cookie.count <= 64 {
             return (self.keys.csrfToken(formCookie: cookie), [:])
         }
-        let cookie = Tickets.generate()
+        let cookie = OpaqueToken.generate()
         return (
             self.keys.csrfToken(formCookie: cookie),
             [.setCookie: WebSessionKeys.setCookie(WebSessionKeys.formCookie, cookie, maxAge: 24 * 3600)]
@@ -117,9 +118,6 @@ struct DashboardController: Sendable {
         for field in refusal.headers where field.name == .retryAfter { response.headers.append(field) }
         return response
     }
-
-    /// The signed-in caller, or a redirect to the sign-in page.
-    func signedIn(_ context: AppRequestContext) -> Identity? { context.identity }
 
     static var toLogin: Response { Views.redirect("/login") }
 

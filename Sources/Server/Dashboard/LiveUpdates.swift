@@ -7,8 +7,8 @@
 // The stream: one poller per user with open sockets (however many sockets), once a second, sends what changed in
 // that user's bots and orders and the prices of their markets, as JSON lines {"type": "bot" | "order" | "price", …}.
 
+import Accounts
 import Bots
-import Crypto
 import Foundation
 import Logging
 import Synchronization
@@ -26,14 +26,6 @@ enum Tickets {
     static let lifetime: TimeInterval = 30
     /// Outstanding tickets a user may hold; older ones are dropped first.
     static let perUser = 16
-
-    static func generate() -> String {
-        WebSessionKeys.base64URL(SymmetricKey(size: .bits256))
-    }
-
-    static func hash(_ ticket: String) -> String {
-        SHA256.hash(data: Data(ticket.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
 }
 
 final class MemoryTicketStore: TicketStore {
@@ -45,18 +37,18 @@ final class MemoryTicketStore: TicketStore {
     private let entries = Mutex<[String: Entry]>([:])
 
     func issue(for identity: Identity, now: Date) async throws -> String {
-        let ticket = Tickets.generate()
+        let ticket = OpaqueToken.generate()
         self.entries.withLock { entries in
             entries = entries.filter { $0.value.expiresAt > now }
             let mine = entries.filter { $0.value.identity.userID == identity.userID }.sorted { $0.value.expiresAt < $1.value.expiresAt }
             for (hash, _) in mine.prefix(max(0, mine.count - Tickets.perUser + 1)) { entries[hash] = nil }
-            entries[Tickets.hash(ticket)] = Entry(identity: identity, expiresAt: now.addingTimeInterval(Tickets.lifetime))
+            entries[OpaqueToken.hash(ticket)] = Entry(identity: identity, expiresAt: now.addingTimeInterval(Tickets.lifetime))
         }
         return ticket
     }
 
     func consume(_ ticket: String, now: Date) async throws -> Identity? {
-        let hash = Tickets.hash(ticket)
+        let hash = OpaqueToken.hash(ticket)
         return self.entries.withLock { entries in
             // Removed whatever its state: one presentation, and only the first, can use it.
             guard let entry = entries.removeValue(forKey: hash), entry.expiresAt > now else { return nil }

@@ -51,20 +51,22 @@ struct RateLimitMiddleware: RouterMiddleware {
         // The public audit log reads the database: a bucket per address of its own, so mirroring it never spends a
         // user's API allowance, and a flood of tile requests cannot starve the bots.
         if path.hasPrefix("/audit/log/") || path.hasPrefix("/.well-known/tradekeep/") { return ("log:\(ip)", limits.general) }
-        // Dashboard pages: the API's buckets for the same actions (sign-in and registration per address, the kill
-        // switches their own), everything else the general allowance per user or address. Static files are free.
-        if DashboardController.isPage(path) {
-            if method == .post {
-                if path == "/login" || path == "/login/code" { return ("login:\(ip)", limits.login) }
-                if path == "/register" || path == "/register/confirm" { return ("register:\(ip)", limits.register) }
-                if path == "/kill-switch" || (path.hasPrefix("/bots/") && path.hasSuffix("/kill")) {
-                    return ("kill:\(userID.map { "\($0)" } ?? ip)", limits.general)
+        guard RoutePath.isAPI(path) else {
+            // Dashboard pages: the API's buckets for the same actions (sign-in and registration per address, the kill
+            // switches their own), everything else the general allowance per user or address. Static files are free.
+            if DashboardController.isPage(path) {
+                if method == .post {
+                    if path == "/login" || path == "/login/code" { return ("login:\(ip)", limits.login) }
+                    if path == "/register" || path == "/register/confirm" { return ("register:\(ip)", limits.register) }
+                    if path == "/kill-switch" || (path.hasPrefix("/bots/") && path.hasSuffix("/kill")) {
+                        return ("kill:\(userID.map { "\($0)" } ?? ip)", limits.general)
+                    }
                 }
+                if let userID { return ("user:\(userID)", limits.general) }
+                return ("ip:\(ip)", limits.general)
             }
-            if let userID { return ("user:\(userID)", limits.general) }
-            return ("ip:\(ip)", limits.general)
+            return nil
         }
-        guard RoutePath.isAPI(path) else { return nil }
         if method == .post {
             if path == "/api/v1/auth/register" { return ("register:\(ip)", limits.register) }
             if path == "/api/v1/auth/login" { return ("login:\(ip)", limits.login) }
