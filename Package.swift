@@ -113,13 +113,16 @@ let package = Package(
         ),
         .target(
             name: "Guard",
-            dependencies: ["AuditLog", "Vault", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AuditLog", "Vault", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Storage",
             dependencies: [
-                "Vault", "AuditLog", "Venues", "Bots",
+                "Vault", "AuditLog", "Venues", "Bots", "Guard",
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
                 .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
@@ -159,7 +162,7 @@ let package = Package(
         .executableTarget(
             name: "tradekeep",
             dependencies: [
-                "Server", "Storage", "AuditLog",
+                "Server", "Storage", "AuditLog", "Guard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -242,6 +245,11 @@ let package = Package(
             swiftSettings: testSwiftSettings
         ),
         .testTarget(
+            name: "GuardTests",
+            dependencies: ["Guard", "AuditLog"],
+            swiftSettings: testSwiftSettings
+        ),
+        .testTarget(
             name: "StorageTests",
             dependencies: ["Storage"],
             swiftSettings: testSwiftSettings
@@ -249,7 +257,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Vault", "AuditLog", "Accounts", "InteropSupport", "Venues", "VenueFakes", "Bots",
+                "Server", "Storage", "Vault", "AuditLog", "Accounts", "InteropSupport", "Venues", "VenueFakes", "Bots", "Guard",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "FluentKit", package: "fluent-kit"),

@@ -55,3 +55,12 @@ extension AuditAction {
     // The audit log itself (issue 12; stable names).
     public static let auditExported: AuditAction = "audit.exported"
 }
+
+extension AuditAction {
+    // Alerts (issue 14; stable names). An alert's entry names its kind, never more than the alert's message says.
+    public static let alertRaised: AuditAction = "alert.raised"
+    public static let alertDelivered: AuditAction = "alert.delivered"
+    public static let alertDeliveryFailed: AuditAction = "alert.delivery_failed"
+    public static let alertAcknowledged: AuditAction = "alert.acknowledged"
+    public static let anomalyScanRequested: AuditAction = "admin.anomaly_scan"
+}

@@ -46,7 +46,7 @@ public struct OutboxMailer: Mailer {
     }
 
     /// RFC 5322 with CRLF line ends; header values are stripped of line breaks (no header injection).
-    static func render(_ message: MailMessage, from sender: String, date: Date) -> String {
+    public static func render(_ message: MailMessage, from sender: String, date: Date) -> String {
         func header(_ value: String) -> String { value.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ") }
         let lines =
             [

@@ -34,6 +34,8 @@ struct ApplicationParts {
     let paper: any Venue
     let auditLog: AuditLogPublisher
     let live: LiveUpdates
+    let alerts: AlertService
+    let scanner: AnomalyScanner
 }
 
 /// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say); `auditWriter` and
@@ -49,6 +51,7 @@ func buildApplicationParts(
     let configuration = prepared.configuration
     let database = try TradekeepDatabase(location: configuration.database, auditWriter: auditWriter)
     let jobs = BackgroundJobs(logger: logger)
+    let mailer = outboxMailer(configuration, logger: logger)
     let vault = try makeVault(prepared, database: database, logger: logger)
     let secrets = SecretStore(database: database, envelope: vault, logger: logger)
     let audit = DatabaseAuditSink(database: database, logger: logger)
@@ -98,17 +101,28 @@ func buildApplicationParts(
         checkpointInterval: configuration.auditCheckpointInterval,
         witnesses: configuration.auditWitnesses,
         mail: HighImpactMail(
-            mailer: OutboxMailer(
-                directory: configuration.dataDirectory.appendingPathComponent("outbox"),
-                sender: configuration.mailFrom,
-                logger: logger
-            ),
+            mailer: mailer,
             logger: logger
         ),
         logger: logger,
         now: clock
     )
     let live = LiveUpdates(tickets: MemoryTicketStore(), bots: bots, logger: logger, now: clock)
+    let alertStore = AlertStore(database: database, logger: logger)
+    let alerts = AlertService(
+        store: alertStore,
+        mailer: try alertMailer(configuration, logger: logger),
+        logger: logger,
+        now: clock
+    )
+    let scanner = AnomalyScanner(
+        source: alertStore,
+        reporter: alerts,
+        thresholds: configuration.anomalyThresholds,
+        interval: configuration.anomalyInterval,
+        now: clock,
+        logger: logger
+    )
     let router = try buildRouter(
         configuration,
         secrets: prepared.secrets,
@@ -119,6 +133,8 @@ func buildApplicationParts(
         venues: venues,
         auditLog: auditLog,
         live: live,
+        alerts: alerts,
+        scanner: scanner,
         clock: clock
     )
     extraRoutes(router)
@@ -129,6 +145,7 @@ func buildApplicationParts(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         services: [
             database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine),
+            AfterStartup(gate: startup, service: scanner), AfterStartup(gate: startup, service: alerts),
             AfterStartup(
                 gate: startup,
                 service: AuditLogService(
@@ -158,6 +175,7 @@ func buildApplicationParts(
         try await paper.restore()
         startup.open()
     }
+    if let relay = try outboxRelay(configuration, logger: logger) { app.addServices(relay) }
     return ApplicationParts(
         application: app,
         router: router,
@@ -168,7 +186,9 @@ func buildApplicationParts(
         vault: vault,
         paper: venues.paper,
         auditLog: auditLog,
-        live: live
+        live: live,
+        alerts: alerts,
+        scanner: scanner
     )
 }
 
@@ -257,7 +277,7 @@ func makeAuthService(
         store: store,
         hasher: PasswordHasher(cost: configuration.bcryptCost, executor: HashingExecutor(queueLimit: configuration.passwordHashQueue)),
         audit: DatabaseAuditSink(database: database, logger: logger),
-        mailer: OutboxMailer(directory: configuration.dataDirectory.appendingPathComponent("outbox"), sender: configuration.mailFrom, logger: logger),
+        mailer: outboxMailer(configuration, logger: logger),
         sessions: SessionCache(),
         trading: trading,
         logger: logger,
@@ -292,6 +312,8 @@ func buildRouter(
     venues: TradingVenues,
     auditLog: AuditLogPublisher,
     live: LiveUpdates,
+    alerts: AlertService,
+    scanner: AnomalyScanner,
     clock: @escaping @Sendable () -> Date = { Date() }
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
@@ -328,6 +350,7 @@ func buildRouter(
     BotsController(bots: bots, stepUp: stepUp).addRoutes(public: api, signedIn: signedIn)
     AuditController(publisher: auditLog).addRoutes(public: router, signedIn: signedIn)
     LiveController(live: live).addRoutes(public: api, signedIn: signedIn)
+    AlertsController(alerts: alerts, scanner: scanner, stepUp: stepUp).addRoutes(to: signedIn)
     DashboardController(
         auth: auth,
         bots: bots,

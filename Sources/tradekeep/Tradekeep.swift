@@ -3,6 +3,7 @@
 import ArgumentParser
 import AuditLog
 import Foundation
+import Guard
 import Hummingbird
 import Logging
 import Server
@@ -20,7 +21,7 @@ struct Tradekeep: AsyncParsableCommand {
         abstract: "A self-hostable, non-custodial trading-bot server.",
         subcommands: [
             Serve.self, Initialize.self, Migrate.self, Admin.self, VaultCommand.self, Backup.self, Restore.self, AuditCommand.self,
-            WitnessCommand.self,
+            WitnessCommand.self, AnomalyCommand.self,
             Version.self,
         ]
     )
@@ -458,6 +459,37 @@ struct Restore: AsyncParsableCommand {
             )
         }
         print("restored backup \(summary.backupID) (\(summary.database)): \(summary.files.joined(separator: ", "))")
+    }
+}
+
+struct AnomalyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "anomaly",
+        abstract: "The anomaly scanner.",
+        subcommands: [AnomalyScanNow.self]
+    )
+}
+
+struct AnomalyScanNow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan-now",
+        abstract: "Run the anomaly rules once over what the audit log holds since the last scan; alerts are stored and mailed."
+    )
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let outcome = try await self.exitingOnConfigurationError {
+            bootstrapLogging(level: .warning, format: .text)
+            return try await AnomalyAdministration.scanNow(try loadSources(self.common.flags), logger: Logger(label: "tradekeep"))
+        }
+        guard let summary = outcome.summary else {
+            print("another scan is running (a server's scanner); nothing done")
+            return
+        }
+        print(
+            "scanned \(summary.entries) entries: \(summary.anomalies.count) anomalies, \(summary.alerts) new alerts, \(outcome.deliveries) deliveries attempted"
+        )
+        for anomaly in summary.anomalies { print("- \(anomaly.kind.rawValue) \(anomaly.subject): \(anomaly.message)") }
     }
 }
 

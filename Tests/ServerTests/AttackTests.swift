@@ -243,6 +243,36 @@ import Vault
         }
     }
 
+    @Test("A lock stands for five wrong answers: attempts still being checked hold a place but never lock the account")
+    func inFlightAttemptsNeverLock() async throws {
+        let app = try AuthDriver.application()
+        try await app.run { client, inside in
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let user = try await driver.signUp()
+            let id = try #require(UUID(uuidString: user.userID))
+            let store = inside.auth.store
+            let now = app.clock.now
+            let until = now.addingTimeInterval(900)
+            var granted: [AttemptReservation] = []
+            for _ in 0..<5 { granted.append(try await store.reserveAttempt(userID: id, maximum: 5, lockDuration: 900, now: now)) }
+            #expect(granted == (1...5).map { .granted(attempt: $0) })
+            #expect(try await store.reserveAttempt(userID: id, maximum: 5, lockDuration: 900, now: now) == .refused(lockedUntil: nil))
+            // Four turn out wrong while the fifth is still being checked: no lock.
+            for _ in 0..<4 {
+                #expect(try await store.recordFailedAttempt(userID: id, maximum: 5, until: until, now: now).lockedUntil == nil)
+            }
+            #expect(try await store.user(id: id)?.lockedUntil == nil)
+            // The fifth is never evaluated (the hashing queue was full): its place comes back, and the next is checked.
+            try await store.releaseAttempt(userID: id)
+            #expect(try await store.user(id: id)?.failedLogins == 4)
+            #expect(try await store.reserveAttempt(userID: id, maximum: 5, lockDuration: 900, now: now) == .granted(attempt: 5))
+            // The fifth wrong answer locks.
+            let fifth = try await store.recordFailedAttempt(userID: id, maximum: 5, until: until, now: now)
+            #expect(fifth.failures == 5 && fifth.lockedUntil == until)
+            #expect(try await store.reserveAttempt(userID: id, maximum: 5, lockDuration: 900, now: now) != .granted(attempt: 1))
+        }
+    }
+
     @Test("A count left exhausted by a lost settlement (a database error after counting) becomes a lock, never a permanent refusal")
     func exhaustedCountSettles() async throws {
         let app = try AuthDriver.application()
@@ -253,7 +283,7 @@ import Vault
             let sql = try inside.database.database(logger: .init(label: "test")) as! any SQLDatabase
             let now = app.clock.now
             func exhaust(lastAttempt: Date) async throws {
-                try await sql.update("users").set("failed_logins", to: 5).set("locked_until", to: SQLLiteral.null)
+                try await sql.update("users").set("failed_logins", to: 2).set("attempts_in_flight", to: 3).set("locked_until", to: SQLLiteral.null)
                     .set("updated_at", to: lastAttempt).where("id", .equal, id).run()
             }
             let store = inside.auth.store

@@ -28,6 +28,9 @@ import Testing
         "credential.deleted": "ServerTests/CredentialLifecycleTests/lifecycle",
         "bot.risk_stop": "BotsTests/EngineTests, ServerTests/BotTests/riskLimit", "bot.failed": "BotsTests/EngineTests",
         "order.filled": "BotsTests/EngineTests", "audit.exported": "ServerTests/AuditCoverageTests/operatorExport",
+        "alert.raised": "ServerTests/AlertTests/rapidFireEndToEnd", "alert.delivered": "ServerTests/AlertTests/rapidFireEndToEnd",
+        "alert.acknowledged": "ServerTests/AlertTests/rapidFireEndToEnd", "admin.anomaly_scan": "ServerTests/AlertTests/rapidFireEndToEnd",
+        "alert.delivery_failed": "ServerTests/AlertTests/deliveryRetries",
     ]
 
     @Test("Every action declared in AuditAction.swift is listed with where its entry is shown")

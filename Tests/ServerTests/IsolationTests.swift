@@ -3,6 +3,7 @@
 
 import AuditLog
 import Foundation
+import Guard
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -203,10 +204,18 @@ import Venues
             )
             let sessions = try await a.array("/api/v1/auth/sessions")
             let sessionID = try #require(sessions.first?["id"] as? String)
+            let alert = try #require(
+                try await inside.alerts.store.raise(
+                    Anomaly(kind: .totpReplay, userID: aliceID, subject: alice.userID, message: "replayed", details: [:], time: clock.now),
+                    recipients: [],
+                    dedupWindow: 1_800,
+                    now: clock.now
+                )
+            )
 
             func snapshot() async throws -> [String] {
                 var views: [String] = []
-                for path in ["/api/v1/bots", "/api/v1/orders", "/api/v1/credentials", "/api/v1/auth/sessions"] {
+                for path in ["/api/v1/bots", "/api/v1/orders", "/api/v1/credentials", "/api/v1/auth/sessions", "/api/v1/alerts"] {
                     let response = try await a.get(path)
                     #expect(response.status == .ok, "\(path) for Alice: \(response.status)")
                     // Alice's own reads move her session's last_seen_at: everything else must be as it was.
@@ -225,6 +234,7 @@ import Venues
             let ids: [String: [String]] = [
                 "/api/v1/bots/:id": botIDs, "/api/v1/credentials/:id": [credential.id.uuidString.lowercased()],
                 "/api/v1/auth/sessions/:id": [sessionID], "/api/v1/admin/users/:id": [alice.userID],
+                "/api/v1/alerts/:id": [alert.id.uuidString.lowercased()],
             ]
             let routes = try await Self.routesWithParameters(app)
             let registeredKeys = Set(try await Self.allRoutes(app).map(\.key))

@@ -50,6 +50,7 @@ public struct AuditAdministration: Sendable {
             key: prepared.secrets.auditSigningKey,
             origin: auditOrigin(prepared),
             checkpointInterval: prepared.configuration.auditCheckpointInterval,
+            witnesses: prepared.configuration.auditWitnesses,
             logger: logger,
             now: { Date() }
         )
@@ -138,6 +139,8 @@ public struct AuditAdministration: Sendable {
         )
         try await self.publisher.sequence()
         try await self.publisher.checkpointIfDue(force: true)
+        // The configured witnesses cosign the new checkpoint, as they would the server's (an unreachable one is skipped).
+        await self.publisher.cosign(try await self.publisher.latest())
         return try await self.publisher.exportJSON(owner: userID, checkpoint: try await self.publisher.published())
     }
 }

@@ -56,7 +56,15 @@ public enum WitnessServer {
                 body: .init(byteBuffer: ByteBuffer(string: answer.body))
             )
         }
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { channel in
+                // The port actually bound (`--port 0` picks one), in the same line `tradekeep serve` writes.
+                logger.info("listening", metadata: ["port": .stringConvertible(channel.localAddress?.port ?? 0)])
+            },
+            logger: logger
+        )
     }
 }
 

@@ -125,7 +125,7 @@ struct SecondFactor: Sendable {
     func recordFailure(user: UserRecord, reason: String, now: Date, client: ClientInfo) async throws -> Date? {
         let lockout = self.lockout
         let (failures, lockedUntil) = try await self.store.transaction { transaction in
-            let outcome = try await self.store.lockIfExhausted(
+            let outcome = try await self.store.recordFailedAttempt(
                 userID: user.id,
                 maximum: lockout.maximumFailures,
                 until: now.addingTimeInterval(lockout.lockDuration),

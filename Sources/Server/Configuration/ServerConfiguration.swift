@@ -4,6 +4,7 @@ import Accounts
 import AuditLog
 import Bots
 import Foundation
+import Guard
 import Logging
 import Storage
 import Vault
@@ -46,6 +47,8 @@ public struct ServerConfiguration: Sendable {
     public var hibpURL: String
     /// The From address of outgoing mail.
     public var mailFrom: String
+    /// Where mail goes (TRADEKEEP_SMTP_URL); nil: the outbox folder.
+    public var smtp: SMTPConfiguration?
     /// bcrypt cost. Not a setting: 12 in every deployment; tests lower it to keep the suite fast.
     public var bcryptCost: UInt8 = 12
     /// Where the key-encryption key lives (TRADEKEEP_KEK).
@@ -81,6 +84,10 @@ public struct ServerConfiguration: Sendable {
     public var auditOrigin: String?
     /// Witnesses that cosign each checkpoint (TRADEKEEP_AUDIT_WITNESSES: `URL vkey` pairs, comma-separated).
     public var auditWitnesses: [AuditWitness]
+    /// How often the anomaly scanner reads the audit log (TRADEKEEP_ANOMALY_INTERVAL, seconds).
+    public var anomalyInterval: Duration
+    /// The anomaly rules' thresholds (TRADEKEEP_ANOMALY_*).
+    public var anomalyThresholds: AnomalyThresholds
     /// How many bots one user may have, and run (TRADEKEEP_MAX_BOTS_PER_USER, TRADEKEEP_MAX_RUNNING_BOTS_PER_USER).
     public var botLimits: BotLimits
     /// How far (a fraction) a limit price may be on the wrong side of the market (TRADEKEEP_PRICE_BAND_PCT, in percent).
@@ -208,6 +215,31 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError(Setting.kek.name, "aws-kms needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         }
         self.mailFrom = sources.value(.mailFrom) ?? "Tradekeep <tradekeep@\(self.publicURL.host ?? "localhost")>"
+        if let url = sources.value(.smtpURL) {
+            let smtp: SMTPConfiguration
+            do {
+                smtp = try SMTPConfiguration(
+                    url: url,
+                    caFile: sources.value(.smtpCAFile).map { URL(fileURLWithPath: $0) },
+                    heloName: self.publicURL.host ?? "localhost"
+                )
+            } catch {
+                throw ConfigurationError(Setting.smtpURL.name, error.description)
+            }
+            let allowPlaintext = try parse(.smtpAllowPlaintext, default: false, { ["true": true, "false": false][$0] }, expected: "true or false")
+            if smtp.security == .plain, !smtp.isLoopback, !allowPlaintext {
+                throw ConfigurationError(
+                    Setting.smtpURL.name,
+                    "smtp:// sends mail (and any password) unencrypted; use smtps:// or smtp+starttls://, or set TRADEKEEP_SMTP_ALLOW_PLAINTEXT=true for a relay on a trusted network"
+                )
+            }
+            if let caFile = smtp.caFile, !FileManager.default.isReadableFile(atPath: caFile.path) {
+                throw ConfigurationError(Setting.smtpCAFile.name, "\(caFile.path) cannot be read")
+            }
+            self.smtp = smtp
+        } else {
+            self.smtp = nil
+        }
         self.egressIPs = try parse(.egressIPs, default: [], Self.parseAddressList, expected: "a comma-separated list of IP addresses")
         self.ipAllowlist = try parse(
             .ipAllowlist,
@@ -319,6 +351,29 @@ public struct ServerConfiguration: Sendable {
                     ))
             )
         )
+        self.anomalyInterval = .seconds(
+            try parse(
+                .anomalyInterval,
+                default: 300,
+                { Int($0).flatMap { (10...86_400).contains($0) ? $0 : nil } },
+                expected: "seconds between 10 and 86400"
+            )
+        )
+        func count(_ setting: Setting, _ value: Int) throws -> Int {
+            try parse(
+                setting,
+                default: value,
+                { Int($0).flatMap { (1...100_000).contains($0) ? $0 : nil } },
+                expected: "a whole number from 1 to 100000"
+            )
+        }
+        var thresholds = AnomalyThresholds()
+        thresholds.rapidFireOpens = try count(.anomalyRapidFireOpens, thresholds.rapidFireOpens)
+        thresholds.newIPLookback = Double(try count(.anomalyNewIPDays, 30)) * 86_400
+        thresholds.stuffingAccountsPerIP = try count(.anomalyStuffingAccounts, thresholds.stuffingAccountsPerIP)
+        thresholds.stuffingIPsPerAccount = try count(.anomalyStuffingIPs, thresholds.stuffingIPsPerAccount)
+        thresholds.rejectedKeys = try count(.anomalyRejectedKeys, thresholds.rejectedKeys)
+        self.anomalyThresholds = thresholds
         let explicitPublicURL = sources.value(.publicURL) != nil
         self.auditOrigin = try parse(
             .auditOrigin,

@@ -33,6 +33,9 @@ public struct Setting: Hashable, Sendable {
     public static let hibp = Setting("TRADEKEEP_HIBP")
     public static let hibpURL = Setting("TRADEKEEP_HIBP_URL")
     public static let mailFrom = Setting("TRADEKEEP_MAIL_FROM")
+    public static let smtpURL = Setting("TRADEKEEP_SMTP_URL", secret: true)
+    public static let smtpCAFile = Setting("TRADEKEEP_SMTP_CA_FILE")
+    public static let smtpAllowPlaintext = Setting("TRADEKEEP_SMTP_ALLOW_PLAINTEXT")
     public static let vaultCacheTTL = Setting("TRADEKEEP_VAULT_CACHE_TTL")
     /// May carry a PKCS#11 PIN, hence secret.
     public static let kek = Setting("TRADEKEEP_KEK", secret: true)
@@ -62,6 +65,12 @@ public struct Setting: Hashable, Sendable {
     public static let auditCheckpointInterval = Setting("TRADEKEEP_AUDIT_CHECKPOINT_INTERVAL")
     public static let auditOrigin = Setting("TRADEKEEP_AUDIT_ORIGIN")
     public static let auditWitnesses = Setting("TRADEKEEP_AUDIT_WITNESSES")
+    public static let anomalyInterval = Setting("TRADEKEEP_ANOMALY_INTERVAL")
+    public static let anomalyRapidFireOpens = Setting("TRADEKEEP_ANOMALY_RAPID_FIRE_OPENS")
+    public static let anomalyNewIPDays = Setting("TRADEKEEP_ANOMALY_NEW_IP_DAYS")
+    public static let anomalyStuffingAccounts = Setting("TRADEKEEP_ANOMALY_STUFFING_ACCOUNTS")
+    public static let anomalyStuffingIPs = Setting("TRADEKEEP_ANOMALY_STUFFING_IPS")
+    public static let anomalyRejectedKeys = Setting("TRADEKEEP_ANOMALY_REJECTED_KEYS")
 
     /// TRADEKEEP_VENUE_<ID>_BASE_URL: where the venue's API is (testnets, proxies, test fakes).
     public static func venueBaseURL(_ venue: VenueID) -> Setting { Setting("TRADEKEEP_VENUE_\(venue.environmentName)_BASE_URL") }
@@ -73,11 +82,12 @@ public struct Setting: Hashable, Sendable {
         [
             .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
             .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
-            .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .vaultCacheTTL, .kek,
+            .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .smtpURL, .smtpCAFile, .smtpAllowPlaintext, .vaultCacheTTL, .kek,
             .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
             .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
             .maxBotsPerUser, .maxRunningBotsPerUser, .priceBand, .rateLimitLogin, .rateLimitRegister, .rateLimitGeneral,
             .rateLimitWebhook, .allowRaisedRateLimits, .passwordHashQueue, .auditCheckpointInterval, .auditOrigin, .auditWitnesses,
+            .anomalyInterval, .anomalyRapidFireOpens, .anomalyNewIPDays, .anomalyStuffingAccounts, .anomalyStuffingIPs, .anomalyRejectedKeys,
         ] + venueSettings
 
     public static func named(_ name: String) -> Setting? { all.first { $0.name == name } }

@@ -32,7 +32,7 @@ enum RouteInventory {
 
     static let adminRoutes: Set<String> = [
         "GET /api/v1/admin/users", "POST /api/v1/admin/users/:id/lock", "POST /api/v1/admin/users/:id/unlock",
-        "POST /api/v1/admin/halt", "POST /api/v1/admin/resume",
+        "POST /api/v1/admin/halt", "POST /api/v1/admin/resume", "GET /api/v1/admin/alerts", "POST /api/v1/admin/anomaly/scan",
     ]
 
     /// How a route is declared; routes not declared public or admin must be authenticated.

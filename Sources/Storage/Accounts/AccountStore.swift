@@ -152,41 +152,52 @@ public struct AccountStore: Sendable {
         try await self.updateUser(userID, now: now, in: transaction) { $0.set("email_verified_at", to: now) }
     }
 
-    /// Count an attempt (a password, a code) before it is evaluated: one statement increments the account's counter
-    /// only if the account is not locked and fewer than `maximum` attempts are counted, so however many requests
-    /// arrive at once, at most `maximum` are evaluated before the account locks. An expired lock starts the count
-    /// afresh. A right answer gives its count back (`releaseAttempt`); a wrong one keeps it (`lockIfExhausted`).
+    /// Count an attempt (a password, a code) before it is evaluated: one statement adds it to the account's attempts
+    /// in flight only if the account is not locked and its failures plus the attempts in flight are fewer than
+    /// `maximum`, so however many requests arrive at once, at most `maximum` are evaluated before the account locks.
+    /// An expired lock starts the count afresh. A right answer, or one never evaluated, gives its place back
+    /// (`releaseAttempt`); a wrong one becomes a failure (`recordFailedAttempt`). Failures and attempts in flight are
+    /// kept apart so that a lock stands for `maximum` wrong answers, not for answers still being checked.
     public func reserveAttempt(userID: UUID, maximum: Int, lockDuration: TimeInterval, now: Date) async throws -> AttemptReservation {
         let rows = try await self.sql().raw(
             """
             UPDATE users SET
-              failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
+              failed_logins = CASE WHEN locked_until IS NOT NULL THEN 0 ELSE failed_logins END,
+              attempts_in_flight = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE attempts_in_flight + 1 END,
               locked_until = NULL,
               updated_at = \(bind: now)
             WHERE id = \(bind: userID)
-              AND ((locked_until IS NULL AND failed_logins < \(bind: maximum)) OR locked_until <= \(bind: now))
-            RETURNING failed_logins
+              AND ((locked_until IS NULL AND failed_logins + attempts_in_flight < \(bind: maximum)) OR locked_until <= \(bind: now))
+            RETURNING failed_logins + attempts_in_flight AS attempt
             """
         ).all()
-        if let row = rows.first { return .granted(attempt: try row.decode(column: "failed_logins", as: Int.self)) }
-        // Refused: locked, or the allowance is taken by attempts counted but not yet settled. Attempts settle within
-        // seconds (a hash waits at most its queue); a count still exhausted a minute after the last attempt lost its
-        // settlement (the database failed after counting). It becomes the lock it stands for, dated from that last
-        // attempt, so the account can never stay refused for good.
+        if let row = rows.first { return .granted(attempt: try row.decode(column: "attempt", as: Int.self)) }
+        // Refused: locked, or the allowance is taken by failures and attempts not yet settled. Attempts settle within
+        // seconds (a hash waits at most its queue); attempts still in flight a minute after the last one lost their
+        // settlement (the database failed after counting). They count as the failures they may have been, and an
+        // exhausted count becomes the lock it stands for, dated from that last attempt, so the account can never
+        // stay refused for good.
         struct State: Decodable {
             var failedLogins: Int
+            var attemptsInFlight: Int
             var lockedUntil: Date?
             var updatedAt: Date
         }
         guard
-            let state = try await self.sql().select().columns("failed_logins", "locked_until", "updated_at").from("users")
-                .where("id", .equal, userID).first(decoding: State.self, keyDecodingStrategy: .convertFromSnakeCase)
+            let state = try await self.sql().select().columns("failed_logins", "attempts_in_flight", "locked_until", "updated_at")
+                .from("users").where("id", .equal, userID)
+                .first(decoding: State.self, keyDecodingStrategy: .convertFromSnakeCase)
         else { return .refused(lockedUntil: nil) }
-        if state.lockedUntil == nil, state.failedLogins >= maximum, state.updatedAt <= now.addingTimeInterval(-Self.settleTime) {
+        if state.lockedUntil == nil, state.failedLogins + state.attemptsInFlight >= maximum,
+            state.updatedAt <= now.addingTimeInterval(-Self.settleTime)
+        {
             let until = state.updatedAt.addingTimeInterval(lockDuration)
-            try await self.sql().update("users").set("locked_until", to: until)
-                .where("id", .equal, userID).where("locked_until", .is, SQLLiteral.null).where("failed_logins", .greaterThanOrEqual, maximum)
-                .run()
+            try await self.sql().raw(
+                """
+                UPDATE users SET failed_logins = failed_logins + attempts_in_flight, attempts_in_flight = 0, locked_until = \(bind: until)
+                WHERE id = \(bind: userID) AND locked_until IS NULL AND failed_logins + attempts_in_flight >= \(bind: maximum)
+                """
+            ).run()
             return .refused(lockedUntil: until)
         }
         return .refused(lockedUntil: state.lockedUntil)
@@ -195,17 +206,17 @@ public struct AccountStore: Sendable {
     /// How long counted attempts may take to settle (be evaluated and released or kept).
     public static let settleTime: TimeInterval = 60
 
-    /// A counted attempt was right (or never evaluated): give its count back.
+    /// A counted attempt was right (or never evaluated): give its place back.
     public func releaseAttempt(userID: UUID) async throws {
         try await self.sql().raw(
-            "UPDATE users SET failed_logins = failed_logins - 1 WHERE id = \(bind: userID) AND failed_logins > 0 AND locked_until IS NULL"
+            "UPDATE users SET attempts_in_flight = attempts_in_flight - 1 WHERE id = \(bind: userID) AND attempts_in_flight > 0"
         ).run()
     }
 
-    /// A counted attempt was wrong. When the count has reached `maximum`, lock the account until `until` (once: a
-    /// lock already in force is not extended). The count stays as it is: the lock records how it came about.
-    /// Returns the count, and the lock deadline when this call locked the account.
-    public func lockIfExhausted(
+    /// A counted attempt was wrong: it becomes a failure. When the failures reach `maximum`, lock the account until
+    /// `until` (once: a lock already in force is not extended). The count stays as it is: the lock records how it
+    /// came about. Returns the failures, and the lock deadline when this call locked the account.
+    public func recordFailedAttempt(
         userID: UUID,
         maximum: Int,
         until: Date,
@@ -213,9 +224,17 @@ public struct AccountStore: Sendable {
         in transaction: AuditedTransaction? = nil
     ) async throws -> (failures: Int, lockedUntil: Date?) {
         let sql = try self.sql(transaction)
+        try await sql.raw(
+            """
+            UPDATE users SET failed_logins = failed_logins + 1,
+              attempts_in_flight = CASE WHEN attempts_in_flight > 0 THEN attempts_in_flight - 1 ELSE 0 END,
+              updated_at = \(bind: now)
+            WHERE id = \(bind: userID)
+            """
+        ).run()
         let locked = try await sql.raw(
             """
-            UPDATE users SET locked_until = \(bind: until), updated_at = \(bind: now)
+            UPDATE users SET locked_until = \(bind: until)
             WHERE id = \(bind: userID) AND failed_logins >= \(bind: maximum) AND (locked_until IS NULL OR locked_until <= \(bind: now))
             RETURNING failed_logins
             """

@@ -4,6 +4,7 @@
 import Bots
 import FluentKit
 import Foundation
+import Guard
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -86,6 +87,8 @@ struct TestApplication {
             vault: parts.vault,
             paper: parts.paper,
             auditLog: parts.auditLog,
+            alerts: parts.alerts,
+            scanner: parts.scanner,
             dataDirectory: self.prepared.configuration.dataDirectory,
             logger: self.logs.logger()
         )
@@ -139,6 +142,8 @@ struct Inside: Sendable {
     /// The paper venue as the engine sees it (with any injected fault).
     let paper: any Venue
     let auditLog: AuditLogPublisher
+    let alerts: AlertService
+    let scanner: AnomalyScanner
     let dataDirectory: URL
     let logger: Logger
 

@@ -1,0 +1,85 @@
+// The anomaly scanner's view of the audit log: entries by time (the `audit_events_created` index) and the
+// addresses each account used before a scan window, plus the lock that makes one scan at a time across servers.
+
+import AuditLog
+import FluentKit
+import Foundation
+import Guard
+import SQLKit
+
+extension AlertStore: AnomalySource {
+    /// How long a scan may hold the lease; a server that dies mid-scan delays the next scan by at most this.
+    public static let scanLease: TimeInterval = 600
+
+    /// One scan at a time across servers: a lease on the scanner's row, claimed by one atomic upsert and given
+    /// back at the end. A lease rather than a PostgreSQL advisory lock: it works the same on SQLite, it is scoped to
+    /// the deployment's schema (advisory locks are database-wide), and it holds no connection while the scan runs
+    /// (a scan's queries would otherwise wait for a pool that its own lock connection is part of).
+    public func withExclusiveScan<T: Sendable>(now: Date, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        let holder = UUID().uuidString.lowercased()
+        let claimed = try await self.sql().raw(
+            """
+            INSERT INTO anomaly_scans (name, lease_until, holder) VALUES ('anomaly', \(bind: now.addingTimeInterval(Self.scanLease)), \(bind: holder))
+            ON CONFLICT (name) DO UPDATE SET lease_until = excluded.lease_until, holder = excluded.holder
+            WHERE anomaly_scans.lease_until IS NULL OR anomaly_scans.lease_until < \(bind: now)
+            RETURNING holder
+            """
+        ).all()
+        guard !claimed.isEmpty else { return nil }
+        let release = { @Sendable in
+            try await self.sql().raw("UPDATE anomaly_scans SET lease_until = NULL WHERE name = 'anomaly' AND holder = \(bind: holder)").run()
+        }
+        do {
+            let result = try await body()
+            try await release()
+            return result
+        } catch {
+            try? await release()
+            throw error
+        }
+    }
+
+    public func scannedUntil() async throws -> Date? { try await self.scannedUntil("anomaly") }
+
+    public func setScannedUntil(_ date: Date) async throws { try await self.setScannedUntil(date, name: "anomaly", in: nil) }
+
+    public func events(from: Date, to: Date) async throws -> [ObservedEvent] {
+        struct Row: Decodable {
+            var userId: UUID?
+            var action: String
+            var ip: String?
+            var details: String
+            var createdAt: Date
+        }
+        let rows = try await self.sql().select().columns("user_id", "action", "ip", "details", "created_at").from("audit_events")
+            .where("created_at", .greaterThanOrEqual, from).where("created_at", .lessThan, to)
+            .orderBy("created_at")
+            .all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
+        return rows.map { row in
+            ObservedEvent(
+                userID: row.userId,
+                action: AuditAction(rawValue: row.action),
+                ip: row.ip,
+                details: row.details == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(row.details.utf8))) ?? [:],
+                time: row.createdAt
+            )
+        }
+    }
+
+    public func knownIPs(users: Set<UUID>, from: Date, to: Date) async throws -> [UUID: Set<String>] {
+        struct Row: Decodable {
+            var userId: UUID
+            var ip: String
+        }
+        var known: [UUID: Set<String>] = [:]
+        // In batches, so a scan over many accounts stays within the databases' bind limits.
+        for batch in Array(users).chunked(500) {
+            let rows = try await self.sql().select().distinct().columns("user_id", "ip").from("audit_events")
+                .where("user_id", .in, Array(batch)).where("ip", .isNot, SQLLiteral.null)
+                .where("created_at", .greaterThanOrEqual, from).where("created_at", .lessThan, to)
+                .all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
+            for row in rows { known[row.userId, default: []].insert(row.ip) }
+        }
+        return known
+    }
+}
