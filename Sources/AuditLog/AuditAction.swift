@@ -29,6 +29,8 @@ extension AuditAction {
     public static let credentialRejected: AuditAction = "credential.rejected"
     public static let credentialRotated: AuditAction = "credential.rotated"
     public static let credentialDeleted: AuditAction = "credential.deleted"
+    // Issue 14: a stored key that failed its re-check (a forbidden permission, no IP lock, revoked) is disabled.
+    public static let credentialDisabled: AuditAction = "credential.disabled"
 }
 
 extension AuditAction {

@@ -18,6 +18,8 @@ public enum AnomalyKind: String, CaseIterable, Sendable, Codable {
     case repeatedRejectedKeys = "repeated_rejected_keys"
     /// A bot stopped by a risk limit or by failing.
     case botStopped = "bot_stopped"
+    /// A stored exchange key failed its re-check (a forbidden permission, no IP lock, revoked) and was disabled.
+    case keyDisabled = "key_disabled"
 }
 
 extension ClientInfo {

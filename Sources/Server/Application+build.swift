@@ -69,16 +69,9 @@ func buildApplicationParts(
         now: clock,
         logger: logger
     )
-    let bots = BotService(
-        bots: botStore,
-        credentials: credentialStore,
-        engine: engine,
-        venues: venues,
-        limits: configuration.botLimits,
-        audit: audit,
-        logger: logger,
-        now: clock
-    )
+    // A key disabled by its re-check stops its bots and alerts its owner: both are made below, so the credential
+    // service is told through a handler set once they exist.
+    let keyDisabled = KeyDisabledHandler()
     let credentials = CredentialService(
         repository: credentialStore,
         directory: directory,
@@ -89,7 +82,19 @@ func buildApplicationParts(
         ),
         audit: audit,
         keysChanged: { engine.forgetKeys(credentialID: $0) },
-        usage: { try await bots.botsUsing(credentialID: $0, owner: $1) },
+        usage: { id, owner in try await botStore.bots(userID: owner).filter { $0.credentialID == id }.count },
+        disabled: { await keyDisabled.handle($0, reason: $1) },
+        logger: logger,
+        now: clock
+    )
+    let bots = BotService(
+        bots: botStore,
+        credentials: credentialStore,
+        engine: engine,
+        venues: venues,
+        limits: configuration.botLimits,
+        audit: audit,
+        keyCheck: { try await credentials.checkBeforeUse(id: $0, owner: $1) },
         logger: logger,
         now: clock
     )
@@ -115,6 +120,14 @@ func buildApplicationParts(
         logger: logger,
         now: clock
     )
+    keyDisabled.set { record, reason in
+        let stopped = try? await bots.stopBots(
+            usingCredential: record.id,
+            owner: record.userID,
+            reason: "Stopped: its exchange key was disabled. \(reason)"
+        )
+        await alerts.keyDisabled(record, reason: reason, stoppedBots: stopped?.bots ?? 0)
+    }
     let scanner = AnomalyScanner(
         source: alertStore,
         reporter: alerts,
@@ -146,6 +159,7 @@ func buildApplicationParts(
         services: [
             database.databases, jobs, AfterStartup(gate: startup, service: paper), AfterStartup(gate: startup, service: engine),
             AfterStartup(gate: startup, service: scanner), AfterStartup(gate: startup, service: alerts),
+            AfterStartup(gate: startup, service: KeyRechecker(credentials: credentials, now: clock, logger: logger)),
             AfterStartup(
                 gate: startup,
                 service: AuditLogService(

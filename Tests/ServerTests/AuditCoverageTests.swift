@@ -30,7 +30,7 @@ import Testing
         "order.filled": "BotsTests/EngineTests", "audit.exported": "ServerTests/AuditCoverageTests/operatorExport",
         "alert.raised": "ServerTests/AlertTests/rapidFireEndToEnd", "alert.delivered": "ServerTests/AlertTests/rapidFireEndToEnd",
         "alert.acknowledged": "ServerTests/AlertTests/rapidFireEndToEnd", "admin.anomaly_scan": "ServerTests/AlertTests/rapidFireEndToEnd",
-        "alert.delivery_failed": "ServerTests/AlertTests/deliveryRetries",
+        "alert.delivery_failed": "ServerTests/AlertTests/deliveryRetries", "credential.disabled": "ServerTests/KeyRecheckTests/dailyRecheck",
     ]
 
     @Test("Every action declared in AuditAction.swift is listed with where its entry is shown")

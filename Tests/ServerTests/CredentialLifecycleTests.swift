@@ -95,6 +95,7 @@ import Venues
                 #expect(
                     Set(credential.keys) == [
                         "id", "venue", "label", "key_hint", "permissions", "ip_restricted", "warnings", "created_at", "rotated_at",
+                        "status", "disabled_reason", "checked_at",
                     ]
                 )
                 #expect(credential["permissions"] as? [String] == ["read_only", "trade"])

@@ -199,6 +199,8 @@ public final class FakeBybit: Sendable {
     public init() { self.log = FakeVenueLog() }
 
     public func addKey(_ key: BybitKey) { self.state.withLockedValue { $0.keys[key.apiKey] = key } }
+    /// The key deleted at the exchange: every call with it is refused from now on.
+    public func removeKey(apiKey: String) { _ = self.state.withLockedValue { $0.keys.removeValue(forKey: apiKey) } }
 
     /// Sets mark/last price; market orders fill at it, resting limits and conditional orders it crosses execute.
     public func setPrice(symbol: String, price: Decimal) {

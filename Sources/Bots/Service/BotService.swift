@@ -90,6 +90,9 @@ public struct BotService: Sendable {
     let limits: BotLimits
     /// Standalone audit entries (the account kill switch's summary).
     let audit: any AuditSink
+    /// Re-checks a bot's exchange key with its venue before the bot starts (credential id, owner); throws when the
+    /// key is disabled or cannot be confirmed. Nil: no check (tests of the engine alone).
+    let keyCheck: (@Sendable (UUID, UUID) async throws -> Void)?
     let logger: Logger
     let now: @Sendable () -> Date
 
@@ -100,9 +103,11 @@ public struct BotService: Sendable {
         venues: TradingVenues,
         limits: BotLimits,
         audit: any AuditSink,
+        keyCheck: (@Sendable (UUID, UUID) async throws -> Void)? = nil,
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.keyCheck = keyCheck
         self.bots = bots
         self.credentials = credentials
         self.engine = engine
@@ -239,6 +244,8 @@ public struct BotService: Sendable {
 
     public func start(id: UUID, owner: UUID, client: ClientInfo) async throws -> BotRecord {
         let bot = try await self.bot(id: id, owner: owner)
+        // The key is asked about again first: it may have changed at the exchange since it was stored.
+        if let credentialID = bot.credentialID, let keyCheck = self.keyCheck { try await keyCheck(credentialID, owner) }
         let event = AuditEvent(.botStarted, user: owner, client: client, ["bot_id": bot.id.uuidString.lowercased()], at: self.now())
         switch try await self.bots.start(id: bot.id, userID: owner, runningLimit: self.limits.runningBotsPerUser, audit: event) {
         case .started, .alreadyRunning: return try await self.bot(id: id, owner: owner)
@@ -314,6 +321,21 @@ public struct BotService: Sendable {
         let bots = try await self.bots.bots(userID: owner)
         let results = await self.engine.stopAll(bots, reason: reason, action: .botStopped, client: client)
         return try self.summarise(zip(bots.map(\.id), results).map { ($0, $1) }).complete("account lock")
+    }
+
+    /// A key of the owner was disabled: every bot trading with it stops and its orders are cancelled (while the key
+    /// still works: the caller disables it after this). Nil when no bot uses it.
+    public func stopBots(usingCredential credentialID: UUID, owner: UUID, reason: String) async throws -> StopSummary? {
+        let bots = try await self.bots.bots(userID: owner).filter { $0.credentialID == credentialID }
+        guard !bots.isEmpty else { return nil }
+        let results = await self.engine.stopAll(
+            bots,
+            reason: reason,
+            action: .botStopped,
+            client: ClientInfo(ip: nil, userAgent: "key-recheck"),
+            details: ["credential_id": credentialID.uuidString.lowercased()]
+        )
+        return self.summarise(zip(bots.map(\.id), results).map { ($0, $1) })
     }
 
     /// The administrators' halt: no order goes out from now on (the trading gate reads it); every running bot stops

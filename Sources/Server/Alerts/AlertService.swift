@@ -9,6 +9,7 @@ import Guard
 import Logging
 import ServiceLifecycle
 import Storage
+import Venues
 
 struct AlertDeliveryPolicy: Sendable {
     /// The first retry's delay; each further one is `factor` times longer.
@@ -72,6 +73,26 @@ final class AlertService: AnomalyReporter, Service, Sendable {
         }
         if stored > 0 { self.wake.yield() }
         return stored
+    }
+
+    /// A re-check disabled a key: its owner (and the admins) are told what changed and how to fix it.
+    func keyDisabled(_ record: CredentialRecord, reason: String, stoppedBots: Int) async {
+        let now = self.now()
+        let stopped =
+            stoppedBots == 0 ? "" : " \(stoppedBots) bot\(stoppedBots == 1 ? "" : "s") trading with it stopped and their orders were cancelled."
+        let anomaly = Anomaly(
+            kind: .keyDisabled,
+            userID: record.userID,
+            subject: "\(record.userID.uuidString.lowercased()):\(record.id.uuidString.lowercased())",
+            message: "Your \(record.venue.displayName) key \u{201C}\(record.label)\u{201D} (\(record.keyHint)) was disabled: \(reason)\(stopped)",
+            details: ["credential_id": record.id.uuidString.lowercased(), "venue": record.venue.rawValue, "bots_stopped": String(stoppedBots)],
+            time: now
+        )
+        do {
+            _ = try await self.report([anomaly], now: now)
+        } catch {
+            self.logger.error("key-disabled alert not stored", metadata: ["error": .string(String(describing: error))])
+        }
     }
 
     // MARK: Reading

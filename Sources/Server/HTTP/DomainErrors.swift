@@ -34,7 +34,7 @@ extension CredentialError: APIErrorConvertible {
             case .invalidLabel, .unknownVenue, .invalidKeyMaterial, .rejected: .unprocessableContent
             case .venueUnreachable: .badGateway
             case .venueUnavailable: .serviceUnavailable
-            case .inUse: .conflict
+            case .inUse, .disabled: .conflict
             }
         return APIError(status, code: self.code, message: self.message)
     }

@@ -71,6 +71,10 @@ struct VenuesController {
         let warnings: [String]
         let createdAt: Date
         let rotatedAt: Date?
+        /// `active`, or `disabled` after a failed re-check (never used again; rotate it to fix).
+        let status: String
+        let disabledReason: String?
+        let checkedAt: Date?
 
         init(_ record: CredentialRecord) {
             self.id = record.id.apiString
@@ -82,6 +86,9 @@ struct VenuesController {
             self.warnings = record.warnings
             self.createdAt = record.createdAt
             self.rotatedAt = record.rotatedAt
+            self.status = record.disabledAt == nil ? "active" : "disabled"
+            self.disabledReason = record.disabledReason
+            self.checkedAt = record.checkedAt
         }
 
         // ip_restricted and rotated_at are always present (null when unknown / never rotated).
@@ -96,9 +103,15 @@ struct VenuesController {
             try container.encode(self.warnings, forKey: .warnings)
             try container.encode(self.createdAt, forKey: .createdAt)
             try container.encode(self.rotatedAt, forKey: .rotatedAt)
+            try container.encode(self.status, forKey: .status)
+            try container.encode(self.disabledReason, forKey: .disabledReason)
+            try container.encode(self.checkedAt, forKey: .checkedAt)
         }
 
         enum CodingKeys: String, CodingKey {
+            case status
+            case disabledReason
+            case checkedAt
             case id
             case venue
             case label

@@ -34,6 +34,9 @@ public struct CredentialStore: CredentialRepository {
         var secretId: UUID
         var createdAt: Date
         var rotatedAt: Date?
+        var checkedAt: Date?
+        var disabledAt: Date?
+        var disabledReason: String?
 
         init(_ record: CredentialRecord, secretID: UUID) throws {
             self.id = record.id
@@ -47,6 +50,9 @@ public struct CredentialStore: CredentialRepository {
             self.secretId = secretID
             self.createdAt = record.createdAt
             self.rotatedAt = record.rotatedAt
+            self.checkedAt = record.checkedAt
+            self.disabledAt = record.disabledAt
+            self.disabledReason = record.disabledReason
         }
 
         func record() throws -> CredentialRecord {
@@ -63,7 +69,10 @@ public struct CredentialStore: CredentialRepository {
                 ipRestricted: self.ipRestricted,
                 warnings: try self.list(self.warnings, "warnings"),
                 createdAt: self.createdAt,
-                rotatedAt: self.rotatedAt
+                rotatedAt: self.rotatedAt,
+                disabledAt: self.disabledAt,
+                disabledReason: self.disabledReason,
+                checkedAt: self.checkedAt
             )
         }
 
@@ -105,6 +114,7 @@ public struct CredentialStore: CredentialRepository {
 
     public func keys(id: UUID, userID: UUID) async throws -> VenueCredentials {
         guard let row = try await self.row(id: id, userID: userID) else { throw CredentialError.notFound }
+        if row.disabledAt != nil { throw CredentialError.disabled(row.disabledReason ?? "it failed its re-check.") }
         return try await self.secrets.withSecret(id: row.secretId, ownerID: userID) { try VenueCredentials(vaultEncoded: $0) }
     }
 
@@ -127,12 +137,43 @@ public struct CredentialStore: CredentialRepository {
             try await sql.update("exchange_credentials")
                 .set("secret_id", to: sealed.id).set("key_hint", to: findings.keyHint).set("permissions", to: try Row.text(findings.permissions))
                 .set("ip_restricted", to: findings.ipRestricted).set("warnings", to: try Row.text(findings.warnings)).set("rotated_at", to: now)
+                .set("checked_at", to: now).set("disabled_at", to: SQLLiteral.null).set("disabled_reason", to: SQLLiteral.null)
                 .where("id", .equal, id).where("user_id", .equal, userID).run()
             try await SecretStore.delete(id: old, ownerID: userID, in: sql)
             try await transaction.record(audit)
             return true
         }
         return rotated ? try await self.credential(id: id, userID: userID) : nil
+    }
+
+    public func disable(id: UUID, userID: UUID, reason: String, at now: Date, audit: AuditEvent) async throws -> Bool {
+        try await self.database.transaction(logger: self.logger) { transaction in
+            let rows = try await transaction.sql.raw(
+                """
+                UPDATE exchange_credentials SET disabled_at = \(bind: now), disabled_reason = \(bind: reason)
+                WHERE id = \(bind: id) AND user_id = \(bind: userID) AND disabled_at IS NULL RETURNING id
+                """
+            ).all()
+            guard !rows.isEmpty else { return false }
+            try await transaction.record(audit)
+            return true
+        }
+    }
+
+    public func markChecked(id: UUID, userID: UUID, findings: KeyFindings, at now: Date) async throws {
+        try await self.sql().update("exchange_credentials")
+            .set("checked_at", to: now).set("permissions", to: try Row.text(findings.permissions))
+            .set("ip_restricted", to: findings.ipRestricted).set("warnings", to: try Row.text(findings.warnings))
+            .where("id", .equal, id).where("user_id", .equal, userID).where("disabled_at", .is, SQLLiteral.null).run()
+    }
+
+    public func dueForCheck(checkedBefore: Date, limit: Int) async throws -> [CredentialRecord] {
+        try await self.sql().raw(
+            """
+            SELECT * FROM exchange_credentials WHERE disabled_at IS NULL AND COALESCE(checked_at, rotated_at, created_at) < \(bind: checkedBefore)
+            ORDER BY COALESCE(checked_at, rotated_at, created_at) LIMIT \(bind: limit)
+            """
+        ).all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase).map { try $0.record() }
     }
 
     static func lockedSecretID(_ sql: any SQLDatabase, id: UUID, userID: UUID) async throws -> UUID? {

@@ -16,6 +16,11 @@ public struct CredentialRecord: Sendable, Equatable {
     public var warnings: [String]
     public var createdAt: Date
     public var rotatedAt: Date?
+    /// When the key was disabled (it gained a forbidden permission, lost its IP lock or was revoked), and why.
+    public var disabledAt: Date?
+    public var disabledReason: String?
+    /// When the venue last confirmed the key (nil: only when it was added).
+    public var checkedAt: Date?
 
     public init(
         id: UUID,
@@ -27,7 +32,10 @@ public struct CredentialRecord: Sendable, Equatable {
         ipRestricted: Bool?,
         warnings: [String],
         createdAt: Date,
-        rotatedAt: Date?
+        rotatedAt: Date?,
+        disabledAt: Date? = nil,
+        disabledReason: String? = nil,
+        checkedAt: Date? = nil
     ) {
         self.id = id
         self.userID = userID
@@ -39,6 +47,9 @@ public struct CredentialRecord: Sendable, Equatable {
         self.warnings = warnings
         self.createdAt = createdAt
         self.rotatedAt = rotatedAt
+        self.disabledAt = disabledAt
+        self.disabledReason = disabledReason
+        self.checkedAt = checkedAt
     }
 }
 
@@ -68,6 +79,13 @@ public protocol CredentialRepository: Sendable {
     func rotate(id: UUID, userID: UUID, findings: KeyFindings, keys: VenueCredentials, at: Date, audit: AuditEvent) async throws -> CredentialRecord?
     /// Delete the record and its sealed material; false when the owner has no such credential.
     func delete(id: UUID, userID: UUID, audit: AuditEvent) async throws -> Bool
-    /// The key material, opened from the vault. Throws `CredentialError.notFound` when it is gone.
+    /// The key material, opened from the vault. Throws `CredentialError.notFound` when it is gone and
+    /// `CredentialError.disabled` when it was disabled: a disabled key is never used again.
     func keys(id: UUID, userID: UUID) async throws -> VenueCredentials
+    /// Disable the key with its audit entry; false when it is gone or already disabled.
+    func disable(id: UUID, userID: UUID, reason: String, at: Date, audit: AuditEvent) async throws -> Bool
+    /// The venue confirmed the key: its findings as they are now, and when.
+    func markChecked(id: UUID, userID: UUID, findings: KeyFindings, at: Date) async throws
+    /// Enabled keys last confirmed (or added) before `checkedBefore`, the longest-unchecked first.
+    func dueForCheck(checkedBefore: Date, limit: Int) async throws -> [CredentialRecord]
 }

@@ -20,6 +20,8 @@ public enum CredentialError: Error, Sendable, Equatable {
     case venueUnavailable(String)
     /// Bots trade with this key: deleting it would strand their orders.
     case inUse(bots: Int)
+    /// The key was disabled after a re-check (the reason says what changed and how to fix it).
+    case disabled(String)
 
     public var code: String {
         switch self {
@@ -31,6 +33,7 @@ public enum CredentialError: Error, Sendable, Equatable {
         case .venueUnreachable: "venue_unreachable"
         case .venueUnavailable: "venue_unavailable"
         case .inUse: "credential_in_use"
+        case .disabled: "credential_disabled"
         }
     }
 
@@ -44,6 +47,8 @@ public enum CredentialError: Error, Sendable, Equatable {
         case .venueUnreachable(let message): message
         case .venueUnavailable(let message): message
         case .inUse(let bots): "\(bots) of your bots trade with this key. Kill and delete them first, so none is left with orders it cannot cancel."
+        case .disabled(let reason):
+            "This exchange key was disabled: \(reason) Fix the key on the exchange (or make a new one) and replace it here (rotate)."
         }
     }
 }
@@ -58,6 +63,8 @@ public struct CredentialService: Sendable {
     let keysChanged: @Sendable (UUID) -> Void
     /// How many of the owner's bots trade with a key (credential id, owner).
     let usage: @Sendable (UUID, UUID) async throws -> Int
+    /// Told when a re-check disabled a key (its bots are stopped, its owner alerted), with the reason.
+    let disabled: @Sendable (CredentialRecord, String) async -> Void
     let logger: Logger
     let now: @Sendable () -> Date
 
@@ -68,6 +75,7 @@ public struct CredentialService: Sendable {
         audit: any AuditSink,
         keysChanged: @escaping @Sendable (UUID) -> Void = { _ in },
         usage: @escaping @Sendable (UUID, UUID) async throws -> Int = { _, _ in 0 },
+        disabled: @escaping @Sendable (CredentialRecord, String) async -> Void = { _, _ in },
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
@@ -77,6 +85,7 @@ public struct CredentialService: Sendable {
         self.audit = audit
         self.keysChanged = keysChanged
         self.usage = usage
+        self.disabled = disabled
         self.logger = logger
         self.now = now
     }
@@ -202,6 +211,113 @@ public struct CredentialService: Sendable {
         )
         guard try await self.repository.delete(id: existing.id, userID: existing.userID, audit: event) else { throw CredentialError.notFound }
         self.keysChanged(existing.id)
+    }
+
+    // MARK: Re-checks
+
+    public enum RecheckResult: Sendable, Equatable {
+        /// The venue confirmed the key passes the policy (its findings are updated).
+        case confirmed
+        /// The key failed (now or before) and is disabled; why, and how to fix it.
+        case disabled(String)
+        /// The venue could not be asked; nothing changed.
+        case unreachable
+    }
+
+    static let recheckClient = ClientInfo(ip: nil, userAgent: "key-recheck")
+
+    /// Ask the venue about a stored key again, with the same policy as when it was added: a key that gained a
+    /// withdrawal or transfer permission, lost its IP lock or was revoked is disabled at once (with its audit entry;
+    /// `disabled` then stops its bots and alerts its owner), and never used again. Keys of venues without
+    /// introspection cannot be re-checked and are left as they are.
+    public func recheck(_ record: CredentialRecord) async throws -> RecheckResult {
+        if let reason = record.disabledReason, record.disabledAt != nil { return .disabled(reason) }
+        guard let venue = self.directory.venue(record.venue), self.directory.hasKeyIntrospection(record.venue) else { return .confirmed }
+        let keys: VenueCredentials
+        do {
+            keys = try await self.repository.keys(id: record.id, userID: record.userID)
+        } catch CredentialError.disabled(let reason) {
+            return .disabled(reason)
+        }
+        let reason: String
+        let code: String
+        do {
+            let inspection = try await venue.inspectKey(keys)
+            switch self.policy.evaluate(inspection) {
+            case .accepted(let warnings):
+                let findings = KeyFindings(
+                    keyHint: record.keyHint,
+                    permissions: inspection.permissions,
+                    ipRestricted: inspection.ipRestriction.isRestricted,
+                    warnings: warnings.map(\.message)
+                )
+                try await self.repository.markChecked(id: record.id, userID: record.userID, findings: findings, at: self.now())
+                return .confirmed
+            case .rejected(let rejection):
+                (reason, code) = (rejection.message, rejection.code.rawValue)
+            }
+        } catch let rejection as KeyRejection {
+            (reason, code) = (rejection.message, rejection.code.rawValue)
+        } catch let error as VenueError {
+            guard case .rejected(_, let venueCode, let message) = error else {
+                self.logger.warning(
+                    "venue unreachable during key re-check",
+                    metadata: ["venue": .string(record.venue.rawValue), "error": .string(error.description)]
+                )
+                return .unreachable
+            }
+            var text = message.replacingOccurrences(of: keys.apiKey, with: "…")
+            if let quoted = text.range(of: "origin_string[") { text = String(text[..<quoted.lowerBound]) }
+            reason =
+                "\(record.venue.displayName) no longer accepts this key (\(venueCode): \(text.prefix(120))): it was revoked or changed at the exchange."
+            code = "key_revoked"
+        }
+        let event = AuditEvent(
+            .credentialDisabled,
+            user: record.userID,
+            client: Self.recheckClient,
+            ["credential_id": record.id.uuidString.lowercased(), "venue": record.venue.rawValue, "reason": code],
+            at: self.now()
+        )
+        // Its bots stop first, their orders cancelled while the key still works (a key with a new withdrawal right
+        // still cancels; a revoked one cannot, and says so); then the key is disabled and forgotten.
+        await self.disabled(record, reason)
+        if try await self.repository.disable(id: record.id, userID: record.userID, reason: reason, at: self.now(), audit: event) {
+            self.logger.notice("exchange key disabled by its re-check", metadata: ["venue": .string(record.venue.rawValue), "reason": .string(code)])
+        }
+        self.keysChanged(record.id)
+        return .disabled(reason)
+    }
+
+    /// Before a bot trades with a key: re-checked now; a disabled key, or one the venue cannot confirm, is refused.
+    public func checkBeforeUse(id: UUID, owner: UUID) async throws {
+        let record = try await self.credential(id: id, owner: owner)
+        switch try await self.recheck(record) {
+        case .confirmed: return
+        case .disabled(let reason): throw CredentialError.disabled(reason)
+        case .unreachable:
+            throw CredentialError.venueUnreachable(
+                "\(record.venue.displayName) could not be reached to re-check this key before the bot starts. Nothing changed; try again later."
+            )
+        }
+    }
+
+    /// Re-check every key last confirmed before `checkedBefore`, one at a time with `spacing` between venue calls
+    /// (within every venue's rate limits); returns what each check found.
+    public func recheckDue(checkedBefore: Date, limit: Int = 100, spacing: Duration = .milliseconds(500)) async throws -> [RecheckResult] {
+        var results: [RecheckResult] = []
+        for record in try await self.repository.dueForCheck(checkedBefore: checkedBefore, limit: limit) {
+            if !results.isEmpty { try await Task.sleep(for: spacing) }
+            do {
+                results.append(try await self.recheck(record))
+            } catch {
+                self.logger.error(
+                    "key re-check failed",
+                    metadata: ["venue": .string(record.venue.rawValue), "error": .string(String(describing: error))]
+                )
+            }
+        }
+        return results
     }
 
     // MARK: Checks

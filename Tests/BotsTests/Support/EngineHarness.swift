@@ -198,6 +198,9 @@ struct NoCredentials: CredentialRepository {
     }
     func delete(id: UUID, userID: UUID, audit: AuditEvent) async throws -> Bool { false }
     func keys(id: UUID, userID: UUID) async throws -> VenueCredentials { throw CredentialError.notFound }
+    func disable(id: UUID, userID: UUID, reason: String, at: Date, audit: AuditEvent) async throws -> Bool { false }
+    func markChecked(id: UUID, userID: UUID, findings: KeyFindings, at: Date) async throws {}
+    func dueForCheck(checkedBefore: Date, limit: Int) async throws -> [CredentialRecord] { [] }
 }
 
 /// The time the engine reads, moved by the test.

@@ -89,6 +89,7 @@ struct TestApplication {
             auditLog: parts.auditLog,
             alerts: parts.alerts,
             scanner: parts.scanner,
+            credentials: parts.credentials,
             dataDirectory: self.prepared.configuration.dataDirectory,
             logger: self.logs.logger()
         )
@@ -144,6 +145,7 @@ struct Inside: Sendable {
     let auditLog: AuditLogPublisher
     let alerts: AlertService
     let scanner: AnomalyScanner
+    let credentials: CredentialService
     let dataDirectory: URL
     let logger: Logger
 
