@@ -112,7 +112,6 @@ func buildApplicationParts(
         logger: logger,
         now: clock
     )
-    let live = LiveUpdates(tickets: MemoryTicketStore(), bots: bots, logger: logger, now: clock)
     let alertStore = AlertStore(database: database, logger: logger)
     let alerts = AlertService(
         store: alertStore,
@@ -120,6 +119,7 @@ func buildApplicationParts(
         logger: logger,
         now: clock
     )
+    let live = LiveUpdates(tickets: MemoryTicketStore(), bots: bots, alerts: alerts, logger: logger, now: clock)
     keyDisabled.set { record, reason in
         let stopped = try? await bots.stopBots(
             usingCredential: record.id,

@@ -2,6 +2,7 @@
 // expires after 30 seconds, is bound to its user, and the stream carries that user's orders as they happen.
 
 import Foundation
+import Guard
 import HTTPTypes
 import HummingbirdTesting
 import HummingbirdWSClient
@@ -18,7 +19,12 @@ import Testing
     }
 
     /// Connect with `ticket` and read lines until `enough` says so (or 30 s pass); `.refused` when no upgrade.
-    static func connect(port: Int, ticket: String, enough: @escaping @Sendable ([String]) -> Bool) async throws -> Outcome {
+    static func connect(
+        port: Int,
+        ticket: String,
+        timeout: Duration = .seconds(30),
+        enough: @escaping @Sendable ([String]) -> Bool
+    ) async throws -> Outcome {
         let lines = NIOLockedValueBox<[String]>([])
         do {
             _ = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/v1/ws?ticket=\(ticket)", logger: Logger(label: "ws-test")) {
@@ -36,7 +42,7 @@ import Testing
                             if enough(all) { return }
                         }
                     }
-                    group.addTask { try await Task.sleep(for: .seconds(30)) }
+                    group.addTask { try await Task.sleep(for: timeout) }
                     _ = try await group.next()
                     group.cancelAll()
                 }
@@ -94,6 +100,55 @@ import Testing
             // Without an upgrade, the route answers in the API's error shape.
             let plain = try await driver.request(.get, "/api/v1/ws?ticket=\(ticket)", ip: alice.ip)
             #expect(plain.status == .badRequest)
+        }
+    }
+
+    @Test("An alert reaches its owner's socket as {\"type\":\"alert\"}, and not another user's")
+    func alertsOnTheSocket() async throws {
+        let app = try AuthDriver.application(BotTests.settings)
+        try await app.run(.live) { client, inside in
+            let port = try #require(client.port)
+            let driver = AuthDriver(client: client, clock: app.clock)
+            let alice = try await driver.signUp()
+            let aliceToken = try await driver.signIn(alice).accessToken
+            let bob = try await driver.signUp()
+            let bobToken = try await driver.signIn(bob).accessToken
+            let aliceTicket = try #require(
+                try await driver.post("/api/v1/ws/tickets", [:], ip: alice.ip, token: aliceToken).json()["ticket"] as? String
+            )
+            let bobTicket = try #require(try await driver.post("/api/v1/ws/tickets", [:], ip: bob.ip, token: bobToken).json()["ticket"] as? String)
+            async let aliceStream = Self.connect(port: port, ticket: aliceTicket) { lines in
+                lines.contains { Self.json($0)["type"] as? String == "alert" }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let id = try #require(UUID(uuidString: alice.userID))
+            let anomaly = Anomaly(
+                kind: .totpReplay,
+                userID: id,
+                subject: alice.userID,
+                message: "A code was used twice.",
+                details: [:],
+                time: app.clock.now
+            )
+            let alert = try #require(
+                try await inside.alerts.report([anomaly], now: app.clock.now) == 1 ? inside.alerts.store.alerts(userID: id, limit: 1)?.first : nil
+            )
+            guard case .lines(let lines) = try await aliceStream else {
+                Issue.record("Alice's socket was refused")
+                return
+            }
+            let event = try #require(lines.map(Self.json).first { $0["type"] as? String == "alert" })
+            #expect(event["id"] as? String == alert.id.apiString && event["kind"] as? String == "totp_replay")
+            #expect(event["message"] as? String == "A code was used twice.")
+            // Bob's stream, read for three polls, never carries it.
+            let bobStream = try await Self.connect(port: port, ticket: bobTicket, timeout: .seconds(3)) { lines in
+                lines.contains { Self.json($0)["type"] as? String == "alert" }
+            }
+            guard case .lines(let bobLines) = bobStream else {
+                Issue.record("Bob's socket was refused")
+                return
+            }
+            #expect(!bobLines.contains { $0.contains(alert.id.apiString) })
         }
     }
 

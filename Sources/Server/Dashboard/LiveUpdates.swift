@@ -5,12 +5,14 @@
 // history is worthless. Access tokens and cookies never appear in a WebSocket URL.
 //
 // The stream: one poller per user with open sockets (however many sockets), once a second, sends what changed in
-// that user's bots and orders and the prices of their markets, as JSON lines {"type": "bot" | "order" | "price", …}.
+// that user's bots and orders, the prices of their markets and their alerts, as JSON lines
+// {"type": "bot" | "order" | "price" | "alert", …}.
 
 import Accounts
 import Bots
 import Foundation
 import Logging
+import Storage
 import Synchronization
 import Venues
 
@@ -80,8 +82,11 @@ struct LiveSnapshot: Equatable {
     var bots: [UUID: Bot] = [:]
     var orders: [UUID: Order] = [:]
     var prices: [String: Decimal] = [:]
+    /// The user's most recent alerts, oldest first: (id, its JSON line).
+    var alerts: [UUID: String] = [:]
+    var alertOrder: [UUID] = []
 
-    /// JSON lines for what changed, bots first, then orders, then prices.
+    /// JSON lines for what changed, bots first, then orders, then prices, then new alerts.
     func changes(from previous: LiveSnapshot) -> [String] {
         var lines: [String] = []
         for (id, bot) in self.bots.sorted(by: { $0.key.uuidString < $1.key.uuidString }) where previous.bots[id] != bot {
@@ -111,6 +116,9 @@ struct LiveSnapshot: Equatable {
         for (market, price) in self.prices.sorted(by: { $0.key < $1.key }) where previous.prices[market] != price {
             lines.append(Self.json(["type": "price", "market": market, "price": "\(price)"]))
         }
+        for id in self.alertOrder where previous.alerts[id] == nil {
+            if let line = self.alerts[id] { lines.append(line) }
+        }
         return lines
     }
 
@@ -128,6 +136,8 @@ final class LiveUpdates: Sendable {
 
     let tickets: any TicketStore
     let bots: BotService
+    /// Alerts are read with the rest of the snapshot, so an alert raised by another server reaches this one's sockets.
+    let alerts: AlertService?
     let interval: Duration
     let logger: Logger
     let now: @Sendable () -> Date
@@ -144,9 +154,17 @@ final class LiveUpdates: Sendable {
 
     private let state = Mutex(State())
 
-    init(tickets: any TicketStore, bots: BotService, interval: Duration = .seconds(1), logger: Logger, now: @escaping @Sendable () -> Date) {
+    init(
+        tickets: any TicketStore,
+        bots: BotService,
+        alerts: AlertService? = nil,
+        interval: Duration = .seconds(1),
+        logger: Logger,
+        now: @escaping @Sendable () -> Date
+    ) {
         self.tickets = tickets
         self.bots = bots
+        self.alerts = alerts
         self.interval = interval
         self.logger = logger
         self.now = now
@@ -227,6 +245,13 @@ final class LiveUpdates: Sendable {
         }
         for record in try await self.bots.orders(owner: userID, openOnly: true) {
             snapshot.orders[record.id] = LiveSnapshot.Order(record)
+        }
+        for alert in (try await self.alerts?.alerts(of: userID, before: nil, limit: 20) ?? []).reversed() {
+            snapshot.alertOrder.append(alert.id)
+            snapshot.alerts[alert.id] = LiveSnapshot.json([
+                "type": "alert", "id": alert.id.apiString, "kind": alert.kind, "message": alert.message, "details": alert.details,
+                "created_at": alert.createdAt.formatted(.iso8601), "acknowledged": alert.acknowledgedAt != nil,
+            ])
         }
         return snapshot
     }
