@@ -10,6 +10,8 @@ import SQLKit
 import Storage
 import Synchronization
 import Testing
+import Accounts
+import VenueFakes
 
 @testable import Server
 
@@ -92,6 +94,70 @@ import Testing
             #expect(
                 (try await driver.request(.get, "/api/v1/alerts", ip: stranger.ip, token: strangerToken).json()["alerts"] as? [Any])?.isEmpty == true
             )
+        }
+    }
+
+    @Test(
+        "Every rule end to end, from API actions to a stored alert: new IP, TOTP replay, credential stuffing (one IP, one account), rejected keys, a bot stopped by a risk limit"
+    )
+    func everyRuleEndToEnd() async throws {
+        let fake = FakeOKX()
+        try await VenueHarness.live(fake.router()) { url in
+            let settings = BotTests.settings.merging(VenueHarness.settings(.okx, url)) { _, new in new }
+                .merging([Setting.rateLimitLogin.name: "1000"]) { _, new in new }
+            let app = try AuthDriver.application(settings)
+            try await app.run { client, inside in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp()
+                let session = BotTests.Session(driver: driver, user: user, token: try await driver.signIn(user).accessToken)
+                let id = try #require(UUID(uuidString: user.userID))
+
+                // Rejected keys: three keys that can withdraw.
+                for _ in 0..<3 {
+                    let key = CredentialLifecycleTests.okxKey(perm: "read_only,trade,withdraw")
+                    fake.addKey(key)
+                    var body = CredentialLifecycleTests.submission(key)
+                    body["totp_code"] = driver.code(user)
+                    #expect(try await session.post("/api/v1/credentials", body).status == .unprocessableContent)
+                }
+                // A bot stopped by its risk limit.
+                let created = try await session.post(
+                    "/api/v1/bots",
+                    [
+                        "name": "risky", "strategy": "grid", "venue": "paper", "symbol": "BTCUSDT",
+                        "params": ["range_pct": 5, "levels": 11, "quantity": 0.001, "risk": ["max_orders_per_minute": 3]],
+                    ]
+                )
+                let botID = try #require(try created.json()["id"] as? String)
+                _ = try await session.post("/api/v1/bots/\(botID)/start")
+                #expect(try await session.eventually { try await BotTests.auditActions(inside).contains("bot.risk_stop") })
+
+                // New IP: a sign-in from an address the account never used.
+                let fromElsewhere = TestUser(
+                    email: user.email, password: user.password, userID: user.userID, secret: user.secret, backupCodes: [], ip: "10.99.0.7"
+                )
+                _ = try await driver.signIn(fromElsewhere)
+                // TOTP replay: the code just used, presented again.
+                let usedAt = app.clock.now.addingTimeInterval(-30)
+                let replayed = TOTP.standard.code(secret: user.secret, at: usedAt)
+                let mfa = try await driver.mfaToken(user)
+                let replay = try await driver.post("/api/v1/auth/login/totp", ["mfa_token": mfa, "code": replayed], ip: user.ip)
+                #expect(replay.status == .unauthorized, "\(replay.bodyString)")
+                // Stuffing on one account: wrong passwords from five addresses. From one address: five unknown emails.
+                for index in 0..<5 {
+                    _ = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": "wrong password \(index)"], ip: "10.98.0.\(index)")
+                    _ = try await driver.post("/api/v1/auth/login", ["email": "nobody\(index)@example.com", "password": "whatever it is"], ip: "10.97.0.1")
+                }
+                app.clock.advance(by: 5)
+                let summary = try #require(try await inside.scanner.scan())
+                let kinds = Set(summary.anomalies.map(\.kind))
+                #expect(kinds.isSuperset(of: [.newIPAddress, .totpReplay, .credentialStuffing, .repeatedRejectedKeys, .botStopped]), "\(kinds)")
+                let stored = try #require(try await inside.alerts.store.alerts(userID: nil, limit: 100))
+                let mine = Set(stored.filter { $0.userID == id }.map(\.kind))
+                #expect(mine.isSuperset(of: ["new_ip_address", "totp_replay", "credential_stuffing", "repeated_rejected_keys", "bot_stopped"]), "\(mine)")
+                #expect(stored.contains { $0.userID == nil && $0.kind == "credential_stuffing" && $0.subject == "ip:10.97.0.1" })
+                #expect(stored.first { $0.kind == "new_ip_address" }?.details["ip"] == "10.99.0.7")
+            }
         }
     }
 
