@@ -65,4 +65,6 @@ extension AuditAction {
     public static let alertDeliveryFailed: AuditAction = "alert.delivery_failed"
     public static let alertAcknowledged: AuditAction = "alert.acknowledged"
     public static let anomalyScanRequested: AuditAction = "admin.anomaly_scan"
+    public static let telegramLinked: AuditAction = "telegram.linked"
+    public static let telegramUnlinked: AuditAction = "telegram.unlinked"
 }

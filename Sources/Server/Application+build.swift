@@ -36,6 +36,7 @@ struct ApplicationParts {
     let live: LiveUpdates
     let alerts: AlertService
     let scanner: AnomalyScanner
+    let telegram: TelegramBot?
 }
 
 /// `extraRoutes` lets tests add a route to the real application (to provoke a 500, say); `auditWriter` and
@@ -113,9 +114,12 @@ func buildApplicationParts(
         now: clock
     )
     let alertStore = AlertStore(database: database, logger: logger)
+    let telegramLinks = TelegramStore(database: database, logger: logger)
+    let telegramClient = configuration.telegram.map { TelegramClient(baseURL: $0.apiURL, token: $0.token) }
     let alerts = AlertService(
         store: alertStore,
         mailer: try alertMailer(configuration, logger: logger),
+        telegram: telegramClient.map { ($0, telegramLinks) },
         logger: logger,
         now: clock
     )
@@ -127,6 +131,9 @@ func buildApplicationParts(
             reason: "Stopped: its exchange key was disabled. \(reason)"
         )
         await alerts.keyDisabled(record, reason: reason, stoppedBots: stopped?.bots ?? 0)
+    }
+    let telegram = telegramClient.map {
+        TelegramBot(client: $0, store: telegramLinks, bots: bots, stepUp: auth.stepUp, now: clock, logger: logger)
     }
     let scanner = AnomalyScanner(
         source: alertStore,
@@ -148,6 +155,7 @@ func buildApplicationParts(
         live: live,
         alerts: alerts,
         scanner: scanner,
+        telegram: telegram,
         clock: clock
     )
     extraRoutes(router)
@@ -190,6 +198,7 @@ func buildApplicationParts(
         startup.open()
     }
     if let relay = try outboxRelay(configuration, logger: logger) { app.addServices(relay) }
+    if let telegram { app.addServices(AfterStartup(gate: startup, service: telegram)) }
     return ApplicationParts(
         application: app,
         router: router,
@@ -202,7 +211,8 @@ func buildApplicationParts(
         auditLog: auditLog,
         live: live,
         alerts: alerts,
-        scanner: scanner
+        scanner: scanner,
+        telegram: telegram
     )
 }
 
@@ -328,6 +338,7 @@ func buildRouter(
     live: LiveUpdates,
     alerts: AlertService,
     scanner: AnomalyScanner,
+    telegram: TelegramBot?,
     clock: @escaping @Sendable () -> Date = { Date() }
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
@@ -365,6 +376,7 @@ func buildRouter(
     AuditController(publisher: auditLog).addRoutes(public: router, signedIn: signedIn)
     LiveController(live: live).addRoutes(public: api, signedIn: signedIn)
     AlertsController(alerts: alerts, scanner: scanner, stepUp: stepUp).addRoutes(to: signedIn)
+    NotificationsController(telegram: telegram).addRoutes(to: signedIn)
     DashboardController(
         auth: auth,
         bots: bots,

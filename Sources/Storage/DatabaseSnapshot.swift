@@ -27,7 +27,7 @@ extension TradekeepDatabase {
         "refresh_tokens", "backup_codes", "one_time_tokens", "audit_events", "exchange_credentials", "paper_markets", "paper_meta", "paper_accounts",
         "paper_orders", "bots", "bot_orders",
         "bot_signals", "trading_halt", "audit_nodes", "audit_checkpoints", "audit_cosignatures",
-        "alerts", "alert_dedup", "alert_deliveries", "anomaly_scans",
+        "alerts", "alert_dedup", "alert_deliveries", "anomaly_scans", "telegram_links", "telegram_link_codes",
     ]
 
     /// The names of the migrations this binary applies, recorded in backups.

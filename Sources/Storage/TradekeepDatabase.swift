@@ -146,7 +146,7 @@ public struct TradekeepDatabase: Sendable {
     static var migrations: [any Migration] {
         [
             CreateInstance(), CreateAccounts(), CreateKEKVersions(), CreateExchangeCredentials(), CreatePaperState(), CreateBots(),
-            AddTradingLedger(), CreatePaperLedger(), CreateAuditLog(), AddAttemptsInFlight(), CreateAlerts(), AddCredentialChecks(),
+            AddTradingLedger(), CreatePaperLedger(), CreateAuditLog(), AddAttemptsInFlight(), CreateAlerts(), AddCredentialChecks(), CreateTelegram(),
         ]
     }
 

@@ -2,6 +2,7 @@
 // admins, audited; deduplication holds under concurrency; failed deliveries are retried and then given up; the
 // routes refuse bad input and other users.
 
+import Accounts
 import AuditLog
 import Foundation
 import Guard
@@ -10,7 +11,6 @@ import SQLKit
 import Storage
 import Synchronization
 import Testing
-import Accounts
 import VenueFakes
 
 @testable import Server
@@ -134,7 +134,12 @@ import VenueFakes
 
                 // New IP: a sign-in from an address the account never used.
                 let fromElsewhere = TestUser(
-                    email: user.email, password: user.password, userID: user.userID, secret: user.secret, backupCodes: [], ip: "10.99.0.7"
+                    email: user.email,
+                    password: user.password,
+                    userID: user.userID,
+                    secret: user.secret,
+                    backupCodes: [],
+                    ip: "10.99.0.7"
                 )
                 _ = try await driver.signIn(fromElsewhere)
                 // TOTP replay: the code just used, presented again.
@@ -145,8 +150,16 @@ import VenueFakes
                 #expect(replay.status == .unauthorized, "\(replay.bodyString)")
                 // Stuffing on one account: wrong passwords from five addresses. From one address: five unknown emails.
                 for index in 0..<5 {
-                    _ = try await driver.post("/api/v1/auth/login", ["email": user.email, "password": "wrong password \(index)"], ip: "10.98.0.\(index)")
-                    _ = try await driver.post("/api/v1/auth/login", ["email": "nobody\(index)@example.com", "password": "whatever it is"], ip: "10.97.0.1")
+                    _ = try await driver.post(
+                        "/api/v1/auth/login",
+                        ["email": user.email, "password": "wrong password \(index)"],
+                        ip: "10.98.0.\(index)"
+                    )
+                    _ = try await driver.post(
+                        "/api/v1/auth/login",
+                        ["email": "nobody\(index)@example.com", "password": "whatever it is"],
+                        ip: "10.97.0.1"
+                    )
                 }
                 app.clock.advance(by: 5)
                 let summary = try #require(try await inside.scanner.scan())
@@ -154,7 +167,10 @@ import VenueFakes
                 #expect(kinds.isSuperset(of: [.newIPAddress, .totpReplay, .credentialStuffing, .repeatedRejectedKeys, .botStopped]), "\(kinds)")
                 let stored = try #require(try await inside.alerts.store.alerts(userID: nil, limit: 100))
                 let mine = Set(stored.filter { $0.userID == id }.map(\.kind))
-                #expect(mine.isSuperset(of: ["new_ip_address", "totp_replay", "credential_stuffing", "repeated_rejected_keys", "bot_stopped"]), "\(mine)")
+                #expect(
+                    mine.isSuperset(of: ["new_ip_address", "totp_replay", "credential_stuffing", "repeated_rejected_keys", "bot_stopped"]),
+                    "\(mine)"
+                )
                 #expect(stored.contains { $0.userID == nil && $0.kind == "credential_stuffing" && $0.subject == "ip:10.97.0.1" })
                 #expect(stored.first { $0.kind == "new_ip_address" }?.details["ip"] == "10.99.0.7")
             }

@@ -31,6 +31,7 @@ import Testing
         "alert.raised": "ServerTests/AlertTests/rapidFireEndToEnd", "alert.delivered": "ServerTests/AlertTests/rapidFireEndToEnd",
         "alert.acknowledged": "ServerTests/AlertTests/rapidFireEndToEnd", "admin.anomaly_scan": "ServerTests/AlertTests/rapidFireEndToEnd",
         "alert.delivery_failed": "ServerTests/AlertTests/deliveryRetries", "credential.disabled": "ServerTests/KeyRecheckTests/dailyRecheck",
+        "telegram.linked": "ServerTests/TelegramTests/linkStatusKill", "telegram.unlinked": "ServerTests/TelegramTests/linkStatusKill",
     ]
 
     @Test("Every action declared in AuditAction.swift is listed with where its entry is shown")

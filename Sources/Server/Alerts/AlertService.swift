@@ -31,6 +31,8 @@ struct AlertDeliveryPolicy: Sendable {
 final class AlertService: AnomalyReporter, Service, Sendable {
     let store: AlertStore
     let mailer: any Mailer
+    /// Telegram, when configured: the client and the linked chats.
+    let telegram: (client: TelegramClient, links: TelegramStore)?
     let policy: AlertDeliveryPolicy
     let dedupWindow: TimeInterval
     let logger: Logger
@@ -43,6 +45,7 @@ final class AlertService: AnomalyReporter, Service, Sendable {
     init(
         store: AlertStore,
         mailer: any Mailer,
+        telegram: (client: TelegramClient, links: TelegramStore)? = nil,
         policy: AlertDeliveryPolicy = AlertDeliveryPolicy(),
         dedupWindow: TimeInterval = 1_800,
         logger: Logger,
@@ -51,6 +54,7 @@ final class AlertService: AnomalyReporter, Service, Sendable {
     ) {
         self.store = store
         self.mailer = mailer
+        self.telegram = telegram
         self.policy = policy
         self.dedupWindow = dedupWindow
         self.logger = logger
@@ -63,10 +67,14 @@ final class AlertService: AnomalyReporter, Service, Sendable {
 
     func report(_ anomalies: [Anomaly], now: Date) async throws -> Int {
         let emails = try await self.store.emails(of: Set(anomalies.compactMap(\.userID)))
+        let chats = try await self.telegram?.links.chats(of: Array(Set(anomalies.compactMap(\.userID))) + emails.admins.map(\.id)) ?? [:]
         var stored = 0
         for anomaly in anomalies {
-            var recipients = emails.admins.map { AlertRecipient(channel: "email", recipient: $0) }
+            // The owner on every channel they have, and, in parallel, every admin on theirs.
+            var recipients = emails.admins.map { AlertRecipient(channel: "email", recipient: $0.email) }
+            recipients += emails.admins.compactMap { chats[$0.id].map { AlertRecipient(channel: "telegram", recipient: String($0)) } }
             if let user = anomaly.userID, let email = emails.users[user] { recipients.append(AlertRecipient(channel: "email", recipient: email)) }
+            if let user = anomaly.userID, let chat = chats[user] { recipients.append(AlertRecipient(channel: "telegram", recipient: String(chat))) }
             guard let alert = try await self.store.raise(anomaly, recipients: recipients, dedupWindow: self.dedupWindow, now: now) else { continue }
             stored += 1
             self.published(alert)
@@ -167,6 +175,10 @@ final class AlertService: AnomalyReporter, Service, Sendable {
                 try await group.next()
                 group.cancelAll()
             }
+        case "telegram":
+            guard let telegram = self.telegram, let chat = Int64(delivery.recipient) else { throw UnknownChannel(channel: delivery.channel) }
+            let about = alert.userID == nil ? " (server)" : ""
+            try await telegram.client.send(chatID: chat, text: "\u{26A0}\u{FE0F} Tradekeep alert\(about): \(alert.message)")
         default:
             throw UnknownChannel(channel: delivery.channel)
         }

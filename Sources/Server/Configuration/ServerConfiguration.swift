@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
     public var mailFrom: String
     /// Where mail goes (TRADEKEEP_SMTP_URL); nil: the outbox folder.
     public var smtp: SMTPConfiguration?
+    /// The Telegram bot (TRADEKEEP_TELEGRAM_BOT_TOKEN, TRADEKEEP_TELEGRAM_API_URL); nil: no Telegram.
+    public var telegram: (token: String, apiURL: String)?
     /// bcrypt cost. Not a setting: 12 in every deployment; tests lower it to keep the suite fast.
     public var bcryptCost: UInt8 = 12
     /// Where the key-encryption key lives (TRADEKEEP_KEK).
@@ -239,6 +241,21 @@ public struct ServerConfiguration: Sendable {
             self.smtp = smtp
         } else {
             self.smtp = nil
+        }
+        if let token = sources.value(.telegramBotToken) {
+            // The Bot API's tokens are `<bot id>:<secret>`.
+            guard token.contains(":"), token.count >= 20, token.count <= 100, !token.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+                throw ConfigurationError(Setting.telegramBotToken.name, "is not a Bot API token (<bot id>:<secret>, from @BotFather)")
+            }
+            let apiURL = try parse(
+                .telegramAPIURL,
+                default: "https://api.telegram.org",
+                { text in URL(string: text).flatMap { $0.scheme == "https" || $0.scheme == "http" ? text : nil } },
+                expected: "an http(s) URL"
+            )
+            self.telegram = (token, apiURL)
+        } else {
+            self.telegram = nil
         }
         self.egressIPs = try parse(.egressIPs, default: [], Self.parseAddressList, expected: "a comma-separated list of IP addresses")
         self.ipAllowlist = try parse(

@@ -36,6 +36,8 @@ public struct Setting: Hashable, Sendable {
     public static let smtpURL = Setting("TRADEKEEP_SMTP_URL", secret: true)
     public static let smtpCAFile = Setting("TRADEKEEP_SMTP_CA_FILE")
     public static let smtpAllowPlaintext = Setting("TRADEKEEP_SMTP_ALLOW_PLAINTEXT")
+    public static let telegramBotToken = Setting("TRADEKEEP_TELEGRAM_BOT_TOKEN", secret: true)
+    public static let telegramAPIURL = Setting("TRADEKEEP_TELEGRAM_API_URL")
     public static let vaultCacheTTL = Setting("TRADEKEEP_VAULT_CACHE_TTL")
     /// May carry a PKCS#11 PIN, hence secret.
     public static let kek = Setting("TRADEKEEP_KEK", secret: true)
@@ -82,7 +84,8 @@ public struct Setting: Hashable, Sendable {
         [
             .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
             .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
-            .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .smtpURL, .smtpCAFile, .smtpAllowPlaintext, .vaultCacheTTL, .kek,
+            .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .smtpURL, .smtpCAFile, .smtpAllowPlaintext, .telegramBotToken, .telegramAPIURL,
+            .vaultCacheTTL, .kek,
             .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
             .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,
             .maxBotsPerUser, .maxRunningBotsPerUser, .priceBand, .rateLimitLogin, .rateLimitRegister, .rateLimitGeneral,

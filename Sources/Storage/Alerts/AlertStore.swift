@@ -265,7 +265,7 @@ public struct AlertStore: Sendable {
     // MARK: Recipients
 
     /// The email address of each of `users` (active accounts only), and of every active admin.
-    public func emails(of users: Set<UUID>) async throws -> (users: [UUID: String], admins: [String]) {
+    public func emails(of users: Set<UUID>) async throws -> (users: [UUID: String], admins: [(id: UUID, email: String)]) {
         struct Row: Decodable {
             var id: UUID
             var email: String
@@ -280,7 +280,7 @@ public struct AlertStore: Sendable {
         let rows = try await query.all(decoding: Row.self)
         var byUser: [UUID: String] = [:]
         for row in rows where users.contains(row.id) { byUser[row.id] = row.email }
-        return (byUser, rows.filter { $0.role == "admin" }.map(\.email).sorted())
+        return (byUser, rows.filter { $0.role == "admin" }.map { ($0.id, $0.email) }.sorted { $0.email < $1.email })
     }
 
     // MARK: The scanner's position

@@ -1,0 +1,137 @@
+// Telegram against a local fake of the Bot API: linking with a single-use code; /status; /kill only from a linked
+// chat and only with a current, unused TOTP code as the next message; alerts delivered to the linked chat, and
+// retried while Telegram is down without touching the API's answers.
+
+import Accounts
+import AuditLog
+import Foundation
+import Guard
+import Testing
+
+@testable import Server
+
+@Suite struct TelegramTests {
+    static func withTelegram(_ body: @Sendable (FakeTelegram, BotTests.Session, TestApplication, Inside) async throws -> Void) async throws {
+        let fake = FakeTelegram()
+        try await VenueHarness.live(fake.router()) { url in
+            let app = try AuthDriver.application(
+                BotTests.settings.merging([Setting.telegramBotToken.name: fake.token, Setting.telegramAPIURL.name: url]) { _, new in new }
+            )
+            try await app.run { client, inside in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp()
+                let session = BotTests.Session(driver: driver, user: user, token: try await driver.signIn(user).accessToken)
+                try await body(fake, session, app, inside)
+            }
+        }
+    }
+
+    @Test("Link with a single-use code; /status; /kill needs a current code as the next message; an unlinked chat can do nothing")
+    func linkStatusKill() async throws {
+        try await Self.withTelegram { fake, session, app, inside in
+            let created = try await session.post("/api/v1/bots", BotTests.gridBody("tg"))
+            let botID = try #require(try created.json()["id"] as? String)
+            #expect(try await session.post("/api/v1/bots/\(botID)/start").status == .ok)
+            #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").count >= 2 })
+
+            let linked = try await session.post("/api/v1/notifications/telegram/link")
+            #expect(linked.status == .ok, "\(linked.bodyString)")
+            let code = try #require(try linked.json()["link_code"] as? String)
+            #expect(try linked.json()["expires_in"] as? Int == 600)
+
+            // A stranger's chat: nothing works, not even a valid-looking code after /kill.
+            #expect(try await fake.ask("/status", in: 999).contains("not linked"))
+            #expect(try await fake.ask("/kill", in: 999).contains("not linked"))
+            let strangerCode = TOTP.standard.code(secret: session.user.secret, at: app.clock.now)
+            #expect(try await fake.ask(strangerCode, in: 999).contains("not linked"))
+            #expect(try await session.array("/api/v1/orders?status=open").count >= 2)
+
+            #expect(try await fake.ask("/start \(code)", in: 42).hasPrefix("Linked"))
+            #expect(try await fake.ask("/start \(code)", in: 43).contains("already used"))
+            #expect(try await BotTests.auditActions(inside).contains("telegram.linked"))
+
+            let status = try await fake.ask("/status", in: 42)
+            #expect(status.contains("tg (grid, BTCUSDT): running") && status.contains("Open orders:"), "\(status)")
+
+            // /kill, then anything but a code: nothing happens.
+            #expect(try await fake.ask("/kill", in: 42).contains("6-digit code"))
+            #expect(try await fake.ask("yes please", in: 42).hasPrefix("Nothing was done"))
+            #expect(try await session.array("/api/v1/orders?status=open").count >= 2)
+            // /kill with a wrong code: nothing happens.
+            #expect(try await fake.ask("/kill", in: 42).contains("6-digit code"))
+            #expect(try await fake.ask("000000", in: 42).contains("not accepted"))
+            #expect(try await session.array("/api/v1/orders?status=open").count >= 2)
+
+            // /kill with the current code: every bot stops, every open order is cancelled.
+            app.clock.advance(by: 30)
+            let current = TOTP.standard.code(secret: session.user.secret, at: app.clock.now)
+            #expect(try await fake.ask("/kill", in: 42).contains("6-digit code"))
+            let killed = try await fake.ask(current, in: 42)
+            #expect(killed.hasPrefix("Kill switch done"), "\(killed)")
+            #expect(try await session.array("/api/v1/orders?status=open").isEmpty)
+            #expect(try await session.get("/api/v1/bots/\(botID)").json()["status"] as? String == "killed")
+            #expect(try await BotTests.auditActions(inside).contains("account.kill_switch"))
+
+            // The same code again (a replay): refused, and the restarted bot keeps its orders.
+            #expect(try await session.post("/api/v1/bots/\(botID)/start").status == .ok)
+            #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").count >= 2 })
+            #expect(try await fake.ask("/kill", in: 42).contains("6-digit code"))
+            #expect(try await fake.ask(current, in: 42).contains("not accepted"))
+            #expect(try await session.array("/api/v1/orders?status=open").count >= 2)
+
+            #expect(try await fake.ask("/unlink", in: 42).hasPrefix("Unlinked"))
+            #expect(try await fake.ask("/status", in: 42).contains("not linked"))
+            #expect(try await BotTests.auditActions(inside).contains("telegram.unlinked"))
+        }
+    }
+
+    @Test("Alerts go to the linked chat; while Telegram is down the API answers as usual and the delivery is retried")
+    func alertsAndOutage() async throws {
+        try await Self.withTelegram { fake, session, app, inside in
+            let code = try #require(try await session.post("/api/v1/notifications/telegram/link").json()["link_code"] as? String)
+            #expect(try await fake.ask("/start \(code)", in: 77).hasPrefix("Linked"))
+            let id = try #require(UUID(uuidString: session.user.userID))
+            let first = Anomaly(
+                kind: .totpReplay,
+                userID: id,
+                subject: "tg-\(id)",
+                message: "A code was used twice.",
+                details: [:],
+                time: app.clock.now
+            )
+            #expect(try await inside.alerts.report([first], now: app.clock.now) == 1)
+            #expect(try await fake.reply(in: 77, after: 1).contains("Tradekeep alert: A code was used twice."))
+
+            fake.down = true
+            let second = Anomaly(kind: .newIPAddress, userID: id, subject: "tg2-\(id)", message: "A new address.", details: [:], time: app.clock.now)
+            #expect(try await inside.alerts.report([second], now: app.clock.now) == 1)
+            let alert = try #require(try await inside.alerts.store.alerts(userID: id, limit: 1)?.first)
+            #expect(alert.kind == "new_ip_address")
+            #expect(
+                try await session.eventually(30) {
+                    try await inside.alerts.store.deliveries(alertID: alert.id).contains { $0.channel == "telegram" && $0.attempts >= 1 }
+                }
+            )
+            let failed = try #require(try await inside.alerts.store.deliveries(alertID: alert.id).first { $0.channel == "telegram" })
+            #expect(failed.status == "pending" && failed.lastError?.contains("Telegram sendMessage failed") == true)
+            #expect(failed.lastError?.contains(fake.token) == false)
+            // The API is not held up.
+            #expect(try await session.get("/api/v1/bots").status == .ok)
+            #expect(try await session.get("/api/v1/alerts").status == .ok)
+
+            fake.down = false
+            app.clock.advance(by: 31)
+            _ = try await inside.alerts.deliverDue()
+            #expect(try await inside.alerts.store.deliveries(alertID: alert.id).first { $0.channel == "telegram" }?.status == "delivered")
+            #expect(fake.sent.contains { $0.chat == 77 && $0.text.contains("A new address.") })
+        }
+    }
+
+    @Test("POST /notifications/telegram/link without a configured bot is 409 telegram_not_configured")
+    func notConfigured() async throws {
+        try await BotTests.withSession { session, _ in
+            let answer = try await session.post("/api/v1/notifications/telegram/link")
+            #expect(answer.status == .conflict && answer.errorCode == "telegram_not_configured")
+        }
+    }
+}
