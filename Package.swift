@@ -179,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "TradekeepBench",
             dependencies: [
-                "Vault", "Venues", "Bots", "Storage", "AuditLog",
+                "Vault", "Venues", "Bots", "Storage", "AuditLog", "Guard",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "FluentKit", package: "fluent-kit"),
                 .product(name: "Logging", package: "swift-log"),

@@ -42,6 +42,15 @@ enum TradekeepBench {
             )
             return
         }
+        if CommandLine.arguments.dropFirst().first == "anomaly" {
+            let arguments = Array(CommandLine.arguments.dropFirst(2))
+            try await anomalyBench(
+                entries: arguments.first.flatMap(Int.init) ?? 1_000_000,
+                users: arguments.dropFirst().first.flatMap(Int.init) ?? 10_000,
+                database: arguments.dropFirst(2).first ?? "sqlite"
+            )
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "bots" {
             let count = CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 1_000
             try await botsBench(bots: count, ticks: CommandLine.arguments.dropFirst(3).first.flatMap(Int.init) ?? 20)

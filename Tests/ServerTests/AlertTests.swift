@@ -288,20 +288,23 @@ import VenueFakes
 
     @Test("A channel that is down: the delivery is retried with backoff and delivered once it is back; given up after the last attempt")
     func deliveryRetries() async throws {
-        let app = try AuthDriver.application()
-        try await app.run { client, inside in
-            let driver = AuthDriver(client: client, clock: app.clock)
-            let user = try await driver.signUp()
+        // A database of its own, with no running server whose delivery worker could take the delivery first.
+        let database = try TradekeepDatabase(location: .sqliteMemory)
+        let logger = Logger(label: "test")
+        try await database.migrate(logger: logger)
+        do {
+            let store = AlertStore(database: database, logger: logger)
+            let user = (userID: UUID().uuidString.lowercased(), email: "owner@example.com")
             let id = try #require(UUID(uuidString: user.userID))
             let mailer = FlakyMailer()
-            let clock = app.clock
+            let clock = TestClock()
             var policy = AlertDeliveryPolicy()
             policy.attempts = 3
-            let alerts = AlertService(store: inside.alerts.store, mailer: mailer, policy: policy, logger: Logger(label: "test"), now: { clock.now })
+            let alerts = AlertService(store: store, mailer: mailer, policy: policy, logger: logger, now: { clock.now })
             let now = clock.now
             let anomaly = Anomaly(kind: .totpReplay, userID: id, subject: "retry-\(user.userID)", message: "replayed", details: [:], time: now)
             let alert = try #require(
-                try await inside.alerts.store.raise(
+                try await store.raise(
                     anomaly,
                     recipients: [AlertRecipient(channel: "email", recipient: user.email)],
                     dedupWindow: 1_800,
@@ -309,14 +312,14 @@ import VenueFakes
                 )
             )
             #expect(try await alerts.deliverDue() == 1)
-            var delivery = try #require(try await inside.alerts.store.deliveries(alertID: alert.id).first)
+            var delivery = try #require(try await store.deliveries(alertID: alert.id).first)
             #expect(delivery.status == "pending" && delivery.attempts == 1 && delivery.lastError == "connection refused")
             // Not due again before its backoff (30 s).
             #expect(try await alerts.deliverDue() == 0)
             clock.advance(by: 31)
             mailer.failing.withLock { $0 = false }
             #expect(try await alerts.deliverDue() == 1)
-            delivery = try #require(try await inside.alerts.store.deliveries(alertID: alert.id).first)
+            delivery = try #require(try await store.deliveries(alertID: alert.id).first)
             #expect(delivery.status == "delivered" && delivery.attempts == 2)
             #expect(mailer.sent.withLock { $0.map(\.to) } == [user.email])
 
@@ -324,7 +327,7 @@ import VenueFakes
             mailer.failing.withLock { $0 = true }
             let second = Anomaly(kind: .totpReplay, userID: id, subject: "giveup-\(user.userID)", message: "replayed", details: [:], time: clock.now)
             let doomed = try #require(
-                try await inside.alerts.store.raise(
+                try await store.raise(
                     second,
                     recipients: [AlertRecipient(channel: "email", recipient: user.email)],
                     dedupWindow: 1_800,
@@ -335,10 +338,16 @@ import VenueFakes
                 _ = try await alerts.deliverDue()
                 clock.advance(by: 3_600)
             }
-            let failed = try #require(try await inside.alerts.store.deliveries(alertID: doomed.id).first)
+            let failed = try #require(try await store.deliveries(alertID: doomed.id).first)
             #expect(failed.status == "failed" && failed.attempts == 3)
             #expect(try await alerts.deliverDue() == 0)
-            #expect(try await BotTests.auditActions(inside).contains("alert.delivery_failed"))
+            let actions = try await database.sql(logger: logger).select().column("action").from("audit_events").all()
+                .map { try $0.decode(column: "action", as: String.self) }
+            #expect(actions.contains("alert.delivery_failed") && actions.contains("alert.delivered"))
+        } catch {
+            await database.shutdown()
+            throw error
         }
+        await database.shutdown()
     }
 }

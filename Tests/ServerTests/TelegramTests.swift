@@ -103,6 +103,7 @@ import Testing
             #expect(try await fake.reply(in: 77, after: 1).contains("Tradekeep alert: A code was used twice."))
 
             fake.down = true
+            app.clock.advance(by: 1)
             let second = Anomaly(kind: .newIPAddress, userID: id, subject: "tg2-\(id)", message: "A new address.", details: [:], time: app.clock.now)
             #expect(try await inside.alerts.report([second], now: app.clock.now) == 1)
             let alert = try #require(try await inside.alerts.store.alerts(userID: id, limit: 1)?.first)
