@@ -384,6 +384,8 @@ func buildRouter(
         venues: venues,
         auditLog: auditLog,
         live: live,
+        alerts: alerts,
+        telegram: telegram,
         keys: webKeys,
         views: try Views(),
         publicURL: configuration.publicURL,

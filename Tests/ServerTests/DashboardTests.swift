@@ -20,6 +20,13 @@ import Testing
         return problems
     }
 
+    @Test("Every template in Resources/templates is loaded (a page whose template is missing would answer 500, never an empty page)")
+    func everyTemplateLoaded() throws {
+        let folder = TestEnvironment.repositoryRoot.appendingPathComponent("Sources/Server/Resources/templates")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".mustache") }
+        #expect(Set(files.map { String($0.dropLast(".mustache".count)) }) == Set(Views.templateNames))
+    }
+
     @Test(
         "Register → enrol (QR and secret) → confirm → backup codes → home, then a paper bot running with its orders on the pages; the kill switch leaves none"
     )
@@ -101,7 +108,7 @@ import Testing
             )
             #expect(created.status == .ok && created.bodyString.contains("id=\"webhook-secret\""), "signal bot page shows its secret once")
             seen["signal bot (created)"] = created.bodyString
-            for path in ["/", "/bots/new", "/kill-switch", "/keys", "/audit", "/security"] {
+            for path in ["/", "/bots/new", "/kill-switch", "/keys", "/audit", "/security", "/alerts"] {
                 let response = try await pages.get(path)
                 #expect(response.status == .ok, "\(path): \(response.status)")
                 let policy = try #require(response.headers[.contentSecurityPolicy])

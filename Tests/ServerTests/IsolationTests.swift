@@ -292,6 +292,7 @@ import Venues
             let bobForm = try #require(PageDriver.csrf(try await pages.get("/").bodyString))
             let pageIDs: [String: [String]] = [
                 "/bots/:id": botIDs, "/keys/:id": [credential.id.uuidString.lowercased()], "/security/sessions/:id": [sessionID],
+                "/alerts/:id": [alert.id.uuidString.lowercased()],
             ]
             for route in pageRoutes {
                 guard let prefix = pageIDs.keys.first(where: { route.template.hasPrefix($0) }) else {

@@ -128,6 +128,48 @@ import Testing
         }
     }
 
+    @Test("The dashboard's alerts page lists alerts, acknowledges one with its form, and links a Telegram chat")
+    func alertsPage() async throws {
+        try await Self.withTelegram { fake, session, app, inside in
+            let driver = session.driver
+            let user = session.user
+            let id = try #require(UUID(uuidString: user.userID))
+            let anomaly = Anomaly(
+                kind: .totpReplay,
+                userID: id,
+                subject: "page-\(id)",
+                message: "A code was used twice.",
+                details: [:],
+                time: app.clock.now
+            )
+            #expect(try await inside.alerts.report([anomaly], now: app.clock.now) == 1)
+            let alert = try #require(try await inside.alerts.store.alerts(userID: id, limit: 1)?.first)
+
+            let pages = PageDriver(client: driver.client, configuration: app.prepared.configuration, ip: user.ip)
+            let login = try await pages.get("/login")
+            let step = try await pages.post("/login", ["email": user.email, "password": user.password], csrf: PageDriver.csrf(login.bodyString))
+            let mfa = try #require(PageDriver.field("mfa_token", in: step.bodyString))
+            _ = try await pages.post("/login/code", ["mfa_token": mfa, "code": driver.code(user)], csrf: PageDriver.csrf(step.bodyString))
+            try #require(pages.hasSession, "no page session: \(step.status) \(step.bodyString.prefix(300))")
+            let page = try await pages.get("/alerts")
+            #expect(
+                page.status == .ok && page.bodyString.contains("A code was used twice.") && page.bodyString.contains("not linked"),
+                "\(page.status) \(page.headers) \(page.bodyString.prefix(500))"
+            )
+            let form = try #require(PageDriver.csrf(page.bodyString))
+            let acknowledged = try await pages.post("/alerts/\(alert.id.apiString)/acknowledge", [:], csrf: form)
+            #expect(acknowledged.status == .ok && acknowledged.bodyString.contains("Acknowledged."))
+            #expect(try await inside.alerts.store.alert(id: alert.id)?.acknowledgedAt != nil)
+            // A forged form token changes nothing.
+            let linkRefused = try await pages.post("/alerts/telegram", [:], csrf: "forged")
+            #expect(linkRefused.status == .forbidden)
+            let linked = try await pages.post("/alerts/telegram", [:], csrf: form)
+            let command = try #require(linked.bodyString.firstMatch(of: #/<code id="telegram-command">(/start [A-Z0-9]+)</code>/#)).output.1
+            #expect(try await fake.ask(String(command), in: 64).hasPrefix("Linked"))
+            #expect(try await pages.get("/alerts").bodyString.contains("Telegram: linked"))
+        }
+    }
+
     @Test("POST /notifications/telegram/link without a configured bot is 409 telegram_not_configured")
     func notConfigured() async throws {
         try await BotTests.withSession { session, _ in

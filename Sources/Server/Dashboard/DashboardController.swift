@@ -19,6 +19,8 @@ struct DashboardController: Sendable {
     let venues: TradingVenues
     let auditLog: AuditLogPublisher
     let live: LiveUpdates
+    let alerts: AlertService
+    let telegram: TelegramBot?
     let keys: WebSessionKeys
     let views: Views
     let publicURL: URL
@@ -27,7 +29,9 @@ struct DashboardController: Sendable {
     var publicOrigin: String { origin(of: self.publicURL) }
 
     /// The first path segments the dashboard owns (for the rate limiter and the cookie authenticator).
-    static let sections: Set<String> = ["login", "logout", "register", "password", "bots", "keys", "audit", "security", "kill-switch", "live"]
+    static let sections: Set<String> = [
+        "login", "logout", "register", "password", "bots", "keys", "audit", "security", "kill-switch", "live", "alerts",
+    ]
 
     /// Whether a canonical path is a dashboard page (not /audit/log/…, the public transparency log).
     static func isPage(_ path: String) -> Bool {
@@ -54,6 +58,7 @@ struct DashboardController: Sendable {
         router.get("/live", use: self.liveSnapshot)
         self.addTradingRoutes(to: router)
         self.addAccountRoutes(to: router)
+        self.addAlertRoutes(to: router)
     }
 
     // MARK: Plumbing

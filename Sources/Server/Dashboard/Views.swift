@@ -21,7 +21,7 @@ struct Views: Sendable {
 
     static let templateNames = [
         "layout", "login", "login-code", "register", "enrol", "backup-codes", "message", "forgot", "reset", "home", "orders-table",
-        "kill-confirm", "kill-result", "bot-new", "bot", "keys", "audit", "security",
+        "kill-confirm", "kill-result", "bot-new", "bot", "keys", "audit", "security", "alerts",
     ]
 
     init() throws {
@@ -65,7 +65,15 @@ struct Views: Sendable {
         var context = values
         context["css"] = self.css
         context["js"] = self.js
-        let html = self.library.render(context, withTemplate: template) ?? ""
+        // Every page names a template in `templateNames` (checked at start-up), so this never falls back in practice;
+        // if it did, the page would say so rather than answer an empty 200.
+        guard let html = self.library.render(context, withTemplate: template) else {
+            return Response(
+                status: .internalServerError,
+                headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: "This page is missing from this build."))
+            )
+        }
         var fields = headers
         fields[.contentType] = "text/html; charset=utf-8"
         fields[.cacheControl] = "no-store"

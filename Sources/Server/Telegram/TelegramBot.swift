@@ -46,6 +46,10 @@ final class TelegramBot: Service, Sendable {
         return code
     }
 
+    func isLinked(_ userID: UUID) async throws -> Bool {
+        try await !self.store.chats(of: [userID]).isEmpty
+    }
+
     static func hash(_ code: String) -> String {
         SHA256.hash(data: Data(code.uppercased().utf8)).map { String(format: "%02x", $0) }.joined()
     }

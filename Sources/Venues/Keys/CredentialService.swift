@@ -232,7 +232,17 @@ public struct CredentialService: Sendable {
     /// introspection cannot be re-checked and are left as they are.
     public func recheck(_ record: CredentialRecord) async throws -> RecheckResult {
         if let reason = record.disabledReason, record.disabledAt != nil { return .disabled(reason) }
-        guard let venue = self.directory.venue(record.venue), self.directory.hasKeyIntrospection(record.venue) else { return .confirmed }
+        guard let venue = self.directory.venue(record.venue), self.directory.hasKeyIntrospection(record.venue) else {
+            // Nothing to ask (a testnet without introspection): it is due again in a day, not at every poll.
+            let unchanged = KeyFindings(
+                keyHint: record.keyHint,
+                permissions: record.permissions,
+                ipRestricted: record.ipRestricted,
+                warnings: record.warnings
+            )
+            try await self.repository.markChecked(id: record.id, userID: record.userID, findings: unchanged, at: self.now())
+            return .confirmed
+        }
         let keys: VenueCredentials
         do {
             keys = try await self.repository.keys(id: record.id, userID: record.userID)
