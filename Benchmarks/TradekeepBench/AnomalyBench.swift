@@ -1,6 +1,6 @@
 // `tradekeep-bench anomaly [entries] [users] [sqlite|postgres://…]` (scripts/bench-anomaly): one anomaly scan over
 // `entries` audit entries of `users` accounts spread over the last 23 hours (sign-ins from a few addresses each,
-// orders, failed sign-ins), with a few planted episodes; reports the scan's time, what it found, and the
+// orders, failed sign-ins, signals), with two planted episodes (a rapid-fire burst, a sign-in from a new address); reports the scan's time, what it found, and the
 // process's peak memory.
 
 import AuditLog
@@ -43,7 +43,8 @@ func anomalyBench(entries count: Int, users userCount: Int, database target: Str
             let time = now.addingTimeInterval(-span + span * Double(position) / Double(count) - 60)
             let kind = Int(generator.next(upperBound: UInt32(100)))
             let action: AuditAction
-            var ip: String? = "10.\(position % userCount / 256 % 256).\(position % userCount % 256).\(generator.next(upperBound: UInt32(3)) + 1)"
+            // Each account keeps to its own address (a new one is planted below).
+            var ip: String? = "10.\(position % userCount / 256 % 256).\(position % userCount % 256).1"
             var details = "{}"
             switch kind {
             case 0..<10: action = .login

@@ -98,15 +98,15 @@ public enum AnomalyRules {
     public static func rapidFire(_ events: [ObservedEvent], window: Range<Date>, thresholds: AnomalyThresholds) -> [Anomaly] {
         Self.firstBurst(
             events.filter { $0.action == .orderPlaced },
-            key: { $0.userID.map(\.uuidString) },
+            key: \.userID,
             over: thresholds.rapidFireWindow,
             window: window,
             exceeds: { $0.count > thresholds.rapidFireOpens }
         ).map { user, burst in
             Anomaly(
                 kind: .rapidFireTrading,
-                userID: UUID(uuidString: user),
-                subject: user.lowercased(),
+                userID: user,
+                subject: user.apiSubject,
                 message: "\(burst.count) orders were placed within \(Int(thresholds.rapidFireWindow / 60)) minutes.",
                 details: ["orders": String(burst.count), "window_seconds": String(Int(thresholds.rapidFireWindow))],
                 time: burst.last!.time
@@ -170,7 +170,7 @@ public enum AnomalyRules {
         }
         let byAccount = Self.firstBurst(
             failures.filter { $0.ip != nil },
-            key: { $0.userID.map(\.uuidString) },
+            key: \.userID,
             over: thresholds.stuffingWindow,
             window: window,
             exceeds: { Set($0.compactMap(\.ip)).count >= thresholds.stuffingIPsPerAccount }
@@ -178,8 +178,8 @@ public enum AnomalyRules {
             let addresses = Set(burst.compactMap(\.ip)).count
             return Anomaly(
                 kind: .credentialStuffing,
-                userID: UUID(uuidString: user),
-                subject: user.lowercased(),
+                userID: user,
+                subject: user.apiSubject,
                 message:
                     "Failed sign-ins on your account from \(addresses) different addresses within \(Int(thresholds.stuffingWindow / 60)) minutes.",
                 details: ["addresses": String(addresses)],
@@ -209,15 +209,15 @@ public enum AnomalyRules {
     public static func rejectedKeys(_ events: [ObservedEvent], window: Range<Date>, thresholds: AnomalyThresholds) -> [Anomaly] {
         Self.firstBurst(
             events.filter { $0.action == .credentialRejected },
-            key: { $0.userID.map(\.uuidString) },
+            key: \.userID,
             over: thresholds.rejectedKeysWindow,
             window: window,
             exceeds: { $0.count >= thresholds.rejectedKeys }
         ).map { user, burst in
             Anomaly(
                 kind: .repeatedRejectedKeys,
-                userID: UUID(uuidString: user),
-                subject: user.lowercased(),
+                userID: user,
+                subject: user.apiSubject,
                 message: "\(burst.count) exchange keys were refused within \(Int(thresholds.rejectedKeysWindow / 60)) minutes.",
                 details: ["rejected": String(burst.count)],
                 time: burst.last!.time
@@ -246,15 +246,15 @@ public enum AnomalyRules {
 
     /// For each key, the first sliding burst (entries within `span` of each other, ending inside the window) that
     /// satisfies `exceeds`, as the entries of that burst.
-    static func firstBurst(
+    static func firstBurst<Key: Hashable>(
         _ events: [ObservedEvent],
-        key: (ObservedEvent) -> String?,
+        key: (ObservedEvent) -> Key?,
         over span: TimeInterval,
         window: Range<Date>,
         exceeds: ([ObservedEvent]) -> Bool
-    ) -> [(String, [ObservedEvent])] {
-        var groups: [String: [ObservedEvent]] = [:]
-        var order: [String] = []
+    ) -> [(Key, [ObservedEvent])] {
+        var groups: [Key: [ObservedEvent]] = [:]
+        var order: [Key] = []
         for event in events {
             guard let name = key(event) else { continue }
             if groups[name] == nil { order.append(name) }
@@ -263,14 +263,22 @@ public enum AnomalyRules {
         return order.compactMap { name in
             let group = groups[name]!
             var start = 0
-            for end in group.indices {
+            for end in group.indices where window.contains(group[end].time) {
                 while group[end].time.timeIntervalSince(group[start].time) > span { start += 1 }
                 let burst = Array(group[start...end])
-                if window.contains(group[end].time), exceeds(burst) { return (name, burst) }
+                if exceeds(burst) { return (name, burst) }
             }
             return nil
         }
     }
+
+    /// The actions any rule reads: a scan loads only these.
+    public static let observedActions: Set<AuditAction> = personalActions.union([
+        .registered, .orderPlaced, .loginFailed, .totpReplay, .credentialRejected, .botRiskStop, .botFailed,
+    ])
+
+    /// The actions whose details a rule reads (the reason of a failed sign-in, the bot and reason of a stop).
+    public static let actionsWithDetails: Set<AuditAction> = [.loginFailed, .botRiskStop, .botFailed]
 }
 
 extension UUID {

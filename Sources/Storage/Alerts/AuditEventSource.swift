@@ -6,6 +6,7 @@ import FluentKit
 import Foundation
 import Guard
 import SQLKit
+import Synchronization
 
 extension AlertStore: AnomalySource {
     /// How long a scan may hold the lease; a server that dies mid-scan delays the next scan by at most this.
@@ -43,27 +44,34 @@ extension AlertStore: AnomalySource {
 
     public func setScannedUntil(_ date: Date) async throws { try await self.setScannedUntil(date, name: "anomaly", in: nil) }
 
+    /// Only the actions the rules read, and details only where a rule reads them; rows are streamed, not collected
+    /// first, so a catch-up scan over a million entries holds one compact value per entry.
     public func events(from: Date, to: Date) async throws -> [ObservedEvent] {
-        struct Row: Decodable {
-            var userId: UUID?
-            var action: String
-            var ip: String?
-            var details: String
-            var createdAt: Date
-        }
-        let rows = try await self.sql().select().columns("user_id", "action", "ip", "details", "created_at").from("audit_events")
-            .where("created_at", .greaterThanOrEqual, from).where("created_at", .lessThan, to)
-            .orderBy("created_at")
-            .all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
-        return rows.map { row in
-            ObservedEvent(
-                userID: row.userId,
-                action: AuditAction(rawValue: row.action),
-                ip: row.ip,
-                details: row.details == "{}" ? [:] : (try? JSONDecoder().decode([String: String].self, from: Data(row.details.utf8))) ?? [:],
-                time: row.createdAt
+        let actions = AnomalyRules.observedActions.map(\.rawValue).sorted()
+        let withDetails = AnomalyRules.actionsWithDetails.map(\.rawValue).sorted()
+        let collected = Mutex<[ObservedEvent]>([])
+        try await self.sql().raw(
+            """
+            SELECT user_id, action, ip, created_at,
+              CASE WHEN action IN (\(binds: withDetails)) THEN details ELSE NULL END AS details
+            FROM audit_events
+            WHERE created_at >= \(bind: from) AND created_at < \(bind: to) AND action IN (\(binds: actions))
+            ORDER BY created_at
+            """
+        ).run { row in
+            guard let action = try? row.decode(column: "action", as: String.self), let time = try? row.decode(column: "created_at", as: Date.self)
+            else { return }
+            let details = (try? row.decode(column: "details", as: String?.self)) ?? nil
+            let event = ObservedEvent(
+                userID: (try? row.decode(column: "user_id", as: UUID?.self)) ?? nil,
+                action: AuditAction(rawValue: action),
+                ip: (try? row.decode(column: "ip", as: String?.self)) ?? nil,
+                details: details.flatMap { $0 == "{}" ? nil : try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:],
+                time: time
             )
+            collected.withLock { $0.append(event) }
         }
+        return collected.withLock { $0 }
     }
 
     public func knownIPs(users: Set<UUID>, from: Date, to: Date) async throws -> [UUID: Set<String>] {
