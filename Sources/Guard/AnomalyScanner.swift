@@ -28,6 +28,7 @@ public protocol AnomalyReporter: Sendable {
 
 public struct ScanSummary: Sendable, Equatable {
     public let window: Range<Date>
+    /// The entries read inside the window (the lookback before it is read too, for the rules' sliding windows).
     public let entries: Int
     public let anomalies: [Anomaly]
     public let alerts: Int
@@ -97,7 +98,8 @@ public final class AnomalyScanner: Service, Sendable {
             let anomalies = AnomalyRules.evaluate(events, window: start..<end, knownIPs: known, thresholds: thresholds)
             let alerts = anomalies.isEmpty ? 0 : try await reporter.report(anomalies, now: now)
             try await source.setScannedUntil(end)
-            return ScanSummary(window: start..<end, entries: events.count, anomalies: anomalies, alerts: alerts)
+            let inWindow = events.count - (events.firstIndex { $0.time >= start } ?? events.count)
+            return ScanSummary(window: start..<end, entries: inWindow, anomalies: anomalies, alerts: alerts)
         }
     }
 

@@ -133,7 +133,15 @@ func buildApplicationParts(
         await alerts.keyDisabled(record, reason: reason, stoppedBots: stopped?.bots ?? 0)
     }
     let telegram = telegramClient.map {
-        TelegramBot(client: $0, store: telegramLinks, bots: bots, stepUp: auth.stepUp, now: clock, logger: logger)
+        TelegramBot(
+            client: $0,
+            webhookSecret: configuration.telegram?.webhookSecret,
+            store: telegramLinks,
+            bots: bots,
+            stepUp: auth.stepUp,
+            now: clock,
+            logger: logger
+        )
     }
     let scanner = AnomalyScanner(
         source: alertStore,
@@ -376,7 +384,7 @@ func buildRouter(
     AuditController(publisher: auditLog).addRoutes(public: router, signedIn: signedIn)
     LiveController(live: live).addRoutes(public: api, signedIn: signedIn)
     AlertsController(alerts: alerts, scanner: scanner, stepUp: stepUp).addRoutes(to: signedIn)
-    NotificationsController(telegram: telegram).addRoutes(to: signedIn)
+    NotificationsController(telegram: telegram).addRoutes(public: api, signedIn: signedIn)
     DashboardController(
         auth: auth,
         bots: bots,

@@ -222,6 +222,47 @@ import Testing
         try await http.shutdown()
     }
 
+    @Test(
+        "`tradekeep anomaly scan-now` scans the server's database once and reports it",
+        .enabled(if: TestEnvironment.needs(ProcessTests.binaryAvailable), "needs the built tradekeep executable")
+    )
+    func scanNow() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let data = directory.appending("data").path
+        let server = try Run(["serve", "--port", "0", "--data-dir", data], environment: ["TRADEKEEP_RATE_LIMIT_REGISTER": "1000"])
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let port = try await server.waitForPort(timeout: .seconds(120))
+            for index in 0..<2 {
+                let status = try await Self.post(
+                    http,
+                    port: port,
+                    "/api/v1/auth/register",
+                    #"{"email":"scan\#(index)@example.com","password":"a long passphrase for the scan test"}"#
+                ).status
+                #expect(status == 201)
+            }
+        } catch {
+            server.process.terminate()
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(try await server.waitForExit(timeout: .seconds(60)) == 0, "\(server.stderr)")
+        // Entries are read once they are 2 s old.
+        try await Task.sleep(for: .seconds(3))
+        let scan = try Run(["anomaly", "scan-now", "--data-dir", data])
+        #expect(try await scan.waitForExit(timeout: .seconds(60)) == 0, "\(scan.stderr)")
+        let match = try #require(scan.stderr.firstMatch(of: #/scanned (\d+) entries: (\d+) anomalies/#), "\(scan.stderr)")
+        #expect(Int(match.output.1)! >= 2 && Int(match.output.2)! == 0)
+        // A second scan right after reads only what is new: nothing.
+        let again = try Run(["anomaly", "scan-now", "--data-dir", data])
+        #expect(try await again.waitForExit(timeout: .seconds(60)) == 0)
+        #expect(again.stderr.contains("scanned 0 entries"), "\(again.stderr)")
+    }
+
     // MARK: Helpers
 
     /// The server's published checkpoint once it covers `atLeast` entries (and, if asked, carries a witness's

@@ -6,6 +6,7 @@ import Accounts
 import AuditLog
 import Foundation
 import Guard
+import HTTPTypes
 import Testing
 
 @testable import Server
@@ -167,6 +168,50 @@ import Testing
             let command = try #require(linked.bodyString.firstMatch(of: #/<code id="telegram-command">(/start [A-Z0-9]+)</code>/#)).output.1
             #expect(try await fake.ask(String(command), in: 64).hasPrefix("Linked"))
             #expect(try await pages.get("/alerts").bodyString.contains("Telegram: linked"))
+        }
+    }
+
+    @Test("Webhook mode: nothing polls; an update is handled only with the right secret token; without the setting the route is 404")
+    func webhook() async throws {
+        let fake = FakeTelegram()
+        let secret = "hook-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        try await VenueHarness.live(fake.router()) { url in
+            let app = try AuthDriver.application([
+                Setting.telegramBotToken.name: fake.token, Setting.telegramAPIURL.name: url, Setting.telegramWebhookSecret.name: secret,
+            ])
+            try await app.run { client, inside in
+                let driver = AuthDriver(client: client, clock: app.clock)
+                let user = try await driver.signUp()
+                let token = try await driver.signIn(user).accessToken
+                let code = try #require(
+                    try await driver.post("/api/v1/notifications/telegram/link", [:], ip: user.ip, token: token).json()["link_code"] as? String
+                )
+                let update: [String: Any] = [
+                    "update_id": 1, "message": ["message_id": 1, "date": 0, "chat": ["id": 808, "type": "private"], "text": "/start \(code)"],
+                ]
+                for wrong in [nil, "not-the-secret", secret + "x"] {
+                    var headers = HTTPFields()
+                    if let wrong { headers[HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!] = wrong }
+                    let refused = try await driver.request(.post, "/api/v1/telegram/webhook", json: update, ip: "149.154.167.200", headers: headers)
+                    #expect(refused.status == .unauthorized, "\(refused.bodyString)")
+                }
+                #expect(try await BotTests.auditActions(inside).contains("telegram.linked") == false)
+                let accepted = try await driver.request(
+                    .post,
+                    "/api/v1/telegram/webhook",
+                    json: update,
+                    ip: "149.154.167.200",
+                    headers: [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: secret]
+                )
+                #expect(accepted.status == .ok)
+                #expect(try await fake.reply(in: 808, after: 0).hasPrefix("Linked"))
+                #expect(try await BotTests.auditActions(inside).contains("telegram.linked"))
+                #expect(fake.polls == 0, "webhook mode never polls")
+            }
+        }
+        try await BotTests.withSession { session, _ in
+            let answer = try await session.driver.request(.post, "/api/v1/telegram/webhook", json: ["update_id": 1], ip: session.user.ip)
+            #expect(answer.status == .notFound)
         }
     }
 

@@ -50,7 +50,7 @@ public struct ServerConfiguration: Sendable {
     /// Where mail goes (TRADEKEEP_SMTP_URL); nil: the outbox folder.
     public var smtp: SMTPConfiguration?
     /// The Telegram bot (TRADEKEEP_TELEGRAM_BOT_TOKEN, TRADEKEEP_TELEGRAM_API_URL); nil: no Telegram.
-    public var telegram: (token: String, apiURL: String)?
+    public var telegram: (token: String, apiURL: String, webhookSecret: String?)?
     /// bcrypt cost. Not a setting: 12 in every deployment; tests lower it to keep the suite fast.
     public var bcryptCost: UInt8 = 12
     /// Where the key-encryption key lives (TRADEKEEP_KEK).
@@ -253,7 +253,18 @@ public struct ServerConfiguration: Sendable {
                 { text in URL(string: text).flatMap { $0.scheme == "https" || $0.scheme == "http" ? text : nil } },
                 expected: "an http(s) URL"
             )
-            self.telegram = (token, apiURL)
+            // Telegram's secret_token: 1–256 of A–Z, a–z, 0–9, _ and -. Set, updates come by webhook instead of polling.
+            let webhookSecret = try sources.value(.telegramWebhookSecret).map { secret in
+                guard (16...256).contains(secret.count), secret.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+                else {
+                    throw ConfigurationError(
+                        Setting.telegramWebhookSecret.name,
+                        "must be 16–256 characters of A–Z, a–z, 0–9, _ and - (Telegram's secret_token)"
+                    )
+                }
+                return secret
+            }
+            self.telegram = (token, apiURL, webhookSecret)
         } else {
             self.telegram = nil
         }

@@ -38,6 +38,7 @@ public struct Setting: Hashable, Sendable {
     public static let smtpAllowPlaintext = Setting("TRADEKEEP_SMTP_ALLOW_PLAINTEXT")
     public static let telegramBotToken = Setting("TRADEKEEP_TELEGRAM_BOT_TOKEN", secret: true)
     public static let telegramAPIURL = Setting("TRADEKEEP_TELEGRAM_API_URL")
+    public static let telegramWebhookSecret = Setting("TRADEKEEP_TELEGRAM_WEBHOOK_SECRET", secret: true)
     public static let vaultCacheTTL = Setting("TRADEKEEP_VAULT_CACHE_TTL")
     /// May carry a PKCS#11 PIN, hence secret.
     public static let kek = Setting("TRADEKEEP_KEK", secret: true)
@@ -85,6 +86,7 @@ public struct Setting: Hashable, Sendable {
             .environment, .dataDirectory, .configFile, .host, .port, .databaseURL, .tlsCertificate, .tlsKey,
             .behindTLSProxy, .publicURL, .securityContact, .logLevel, .logFormat,
             .accessTokenTTL, .hibp, .hibpURL, .mailFrom, .smtpURL, .smtpCAFile, .smtpAllowPlaintext, .telegramBotToken, .telegramAPIURL,
+            .telegramWebhookSecret,
             .vaultCacheTTL, .kek,
             .jwtSecret, .auditSigningKey, .backupKey, .localKEK, .egressIPs, .ipAllowlist, .unverifiedVenues,
             .paperFeed, .paperVolatility, .paperTick, .paperStartingBalance, .paperMakerFee, .paperTakerFee, .botInterval,

@@ -21,7 +21,7 @@ enum RouteInventory {
         "GET /.well-known/tradekeep/checkpoint", "GET /.well-known/tradekeep/audit-key", "GET /audit/log/checkpoint", "GET /audit/log/tile/**",
         "POST /api/v1/auth/register", "POST /api/v1/auth/totp/confirm", "POST /api/v1/auth/login", "POST /api/v1/auth/login/totp",
         "POST /api/v1/auth/refresh", "POST /api/v1/auth/password/forgot", "POST /api/v1/auth/password/reset",
-        "GET /api/v1/auth/verify-email", "POST /api/v1/signals/:bot_id", "GET /api/v1/ws",
+        "GET /api/v1/auth/verify-email", "POST /api/v1/signals/:bot_id", "GET /api/v1/ws", "POST /api/v1/telegram/webhook",
     ]
 
     /// Dashboard pages anyone may load or post (their forms carry a CSRF token bound to the form cookie).

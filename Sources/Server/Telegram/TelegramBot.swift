@@ -1,7 +1,8 @@
 // The Telegram bot (SPEC §7): alerts in a chat the owner linked, and three commands from that chat only —
 // /status (bots, open orders, PnL), /kill (the account kill switch, after a current TOTP code sent as the next
 // message within two minutes) and /unlink. Nothing else can be done from Telegram; a chat that is not linked can
-// only link itself (`/start <code>`). Updates come by long polling (getUpdates), one poller per bot token.
+// only link itself (`/start <code>`). Updates come by long polling (getUpdates), one poller per bot token, or, with
+// TRADEKEEP_TELEGRAM_WEBHOOK_SECRET, on a webhook that checks Telegram's secret-token header.
 
 import Accounts
 import AuditLog
@@ -15,6 +16,8 @@ import Synchronization
 
 final class TelegramBot: Service, Sendable {
     let client: TelegramClient
+    /// Set: updates arrive on POST /api/v1/telegram/webhook with this secret token, and nothing polls.
+    let webhookSecret: String?
     let store: TelegramStore
     let bots: BotService
     let stepUp: StepUp
@@ -26,8 +29,17 @@ final class TelegramBot: Service, Sendable {
     static let linkLifetime: TimeInterval = 600
     static let clientInfo = ClientInfo(ip: nil, userAgent: "telegram")
 
-    init(client: TelegramClient, store: TelegramStore, bots: BotService, stepUp: StepUp, now: @escaping @Sendable () -> Date, logger: Logger) {
+    init(
+        client: TelegramClient,
+        webhookSecret: String? = nil,
+        store: TelegramStore,
+        bots: BotService,
+        stepUp: StepUp,
+        now: @escaping @Sendable () -> Date,
+        logger: Logger
+    ) {
         self.client = client
+        self.webhookSecret = webhookSecret
         self.store = store
         self.bots = bots
         self.stepUp = stepUp
@@ -57,6 +69,11 @@ final class TelegramBot: Service, Sendable {
     // MARK: Updates
 
     func run() async throws {
+        if self.webhookSecret != nil {
+            // Webhook mode: Telegram brings the updates; nothing to do until shutdown.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(365 * 86_400)) }
+            return
+        }
         var offset: Int64?
         while !Task.isCancelledOrShuttingDown {
             do {

@@ -50,6 +50,7 @@ extension AlertStore: AnomalySource {
         let actions = AnomalyRules.observedActions.map(\.rawValue).sorted()
         let withDetails = AnomalyRules.actionsWithDetails.map(\.rawValue).sorted()
         let collected = Mutex<[ObservedEvent]>([])
+        let decoder = JSONDecoder()
         try await self.sql().raw(
             """
             SELECT user_id, action, ip, created_at,
@@ -66,7 +67,7 @@ extension AlertStore: AnomalySource {
                 userID: (try? row.decode(column: "user_id", as: UUID?.self)) ?? nil,
                 action: AuditAction(rawValue: action),
                 ip: (try? row.decode(column: "ip", as: String?.self)) ?? nil,
-                details: details.flatMap { $0 == "{}" ? nil : try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:],
+                details: details.flatMap { $0 == "{}" ? nil : try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:],
                 time: time
             )
             collected.withLock { $0.append(event) }

@@ -20,6 +20,7 @@ final class FakeTelegram: Sendable {
         var nextUpdate: Int64 = 700_000
         var sent: [Sent] = []
         var down = false
+        var polls = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -42,6 +43,9 @@ final class FakeTelegram: Sendable {
     }
 
     var sent: [Sent] { self.state.withLockedValue { $0.sent } }
+
+    /// How many getUpdates calls arrived.
+    var polls: Int { self.state.withLockedValue { $0.polls } }
 
     /// The first message the bot sends to `chat` after `count` messages to it, within 30 s.
     func reply(in chat: Int64, after count: Int) async throws -> String {
@@ -75,6 +79,7 @@ final class FakeTelegram: Sendable {
             let json = (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:]
             switch context.parameters.get("method") {
             case "getUpdates":
+                self.state.withLockedValue { $0.polls += 1 }
                 let offset = (json["offset"] as? NSNumber)?.int64Value ?? 0
                 let timeout = min((json["timeout"] as? NSNumber)?.doubleValue ?? 0, 1)
                 let deadline = Date().addingTimeInterval(timeout)
