@@ -94,13 +94,13 @@ public struct TradekeepDatabase: Sendable {
     public func migrate(logger: Logger) async throws {
         let database = try self.database(logger: logger)
         if case .postgres(let pg) = self.location {
-            if let schema = pg.schema, let sql = database as? any SQLDatabase {
-                try await sql.raw("CREATE SCHEMA IF NOT EXISTS \(ident: schema)").run()
-            }
             try await database.withConnection { connection in
                 let sql = connection as! any SQLDatabase
                 try await sql.raw("SELECT pg_advisory_lock(\(literal: Self.migrationLockKey))").run()
                 do {
+                    // Under the lock too: CREATE SCHEMA IF NOT EXISTS is not safe against itself (two instances
+                    // starting together on a new schema: one fails on pg_namespace's unique index).
+                    if let schema = pg.schema { try await sql.raw("CREATE SCHEMA IF NOT EXISTS \(ident: schema)").run() }
                     try await Self.runMigrations(on: connection)
                 } catch {
                     try? await sql.raw("SELECT pg_advisory_unlock(\(literal: Self.migrationLockKey))").run()
