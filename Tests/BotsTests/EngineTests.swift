@@ -221,6 +221,36 @@ extension EngineTests {
     }
 }
 
+extension EngineTests {
+    /// Found by CI on PostgreSQL: a skipped DCA buy said so for one step only, then the status went blank for the rest
+    /// of the interval, so a slow reader saw a bot idling silently.
+    @Test("What a bot could not do stays in its status until it next places an order, not for one step")
+    func waitingReasonHeldUntilNextOrder() async throws {
+        try await EngineHarness.with { harness in
+            harness.venue.setQuoteBalance(500)
+            let parameters = BotParameters(.dca(DCAParameters(quoteAmount: 1_000, intervalSeconds: 60, takeProfitPct: 5)))
+            let bot = try await harness.bot(try await harness.user(), parameters)
+            let engine = harness.engine()
+            await engine.tick()
+            let skipped = try #require(try await harness.store.bot(id: bot.id)?.statusReason)
+            #expect(skipped.hasPrefix("Waiting: the DCA buy of 1000 USDT was skipped"), "\(skipped)")
+            for _ in 0..<5 {
+                harness.advance(5)
+                await engine.tick()
+                #expect(try await harness.store.bot(id: bot.id)?.statusReason == skipped)
+            }
+            #expect(harness.venue.count("place") == 0)
+            // The next buy is due and affordable: it goes out and the reason is cleared.
+            harness.venue.setQuoteBalance(10_000)
+            harness.advance(60)
+            await engine.tick()
+            #expect(harness.venue.count("place") >= 1)
+            #expect(try await harness.store.bot(id: bot.id)?.statusReason == nil)
+            #expect(try await harness.status(bot.id) == .running)
+        }
+    }
+}
+
 struct Failure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

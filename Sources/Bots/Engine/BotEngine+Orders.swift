@@ -172,7 +172,7 @@ extension BotEngine {
             case .failure(VenueError.rejected(let venueID, let code, let message)):
                 updates.append(OrderUpdate(clientOrderID: id, filled: 0, averagePrice: nil, status: .rejected, reported: true))
                 told.insert(id)
-                outcomes.append(.refused("\(venueID.displayName) refused an order (\(code): \(Self.clean(message, keys: keys)))."))
+                outcomes.append(.refused("Waiting: \(venueID.displayName) refused an order (\(code): \(Self.clean(message, keys: keys)))."))
                 Counter(label: "tradekeep_orders_total", dimensions: [("result", "rejected")]).increment()
                 self.logger.info("order refused by the venue", metadata: ["bot": .string(bot.id.uuidString.lowercased()), "code": .string(code)])
             case .failure(let error):

@@ -40,16 +40,23 @@ extension BotEngine {
             try await self.cancel(key, runtime: runtime, venue: venue, keys: account.keys, price: market.ticker.price)
         }
         var waiting = decision.waiting
+        var held = waiting != nil
+        var sent = false
         for outcome in try await self.place(decision.place, runtime: runtime, venue: venue, keys: account.keys, market: market, funds: account.funds)
         {
             switch outcome {
-            case .sent: continue
-            case .refused(let reason): waiting = waiting ?? reason
+            case .sent: sent = true
+            case .refused(let reason):
+                held = held || waiting == nil
+                waiting = waiting ?? reason
             case .unknown: waiting = waiting ?? "Waiting: an order's outcome is not known yet; it is looked up by client order id next step."
             case .stopped, .closed: return
             }
         }
-        try await self.setWaiting(runtime, waiting)
+        // A step that decided nothing keeps what the bot could not do last time (a DCA buy skipped for funds says so
+        // until the next buy, not for one tick).
+        if waiting == nil, !sent, runtime.read({ $0.waitingHeld }) { return }
+        try await self.setWaiting(runtime, waiting, held: held)
     }
 
     // MARK: What happened to the bot's orders
@@ -269,10 +276,17 @@ extension BotEngine {
     // MARK: Status
 
     /// What a running bot is waiting for, written (and logged) only when it changes.
-    func setWaiting(_ runtime: BotRuntime, _ reason: String?) async throws {
-        guard runtime.read({ $0.waitingReason }) != reason else { return }
+    func setWaiting(_ runtime: BotRuntime, _ reason: String?, held: Bool = false) async throws {
+        let held = held && reason != nil
+        guard runtime.read({ $0.waitingReason }) != reason else {
+            runtime.update { $0.waitingHeld = held }
+            return
+        }
         try await self.bots.setWaitingReason(id: runtime.id, reason)
-        runtime.update { $0.waitingReason = reason }
+        runtime.update {
+            $0.waitingReason = reason
+            $0.waitingHeld = held
+        }
         if let reason {
             self.logger.notice("bot waiting", metadata: ["bot": .string(runtime.id.uuidString.lowercased()), "reason": .string(reason)])
         }

@@ -15,6 +15,10 @@ final class BotRuntime: Sendable {
         var recentOrders: [Date] = []
         /// The waiting reason last written to the bot's row, so it is written (and logged) only when it changes.
         var waitingReason: String?
+        /// The reason is what the bot could not do (a skipped buy, a refused order): it stays until the bot next sends
+        /// an order or has a new reason, instead of lasting one step. A transient one (the venue unreachable, an
+        /// order's outcome unknown) is cleared by the next step that goes through.
+        var waitingHeld = false
         /// Set when the bot stops: a step in flight stops acting at its next order.
         var retired = false
     }

@@ -41,6 +41,7 @@ final class ScriptedVenue: Venue, Sendable {
         var orders: [String: VenueOrder] = [:]
         var calls: [String: Int] = [:]
         var holdPlacements = false
+        var quoteBalance: Decimal = 1_000_000
         var held: [UUID: CheckedContinuation<Void, any Error>] = [:]
     }
 
@@ -101,6 +102,7 @@ final class ScriptedVenue: Venue, Sendable {
     func count(_ call: String) -> Int { self.state.withLock { $0.calls[call] ?? 0 } }
     func counted(_ call: String) { self.state.withLock { $0.calls[call, default: 0] += 1 } }
     func setPrice(_ symbol: String, _ price: Decimal) { self.state.withLock { $0.prices[symbol] = price } }
+    func setQuoteBalance(_ amount: Decimal) { self.state.withLock { $0.quoteBalance = amount } }
     var openOrders: [VenueOrder] { self.state.withLock { Array($0.orders.values.filter { $0.status.isOpen }) } }
 
     /// Fill an open order completely at its own price.
@@ -183,7 +185,8 @@ final class ScriptedVenue: Venue, Sendable {
 
     func balances(credentials: VenueCredentials) async throws -> [Balance] {
         self.counted("balances")
-        return [Balance(asset: "USDT", total: 1_000_000, available: 1_000_000), Balance(asset: "BTC", total: 100, available: 100)]
+        let quote = self.state.withLock { $0.quoteBalance }
+        return [Balance(asset: "USDT", total: quote, available: quote), Balance(asset: "BTC", total: 100, available: 100)]
     }
 }
 
