@@ -78,10 +78,10 @@ import Testing
                 #expect(
                     try await session.eventually(60) {
                         let deliveries = try await inside.alerts.store.deliveries(alertID: id)
-                        return deliveries.count == 4 && deliveries.allSatisfy { $0.attempts >= 1 && $0.status == "pending" && $0.lastError != nil }
+                        return deliveries.count == 4 && deliveries.allSatisfy { $0.attempts >= 1 && $0.status == .pending && $0.lastError != nil }
                     }
                 )
-                #expect(Set(try await inside.alerts.store.deliveries(alertID: id).map(\.channel)) == ["email", "telegram"])
+                #expect(Set(try await inside.alerts.store.deliveries(alertID: id).map(\.channel)) == [.email, .telegram])
                 let started = ContinuousClock.now
                 #expect(try await session.get("/api/v1/bots").status == .ok)
                 #expect(try await session.post("/api/v1/bots/\(botID)/stop").status == .ok)
@@ -94,7 +94,7 @@ import Testing
                 app.clock.advance(by: 31)
                 #expect(
                     try await session.eventually(60) {
-                        try await inside.alerts.store.deliveries(alertID: id).allSatisfy { $0.status == "delivered" }
+                        try await inside.alerts.store.deliveries(alertID: id).allSatisfy { $0.status == .delivered }
                     }
                 )
                 let mails = smtp.received.filter { $0.data.contains("Subject: Tradekeep alert: rapid fire trading") }

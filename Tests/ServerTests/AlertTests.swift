@@ -59,7 +59,7 @@ import VenueFakes
             let alertID = try #require(alert["id"] as? String)
             #expect(
                 try await session.eventually {
-                    try await inside.alerts.store.deliveries(alertID: UUID(uuidString: alertID)!).allSatisfy { $0.status == "delivered" }
+                    try await inside.alerts.store.deliveries(alertID: UUID(uuidString: alertID)!).allSatisfy { $0.status == .delivered }
                 }
             )
             let actions = try await BotTests.auditActions(inside)
@@ -299,28 +299,28 @@ import VenueFakes
             let mailer = FlakyMailer()
             let clock = TestClock()
             var policy = AlertDeliveryPolicy()
-            policy.attempts = 3
+            policy.retries.attempts = 3
             let alerts = AlertService(store: store, mailer: mailer, policy: policy, logger: logger, now: { clock.now })
             let now = clock.now
             let anomaly = Anomaly(kind: .totpReplay, userID: id, subject: "retry-\(user.userID)", message: "replayed", details: [:], time: now)
             let alert = try #require(
                 try await store.raise(
                     anomaly,
-                    recipients: [AlertRecipient(channel: "email", recipient: user.email)],
+                    recipients: [AlertRecipient(channel: .email, recipient: user.email)],
                     dedupWindow: 1_800,
                     now: now
                 )
             )
             #expect(try await alerts.deliverDue() == 1)
             var delivery = try #require(try await store.deliveries(alertID: alert.id).first)
-            #expect(delivery.status == "pending" && delivery.attempts == 1 && delivery.lastError == "connection refused")
+            #expect(delivery.status == .pending && delivery.attempts == 1 && delivery.lastError == "connection refused")
             // Not due again before its backoff (30 s).
             #expect(try await alerts.deliverDue() == 0)
             clock.advance(by: 31)
             mailer.failing.withLock { $0 = false }
             #expect(try await alerts.deliverDue() == 1)
             delivery = try #require(try await store.deliveries(alertID: alert.id).first)
-            #expect(delivery.status == "delivered" && delivery.attempts == 2)
+            #expect(delivery.status == .delivered && delivery.attempts == 2)
             #expect(mailer.sent.withLock { $0.map(\.to) } == [user.email])
 
             // Down for good: three attempts, then failed and audited.
@@ -329,7 +329,7 @@ import VenueFakes
             let doomed = try #require(
                 try await store.raise(
                     second,
-                    recipients: [AlertRecipient(channel: "email", recipient: user.email)],
+                    recipients: [AlertRecipient(channel: .email, recipient: user.email)],
                     dedupWindow: 1_800,
                     now: clock.now
                 )
@@ -339,7 +339,7 @@ import VenueFakes
                 clock.advance(by: 3_600)
             }
             let failed = try #require(try await store.deliveries(alertID: doomed.id).first)
-            #expect(failed.status == "failed" && failed.attempts == 3)
+            #expect(failed.status == .failed && failed.attempts == 3)
             #expect(try await alerts.deliverDue() == 0)
             let actions = try await database.sql(logger: logger).select().column("action").from("audit_events").all()
                 .map { try $0.decode(column: "action", as: String.self) }

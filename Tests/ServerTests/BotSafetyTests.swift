@@ -583,18 +583,7 @@ struct SwitchableAuditWriter: AuditWriter {
 @Suite struct CredentialInUseTests {
     @Test("An exchange key a bot trades with cannot be deleted (409 credential_in_use, nothing changed); once the bot is gone it can")
     func keyInUse() async throws {
-        let fake = FakeBybit()
-        fake.setPrice(symbol: "BTCUSDT", price: 50_000)
-        let key = BybitKey(
-            apiKey: VenueHarness.randomText(18),
-            secret: VenueHarness.randomText(36),
-            readOnly: 0,
-            permissions: BybitKey.tradeOnlyPermissions,
-            ips: ["127.0.0.1", "198.51.100.7"]
-        )
-        fake.addKey(key)
-        try await VenueHarness.live(fake.router()) { url in
-            let app = try AuthDriver.application(VenueHarness.settings(.bybit, url, extra: [Setting.egressIPs.name: "127.0.0.1,198.51.100.7"]))
+        try await VenueHarness.withBybitKey { _, key, app in
             try await app.test { client in
                 let driver = AuthDriver(client: client, clock: app.clock)
                 let user = try await driver.signUp()

@@ -35,18 +35,7 @@ import Venues
 
     /// A trade-only, IP-locked Bybit key stored through the API, and a running signal bot that trades with it.
     static func withKeyAndBot(_ body: @Sendable (FakeBybit, BybitKey, Setup, TestApplication, Inside) async throws -> Void) async throws {
-        let fake = FakeBybit()
-        fake.setPrice(symbol: "BTCUSDT", price: 50_000)
-        let key = BybitKey(
-            apiKey: VenueHarness.randomText(18),
-            secret: VenueHarness.randomText(36),
-            readOnly: 0,
-            permissions: BybitKey.tradeOnlyPermissions,
-            ips: ["127.0.0.1", "198.51.100.7"]
-        )
-        fake.addKey(key)
-        try await VenueHarness.live(fake.router()) { url in
-            let app = try AuthDriver.application(VenueHarness.settings(.bybit, url, extra: [Setting.egressIPs.name: "127.0.0.1,198.51.100.7"]))
+        try await VenueHarness.withBybitKey { fake, key, app in
             try await app.run { client, inside in
                 let driver = AuthDriver(client: client, clock: app.clock)
                 let user = try await driver.signUp()

@@ -111,11 +111,11 @@ import Testing
             #expect(alert.kind == "new_ip_address")
             #expect(
                 try await session.eventually(30) {
-                    try await inside.alerts.store.deliveries(alertID: alert.id).contains { $0.channel == "telegram" && $0.attempts >= 1 }
+                    try await inside.alerts.store.deliveries(alertID: alert.id).contains { $0.channel == .telegram && $0.attempts >= 1 }
                 }
             )
-            let failed = try #require(try await inside.alerts.store.deliveries(alertID: alert.id).first { $0.channel == "telegram" })
-            #expect(failed.status == "pending" && failed.lastError?.contains("Telegram sendMessage failed") == true)
+            let failed = try #require(try await inside.alerts.store.deliveries(alertID: alert.id).first { $0.channel == .telegram })
+            #expect(failed.status == .pending && failed.lastError?.contains("Telegram sendMessage failed") == true)
             #expect(failed.lastError?.contains(fake.token) == false)
             // The API is not held up.
             #expect(try await session.get("/api/v1/bots").status == .ok)
@@ -124,7 +124,7 @@ import Testing
             fake.down = false
             app.clock.advance(by: 31)
             _ = try await inside.alerts.deliverDue()
-            #expect(try await inside.alerts.store.deliveries(alertID: alert.id).first { $0.channel == "telegram" }?.status == "delivered")
+            #expect(try await inside.alerts.store.deliveries(alertID: alert.id).first { $0.channel == .telegram }?.status == .delivered)
             #expect(fake.sent.contains { $0.chat == 77 && $0.text.contains("A new address.") })
         }
     }

@@ -12,20 +12,12 @@ import Storage
 import Venues
 
 struct AlertDeliveryPolicy: Sendable {
-    /// The first retry's delay; each further one is `factor` times longer.
-    var firstRetry: TimeInterval = 30
-    var factor: Double = 4
-    /// Attempts before a delivery is given up.
-    var attempts = 6
+    /// Retries 30 s, 2 min, 8 min, 32 min, ~2 h after the failed attempts; the sixth failure is final.
+    var retries = RetrySchedule(firstRetry: 30, factor: 4, attempts: 6)
     /// How long one attempt may take.
     var timeout: Duration = .seconds(30)
     /// How often the worker looks for due retries when nothing wakes it.
     var poll: Duration = .seconds(5)
-
-    func retryAt(after attempts: Int, now: Date) -> Date? {
-        guard attempts < self.attempts else { return nil }
-        return now.addingTimeInterval(self.firstRetry * pow(self.factor, Double(attempts - 1)))
-    }
 }
 
 final class AlertService: AnomalyReporter, Service, Sendable {
@@ -71,10 +63,10 @@ final class AlertService: AnomalyReporter, Service, Sendable {
         var stored = 0
         for anomaly in anomalies {
             // The owner on every channel they have, and, in parallel, every admin on theirs.
-            var recipients = emails.admins.map { AlertRecipient(channel: "email", recipient: $0.email) }
-            recipients += emails.admins.compactMap { chats[$0.id].map { AlertRecipient(channel: "telegram", recipient: String($0)) } }
-            if let user = anomaly.userID, let email = emails.users[user] { recipients.append(AlertRecipient(channel: "email", recipient: email)) }
-            if let user = anomaly.userID, let chat = chats[user] { recipients.append(AlertRecipient(channel: "telegram", recipient: String(chat))) }
+            var recipients = emails.admins.map { AlertRecipient(channel: .email, recipient: $0.email) }
+            recipients += emails.admins.compactMap { chats[$0.id].map { AlertRecipient(channel: .telegram, recipient: String($0)) } }
+            if let user = anomaly.userID, let email = emails.users[user] { recipients.append(AlertRecipient(channel: .email, recipient: email)) }
+            if let user = anomaly.userID, let chat = chats[user] { recipients.append(AlertRecipient(channel: .telegram, recipient: String(chat))) }
             guard let alert = try await self.store.raise(anomaly, recipients: recipients, dedupWindow: self.dedupWindow, now: now) else { continue }
             stored += 1
             self.published(alert)
@@ -145,7 +137,7 @@ final class AlertService: AnomalyReporter, Service, Sendable {
                 failure = Self.describe(error)
                 self.logger.warning(
                     "alert delivery failed",
-                    metadata: ["channel": .string(delivery.channel), "attempt": "\(delivery.attempts + 1)", "error": .string(failure!)]
+                    metadata: ["channel": .string(delivery.channel.rawValue), "attempt": "\(delivery.attempts + 1)", "error": .string(failure!)]
                 )
             }
             let now = self.now()
@@ -153,7 +145,7 @@ final class AlertService: AnomalyReporter, Service, Sendable {
                 delivery,
                 userID: alert.userID,
                 error: failure,
-                retryAt: failure == nil ? nil : self.policy.retryAt(after: delivery.attempts + 1, now: now),
+                retryAt: failure == nil ? nil : self.policy.retries.retryAt(after: delivery.attempts + 1, now: now),
                 now: now
             )
         } catch {
@@ -163,7 +155,7 @@ final class AlertService: AnomalyReporter, Service, Sendable {
 
     func send(_ alert: AlertRecord, to delivery: AlertDelivery) async throws {
         switch delivery.channel {
-        case "email":
+        case .email:
             let message = Self.mail(alert, to: delivery.recipient)
             let mailer = self.mailer
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -175,12 +167,10 @@ final class AlertService: AnomalyReporter, Service, Sendable {
                 try await group.next()
                 group.cancelAll()
             }
-        case "telegram":
+        case .telegram:
             guard let telegram = self.telegram, let chat = Int64(delivery.recipient) else { throw UnknownChannel(channel: delivery.channel) }
             let about = alert.userID == nil ? " (server)" : ""
             try await telegram.client.send(chatID: chat, text: "\u{26A0}\u{FE0F} Tradekeep alert\(about): \(alert.message)")
-        default:
-            throw UnknownChannel(channel: delivery.channel)
         }
     }
 
@@ -189,8 +179,8 @@ final class AlertService: AnomalyReporter, Service, Sendable {
     }
 
     struct UnknownChannel: Error, CustomStringConvertible {
-        let channel: String
-        var description: String { "no channel named \(self.channel) is configured" }
+        let channel: AlertChannel
+        var description: String { "no \(self.channel.rawValue) channel is configured" }
     }
 
     /// What is recorded about a failure: the error's own description, never more than a line.

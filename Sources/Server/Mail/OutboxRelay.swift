@@ -15,17 +15,22 @@ final class OutboxRelay: Service, Sendable {
     let smtp: SMTPMailer
     let logger: Logger
     let poll: Duration
-    let attempts: Int
-    let firstRetry: TimeInterval
+    /// Retries 10 s, 20 s, … 640 s apart (about 21 min in all); the eighth failure moves the message to failed/.
+    let retries: RetrySchedule
     private let failures = Mutex([String: (count: Int, next: Date)]())
 
-    init(directory: URL, smtp: SMTPMailer, logger: Logger, poll: Duration = .seconds(1), attempts: Int = 8, firstRetry: TimeInterval = 10) {
+    init(
+        directory: URL,
+        smtp: SMTPMailer,
+        logger: Logger,
+        poll: Duration = .seconds(1),
+        retries: RetrySchedule = RetrySchedule(firstRetry: 10, factor: 2, attempts: 8)
+    ) {
         self.directory = directory
         self.smtp = smtp
         self.logger = logger
         self.poll = poll
-        self.attempts = attempts
-        self.firstRetry = firstRetry
+        self.retries = retries
     }
 
     /// Relay every message that is due; returns how many were sent.
@@ -49,15 +54,14 @@ final class OutboxRelay: Service, Sendable {
                 sent += 1
             } catch {
                 let count = (self.failures.withLock { $0[name]?.count } ?? 0) + 1
-                if count >= self.attempts {
-                    self.giveUp(name, file: file, reason: String(describing: error))
-                } else {
-                    let delay = self.firstRetry * pow(2, Double(count - 1))
-                    self.failures.withLock { $0[name] = (count, now.addingTimeInterval(delay)) }
+                if let next = self.retries.retryAt(after: count, now: now) {
+                    self.failures.withLock { $0[name] = (count, next) }
                     self.logger.warning(
                         "mail not relayed; retried",
                         metadata: ["file": .string(name), "attempt": "\(count)", "error": .string(String(describing: error))]
                     )
+                } else {
+                    self.giveUp(name, file: file, reason: String(describing: error))
                 }
             }
         }

@@ -21,12 +21,25 @@ public struct AlertRecord: Sendable, Equatable, Codable {
     public let acknowledgedAt: Date?
 }
 
-/// Where one alert goes: a channel (`email`, `telegram`) and an address on it.
+/// A way an alert reaches a person.
+public enum AlertChannel: String, Sendable, Codable, Hashable {
+    case email
+    case telegram
+}
+
+/// Where a delivery stands: waiting for its (next) attempt, done, or given up after the last retry.
+public enum DeliveryStatus: String, Sendable, Codable {
+    case pending
+    case delivered
+    case failed
+}
+
+/// Where one alert goes: a channel and an address on it.
 public struct AlertRecipient: Sendable, Hashable {
-    public let channel: String
+    public let channel: AlertChannel
     public let recipient: String
 
-    public init(channel: String, recipient: String) {
+    public init(channel: AlertChannel, recipient: String) {
         self.channel = channel
         self.recipient = recipient
     }
@@ -35,9 +48,9 @@ public struct AlertRecipient: Sendable, Hashable {
 public struct AlertDelivery: Sendable, Equatable {
     public let id: UUID
     public let alertID: UUID
-    public let channel: String
+    public let channel: AlertChannel
     public let recipient: String
-    public let status: String
+    public let status: DeliveryStatus
     public let attempts: Int
     public let lastError: String?
 }
@@ -97,9 +110,9 @@ public struct AlertStore: Sendable {
                     .values(
                         SQLBind(UUID()),
                         SQLBind(alert.id),
-                        SQLBind(target.channel),
+                        SQLBind(target.channel.rawValue),
                         SQLBind(target.recipient),
-                        SQLBind("pending"),
+                        SQLBind(DeliveryStatus.pending.rawValue),
                         SQLBind(0),
                         SQLBind(now),
                         SQLBind(now)
@@ -193,7 +206,7 @@ public struct AlertStore: Sendable {
 
     /// Deliveries due now: pending, and their next attempt reached; oldest first.
     public func dueDeliveries(now: Date, limit: Int) async throws -> [AlertDelivery] {
-        try await self.deliveries { $0.where("status", .equal, "pending").where("next_attempt_at", .lessThanOrEqual, now) }
+        try await self.deliveries { $0.where("status", .equal, DeliveryStatus.pending.rawValue).where("next_attempt_at", .lessThanOrEqual, now) }
             .prefix(limit).map { $0 }
     }
 
@@ -205,9 +218,9 @@ public struct AlertStore: Sendable {
         struct Row: Decodable {
             var id: UUID
             var alertId: UUID
-            var channel: String
+            var channel: AlertChannel
             var recipient: String
-            var status: String
+            var status: DeliveryStatus
             var attempts: Int
             var lastError: String?
         }
@@ -235,22 +248,25 @@ public struct AlertStore: Sendable {
         retryAt: Date?,
         now: Date
     ) async throws {
-        let status = error == nil ? "delivered" : (retryAt == nil ? "failed" : "pending")
+        let status: DeliveryStatus = error == nil ? .delivered : (retryAt == nil ? .failed : .pending)
         try await self.database.transaction(logger: self.logger) { transaction in
             let rows = try await transaction.sql.raw(
                 """
-                UPDATE alert_deliveries SET status = \(bind: status), attempts = attempts + 1, last_error = \(bind: error),
+                UPDATE alert_deliveries SET status = \(bind: status.rawValue), attempts = attempts + 1, last_error = \(bind: error),
                   next_attempt_at = \(bind: retryAt ?? now), updated_at = \(bind: now)
-                WHERE id = \(bind: delivery.id) AND status = 'pending' AND attempts = \(bind: delivery.attempts) RETURNING id
+                WHERE id = \(bind: delivery.id) AND status = \(bind: DeliveryStatus.pending.rawValue) AND attempts = \(bind: delivery.attempts) RETURNING id
                 """
             ).all()
-            guard !rows.isEmpty, status != "pending" else { return }
+            guard !rows.isEmpty, status != .pending else { return }
             try await transaction.record(
                 AuditEvent(
-                    status == "delivered" ? .alertDelivered : .alertDeliveryFailed,
+                    status == .delivered ? .alertDelivered : .alertDeliveryFailed,
                     user: userID,
                     client: .scanner,
-                    ["alert_id": delivery.alertID.uuidString.lowercased(), "channel": delivery.channel, "attempts": String(delivery.attempts + 1)],
+                    [
+                        "alert_id": delivery.alertID.uuidString.lowercased(), "channel": delivery.channel.rawValue,
+                        "attempts": String(delivery.attempts + 1),
+                    ],
                     at: now
                 )
             )

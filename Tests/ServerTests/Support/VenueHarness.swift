@@ -28,6 +28,28 @@ enum VenueHarness {
         return settings.merging(extra) { _, new in new }
     }
 
+    /// A fake Bybit quoting BTCUSDT at 50,000 with one trade-only key locked to 127.0.0.1 and 198.51.100.7, and the
+    /// application pointed at it (with those as its egress addresses, so the key passes the IP check).
+    static func withBybitKey(_ body: @Sendable (FakeBybit, BybitKey, TestApplication) async throws -> Void) async throws {
+        let fake = FakeBybit()
+        fake.setPrice(symbol: "BTCUSDT", price: 50_000)
+        let key = BybitKey(
+            apiKey: Self.randomText(18),
+            secret: Self.randomText(36),
+            readOnly: 0,
+            permissions: BybitKey.tradeOnlyPermissions,
+            ips: ["127.0.0.1", "198.51.100.7"]
+        )
+        fake.addKey(key)
+        try await Self.live(fake.router()) { url in
+            try await body(
+                fake,
+                key,
+                try AuthDriver.application(Self.settings(.bybit, url, extra: [Setting.egressIPs.name: "127.0.0.1,198.51.100.7"]))
+            )
+        }
+    }
+
     /// What one submission did, seen from outside (HTTP) and inside (rows, audit, logs).
     struct Outcome: Sendable {
         let status: HTTPResponse.Status
