@@ -146,4 +146,75 @@ import Venues
             #expect(try await session.post("/api/v1/bots/\(setup.botID)/start").status == .ok)
         }
     }
+
+    /// The races a re-check can lose to a start: its stop pass runs before the start commits (the bot then runs with
+    /// a key disabled under it), or the start's own check passed before the key changed. Neither leaves the bot
+    /// running with a disabled key.
+    @Test("A bot whose key is disabled under it stops at its next step; a start after the disable is refused by the store itself")
+    func disabledUnderAStart() async throws {
+        try await Self.withKeyAndBot { _, _, setup, app, inside in
+            let session = setup.session
+            let credentialID = try #require(UUID(uuidString: setup.credentialID))
+            let botID = try #require(UUID(uuidString: setup.botID))
+            let owner = try #require(UUID(uuidString: session.user.userID))
+            // Running, and its key disabled without the stop pass (it ran before this bot's start committed).
+            let reason = "Bybit now reports a withdrawal permission on this key."
+            let event = AuditEvent(.credentialDisabled, user: owner, client: .engine, ["credential_id": setup.credentialID], at: app.clock.now)
+            #expect(try await inside.credentialStore.disable(id: credentialID, userID: owner, reason: reason, at: app.clock.now, audit: event))
+            inside.bots.engine.forgetKeys(credentialID: credentialID)
+            var bot: [String: Any] = [:]
+            #expect(
+                try await session.eventually {
+                    bot = try await session.get("/api/v1/bots/\(setup.botID)").json()
+                    return bot["status"] as? String != "running"
+                }
+            )
+            #expect(bot["status"] as? String == "failed", "\(bot)")
+            #expect((bot["status_reason"] as? String)?.contains("exchange key was disabled. \(reason)") == true, "\(bot)")
+            // A start that passed its check before the key was disabled: the store refuses it in its transaction.
+            let started = AuditEvent(.botStarted, user: owner, client: .engine, ["bot_id": setup.botID], at: app.clock.now)
+            #expect(try await inside.botStore.start(id: botID, userID: owner, runningLimit: 100, audit: started) == .credentialDisabled(reason))
+            #expect(try await session.get("/api/v1/bots/\(setup.botID)").json()["status"] as? String == "failed")
+        }
+    }
+
+    @Test("A start racing the re-check that disables its key: whichever wins, the bot does not stay running (6 rounds)")
+    func startRacesRecheck() async throws {
+        for round in 0..<6 {
+            try await Self.withKeyAndBot { fake, key, setup, app, inside in
+                #expect(try await setup.session.post("/api/v1/bots/\(setup.botID)/stop").status == .ok)
+                let rechecker = KeyRechecker(credentials: inside.credentials, now: { app.clock.now }, logger: inside.logger)
+                // A day later (the key is due), signed in again (access tokens expire).
+                app.clock.advance(by: 86_400 + 60)
+                let driver = setup.session.driver
+                let session = BotTests.Session(
+                    driver: driver,
+                    user: setup.session.user,
+                    token: try await driver.signIn(setup.session.user).accessToken
+                )
+                Change.withdrawalAdded.apply(to: key, at: fake)
+                async let start = session.post("/api/v1/bots/\(setup.botID)/start")
+                async let recheck = rechecker.runOnce()
+                let (answer, results) = try await (start, recheck)
+                #expect(results.allSatisfy { if case .disabled = $0 { true } else { false } }, "round \(round): \(results)")
+                var bot: [String: Any] = [:]
+                #expect(
+                    try await session.eventually {
+                        bot = try await session.get("/api/v1/bots/\(setup.botID)").json()
+                        return bot["status"] as? String != "running"
+                    },
+                    "round \(round): \(bot)"
+                )
+                if answer.status == .ok {
+                    // The start went first: the bot was stopped for the key (by the re-check or by its next step).
+                    #expect((bot["status_reason"] as? String)?.contains("exchange key was disabled") == true, "round \(round): \(bot)")
+                } else {
+                    // The start saw the key disabled: refused, nothing started.
+                    #expect(answer.errorCode == "credential_disabled", "round \(round): \(answer.bodyString)")
+                    #expect(bot["status"] as? String == "stopped", "round \(round): \(bot)")
+                }
+                #expect(try await session.get("/api/v1/credentials/\(setup.credentialID)").json()["status"] as? String == "disabled")
+            }
+        }
+    }
 }

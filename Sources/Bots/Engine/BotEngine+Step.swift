@@ -321,6 +321,10 @@ extension BotEngine {
         case CredentialError.notFound:
             fatal = true
             reason = "Stopped: its exchange key is gone. Create the bot again with one of your current keys."
+        case CredentialError.disabled(let why):
+            // Its key was disabled while it was being started (the re-check's stop pass had already run).
+            fatal = true
+            reason = "Stopped: its exchange key was disabled. \(why)"
         default:
             reason = "Waiting: a step failed (error id \(errorID)); it is retried every tick."
         }

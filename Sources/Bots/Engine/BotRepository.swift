@@ -57,6 +57,8 @@ public enum StartOutcome: Sendable, Equatable {
     case alreadyRunning
     case halted
     case runningLimitReached
+    /// The bot's exchange key was disabled (why): a disabled key is never traded with again.
+    case credentialDisabled(String)
     case notFound
 }
 

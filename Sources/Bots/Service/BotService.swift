@@ -251,6 +251,7 @@ public struct BotService: Sendable {
         case .started, .alreadyRunning: return try await self.bot(id: id, owner: owner)
         case .halted: throw BotError.tradingHalted
         case .runningLimitReached: throw BotError.runningLimitReached(self.limits.runningBotsPerUser)
+        case .credentialDisabled(let reason): throw CredentialError.disabled(reason)
         case .notFound: throw BotError.notFound
         }
     }

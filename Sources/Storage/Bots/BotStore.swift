@@ -158,10 +158,18 @@ public struct BotStore: BotRepository {
             guard try await !Self.isHalted(sql) else { return .halted }
             try await Self.lockOwner(userID, sql)
             guard
-                let status = try await sql.select().column("status").from("bots").where("id", .equal, id).where("user_id", .equal, userID)
-                    .first()?.decode(column: "status", as: String.self)
+                let row = try await sql.select().columns("status", "credential_id").from("bots").where("id", .equal, id)
+                    .where("user_id", .equal, userID).first()
             else { return .notFound }
-            if status == BotStatus.running.rawValue { return .alreadyRunning }
+            if try row.decode(column: "status", as: String.self) == BotStatus.running.rawValue { return .alreadyRunning }
+            // Checked under the owner's lock, which disabling a key takes too: a key disabled while the bot was being
+            // started is seen here, never after the bot runs.
+            if let credentialID = try row.decode(column: "credential_id", as: UUID?.self),
+                let reason = try await sql.select().column("disabled_reason").from("exchange_credentials").where("id", .equal, credentialID)
+                    .where("disabled_at", .isNot, SQLLiteral.null).first()?.decode(column: "disabled_reason", as: String?.self)
+            {
+                return .credentialDisabled(reason ?? "it was disabled.")
+            }
             let running =
                 try await sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("bots")
                 .where("user_id", .equal, userID).where("status", .equal, BotStatus.running.rawValue).first()?.decode(column: "n", as: Int.self) ?? 0

@@ -148,6 +148,9 @@ public struct CredentialStore: CredentialRepository {
 
     public func disable(id: UUID, userID: UUID, reason: String, at now: Date, audit: AuditEvent) async throws -> Bool {
         try await self.database.transaction(logger: self.logger) { transaction in
+            // The owner's lock, which starting a bot takes: a start either finished before (its bot is then stopped
+            // by the disabled key at its next step) or sees the key disabled.
+            try await BotStore.lockOwner(userID, transaction.sql)
             let rows = try await transaction.sql.raw(
                 """
                 UPDATE exchange_credentials SET disabled_at = \(bind: now), disabled_reason = \(bind: reason)
