@@ -12,11 +12,15 @@ import Testing
 @testable import Server
 
 @Suite struct TelegramTests {
-    static func withTelegram(_ body: @Sendable (FakeTelegram, BotTests.Session, TestApplication, Inside) async throws -> Void) async throws {
+    static func withTelegram(
+        _ extra: [String: String] = [:],
+        _ body: @Sendable (FakeTelegram, BotTests.Session, TestApplication, Inside) async throws -> Void
+    ) async throws {
         let fake = FakeTelegram()
         try await VenueHarness.live(fake.router()) { url in
             let app = try AuthDriver.application(
                 BotTests.settings.merging([Setting.telegramBotToken.name: fake.token, Setting.telegramAPIURL.name: url]) { _, new in new }
+                    .merging(extra) { _, new in new }
             )
             try await app.run { client, inside in
                 let driver = AuthDriver(client: client, clock: app.clock)
@@ -220,6 +224,75 @@ import Testing
         try await BotTests.withSession { session, _ in
             let answer = try await session.post("/api/v1/notifications/telegram/link")
             #expect(answer.status == .conflict && answer.errorCode == "telegram_not_configured")
+        }
+    }
+
+    /// Updates arrive on the webhook concurrently (Telegram opens up to 40 connections): each command's effect must
+    /// still happen once.
+    @Test("Concurrent webhook updates: one link code from 20 chats links exactly one; one /kill code sent 8 times kills once")
+    func concurrentUpdates() async throws {
+        let secret = "hook-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        try await Self.withTelegram([Setting.telegramWebhookSecret.name: secret]) { fake, session, app, inside in
+            let driver = session.driver
+            var nextUpdate = 1
+            func updates(_ messages: [(chat: Int64, text: String)]) async throws {
+                let first = nextUpdate
+                nextUpdate += messages.count
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (offset, message) in messages.enumerated() {
+                        group.addTask {
+                            let update: [String: Any] = [
+                                "update_id": first + offset,
+                                "message": [
+                                    "message_id": first + offset, "date": 0, "chat": ["id": message.chat, "type": "private"], "text": message.text,
+                                ],
+                            ]
+                            let answer = try await driver.request(
+                                .post,
+                                "/api/v1/telegram/webhook",
+                                json: update,
+                                ip: "149.154.167.\(200 + offset % 20)",
+                                headers: [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: secret]
+                            )
+                            #expect(answer.status == .ok, "\(answer.bodyString)")
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            func count(_ action: String) async throws -> Int { try await BotTests.auditActions(inside).filter { $0 == action }.count }
+
+            let code = try #require(try await session.post("/api/v1/notifications/telegram/link").json()["link_code"] as? String)
+            let chats = (0..<20).map { Int64(5_000 + $0) }
+            try await updates(chats.map { ($0, "/start \(code)") })
+            let replies = fake.sent.filter { chats.contains($0.chat) }
+            #expect(replies.count == 20)
+            let winners = replies.filter { $0.text.hasPrefix("Linked") }
+            #expect(winners.count == 1, "\(replies.map(\.text))")
+            #expect(replies.filter { $0.text.contains("already used") }.count == 19)
+            #expect(try await count("telegram.linked") == 1)
+            let linked = try #require(winners.first?.chat)
+            for chat in chats {
+                #expect(try await inside.alerts.telegram?.links.user(chatID: chat) == (chat == linked ? UUID(uuidString: session.user.userID) : nil))
+            }
+
+            let created = try await session.post("/api/v1/bots", BotTests.gridBody("tg"))
+            let botID = try #require(try created.json()["id"] as? String)
+            #expect(try await session.post("/api/v1/bots/\(botID)/start").status == .ok)
+            #expect(try await session.eventually { try await session.array("/api/v1/orders?status=open").count >= 2 })
+            try await updates([(linked, "/kill")])
+            app.clock.advance(by: 30)
+            let current = TOTP.standard.code(secret: session.user.secret, at: app.clock.now)
+            let before = fake.sent.filter { $0.chat == linked }.count
+            // The code, eight times at once from the linked chat and from eight strangers' chats.
+            try await updates((0..<8).map { _ in (linked, current) } + (0..<8).map { (Int64(6_000 + $0), current) })
+            let answers = fake.sent.filter { $0.chat == linked }.dropFirst(before).map(\.text)
+            #expect(answers.count == 8)
+            #expect(answers.filter { $0.hasPrefix("Kill switch done") }.count == 1, "\(answers)")
+            #expect(fake.sent.filter { $0.chat >= 6_000 && $0.chat < 6_008 }.allSatisfy { $0.text.contains("not linked") })
+            #expect(try await count("account.kill_switch") == 1)
+            #expect(try await session.array("/api/v1/orders?status=open").isEmpty)
+            #expect(try await session.get("/api/v1/bots/\(botID)").json()["status"] as? String == "killed")
         }
     }
 }
