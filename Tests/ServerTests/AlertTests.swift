@@ -213,6 +213,19 @@ import VenueFakes
                 cursor = body["next"] as? String
             } while cursor != nil && seen.count < 10
             #expect(seen.sorted() == ["m0", "m1", "m2", "m3", "m4"])
+            // The live poll's read: newer than a cursor, oldest first, each once even at one time; another user's
+            // cursor reads nothing.
+            let newestFirst = try #require(try await inside.alerts.store.alerts(userID: id, limit: 5))
+            var forward: [String] = []
+            var after = newestFirst.last!.id
+            while true {
+                let page = try await inside.alerts.store.alerts(userID: id, after: after, limit: 2)
+                guard let last = page.last else { break }
+                forward += page.map(\.message)
+                after = last.id
+            }
+            #expect(forward == newestFirst.dropLast().reversed().map(\.message))
+            #expect(try await inside.alerts.store.alerts(userID: UUID(), after: newestFirst.last!.id, limit: 5).isEmpty)
             for bad in ["limit=0", "limit=201", "limit=x", "before=nope"] {
                 let answer = try await driver.request(.get, "/api/v1/alerts?\(bad)", ip: user.ip, token: token)
                 #expect(answer.status == .badRequest && answer.errorCode == "bad_request", "\(bad): \(answer.status)")

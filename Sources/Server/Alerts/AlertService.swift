@@ -103,6 +103,11 @@ final class AlertService: AnomalyReporter, Service, Sendable {
         try await self.store.alerts(userID: owner, before: before, limit: limit)
     }
 
+    /// The owner's alerts newer than their alert `after`, oldest first.
+    func alerts(of owner: UUID, after: UUID, limit: Int) async throws -> [AlertRecord] {
+        try await self.store.alerts(userID: owner, after: after, limit: limit)
+    }
+
     /// Mark one of the owner's alerts read; false when they have no such alert.
     func acknowledge(_ id: UUID, owner: UUID, client: ClientInfo) async throws -> Bool {
         try await self.store.acknowledge(id: id, userID: owner, client: client, now: self.now())

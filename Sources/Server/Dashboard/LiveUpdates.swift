@@ -217,12 +217,15 @@ final class LiveUpdates: Sendable {
 
     private func poll(_ userID: UUID) async {
         var previous = (try? await self.snapshot(userID)) ?? LiveSnapshot()
+        // The newest alert shown: each poll reads only the alerts after it.
+        var lastAlert = previous.alertOrder.last
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: self.interval)
-                let current = try await self.snapshot(userID)
+                let current = try await self.snapshot(userID, alertsAfter: lastAlert)
                 let lines = current.changes(from: previous)
                 previous = current
+                lastAlert = current.alertOrder.last ?? lastAlert
                 guard !lines.isEmpty else { continue }
                 let subscribers = self.state.withLock { Array(($0.subscribers[userID] ?? [:]).values) }
                 for subscriber in subscribers {
@@ -236,7 +239,9 @@ final class LiveUpdates: Sendable {
         }
     }
 
-    func snapshot(_ userID: UUID) async throws -> LiveSnapshot {
+    /// What the user's live page shows: bots, open orders, prices, and the 20 most recent alerts, or (a poll after
+    /// the first) only the alerts after `alertsAfter`.
+    func snapshot(_ userID: UUID, alertsAfter: UUID? = nil) async throws -> LiveSnapshot {
         var snapshot = LiveSnapshot()
         let bots = try await self.bots.bots(owner: userID)
         for bot in bots {
@@ -246,7 +251,13 @@ final class LiveUpdates: Sendable {
         for record in try await self.bots.orders(owner: userID, openOnly: true) {
             snapshot.orders[record.id] = LiveSnapshot.Order(record)
         }
-        for alert in (try await self.alerts?.alerts(of: userID, before: nil, limit: 20) ?? []).reversed() {
+        let alerts: [AlertRecord]
+        if let alertsAfter {
+            alerts = try await self.alerts?.alerts(of: userID, after: alertsAfter, limit: 20) ?? []
+        } else {
+            alerts = (try await self.alerts?.alerts(of: userID, before: nil, limit: 20) ?? []).reversed()
+        }
+        for alert in alerts {
             snapshot.alertOrder.append(alert.id)
             snapshot.alerts[alert.id] = LiveSnapshot.json([
                 "type": "alert", "id": alert.id.apiString, "kind": alert.kind, "message": alert.message, "details": alert.details,

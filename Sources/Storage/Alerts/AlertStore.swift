@@ -177,6 +177,16 @@ public struct AlertStore: Sendable {
             .all(decoding: AlertRow.self, keyDecodingStrategy: .convertFromSnakeCase).map(\.record)
     }
 
+    /// One user's alerts newer than their alert `after`, oldest first: what a live poll has not shown yet, in one
+    /// indexed read (nothing when `after` is not one of theirs).
+    public func alerts(userID: UUID, after: UUID, limit: Int) async throws -> [AlertRecord] {
+        let time = SQLQueryString("(SELECT created_at FROM alerts WHERE id = \(bind: after) AND user_id = \(bind: userID))")
+        return try await self.sql().select().columns(Self.columns.map { SQLIdentifier($0) }).from("alerts").where("user_id", .equal, userID)
+            .where(SQLQueryString("(created_at > \(time) OR (created_at = \(time) AND id > \(bind: after)))"))
+            .orderBy("created_at", .ascending).orderBy("id", .ascending).limit(limit)
+            .all(decoding: AlertRow.self, keyDecodingStrategy: .convertFromSnakeCase).map(\.record)
+    }
+
     public func alert(id: UUID) async throws -> AlertRecord? {
         try await self.sql().select().columns(Self.columns.map { SQLIdentifier($0) }).from("alerts").where("id", .equal, id)
             .first(decoding: AlertRow.self, keyDecodingStrategy: .convertFromSnakeCase)?.record
