@@ -7,6 +7,7 @@ import AuditLog
 import Foundation
 import Guard
 import HTTPTypes
+import HummingbirdTesting
 import Testing
 
 @testable import Server
@@ -29,6 +30,23 @@ import Testing
                 try await body(fake, session, app, inside)
             }
         }
+    }
+
+    /// One update posted to the webhook as Telegram does, with `secret` as its secret token (nil: none).
+    static func postUpdate(
+        _ driver: AuthDriver,
+        id: Int,
+        chat: Int64,
+        _ text: String,
+        secret: String?,
+        ip: String = "149.154.167.200"
+    ) async throws -> TestResponse {
+        let update: [String: Any] = [
+            "update_id": id, "message": ["message_id": id, "date": 0, "chat": ["id": chat, "type": "private"], "text": text],
+        ]
+        var headers = HTTPFields()
+        if let secret { headers[HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!] = secret }
+        return try await driver.request(.post, "/api/v1/telegram/webhook", json: update, ip: ip, headers: headers)
     }
 
     @Test("Link with a single-use code; /status; /kill needs a current code as the next message; an unlinked chat can do nothing")
@@ -190,23 +208,12 @@ import Testing
                 let code = try #require(
                     try await driver.post("/api/v1/notifications/telegram/link", [:], ip: user.ip, token: token).json()["link_code"] as? String
                 )
-                let update: [String: Any] = [
-                    "update_id": 1, "message": ["message_id": 1, "date": 0, "chat": ["id": 808, "type": "private"], "text": "/start \(code)"],
-                ]
                 for wrong in [nil, "not-the-secret", secret + "x"] {
-                    var headers = HTTPFields()
-                    if let wrong { headers[HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!] = wrong }
-                    let refused = try await driver.request(.post, "/api/v1/telegram/webhook", json: update, ip: "149.154.167.200", headers: headers)
+                    let refused = try await Self.postUpdate(driver, id: 1, chat: 808, "/start \(code)", secret: wrong)
                     #expect(refused.status == .unauthorized, "\(refused.bodyString)")
                 }
                 #expect(try await BotTests.auditActions(inside).contains("telegram.linked") == false)
-                let accepted = try await driver.request(
-                    .post,
-                    "/api/v1/telegram/webhook",
-                    json: update,
-                    ip: "149.154.167.200",
-                    headers: [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: secret]
-                )
+                let accepted = try await Self.postUpdate(driver, id: 1, chat: 808, "/start \(code)", secret: secret)
                 #expect(accepted.status == .ok)
                 #expect(try await fake.reply(in: 808, after: 0).hasPrefix("Linked"))
                 #expect(try await BotTests.auditActions(inside).contains("telegram.linked"))
@@ -241,18 +248,13 @@ import Testing
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for (offset, message) in messages.enumerated() {
                         group.addTask {
-                            let update: [String: Any] = [
-                                "update_id": first + offset,
-                                "message": [
-                                    "message_id": first + offset, "date": 0, "chat": ["id": message.chat, "type": "private"], "text": message.text,
-                                ],
-                            ]
-                            let answer = try await driver.request(
-                                .post,
-                                "/api/v1/telegram/webhook",
-                                json: update,
-                                ip: "149.154.167.\(200 + offset % 20)",
-                                headers: [HTTPField.Name("X-Telegram-Bot-Api-Secret-Token")!: secret]
+                            let answer = try await Self.postUpdate(
+                                driver,
+                                id: first + offset,
+                                chat: message.chat,
+                                message.text,
+                                secret: secret,
+                                ip: "149.154.167.\(200 + offset % 20)"
                             )
                             #expect(answer.status == .ok, "\(answer.bodyString)")
                         }

@@ -3,6 +3,7 @@
 
 import AuditLog
 import FluentKit
+import FluentSQLiteDriver
 import Foundation
 import Guard
 import SQLKit
@@ -60,13 +61,34 @@ extension AlertStore: AnomalySource {
             ORDER BY created_at
             """
         ).run { row in
-            guard let action = try? row.decode(column: "action", as: String.self), let time = try? row.decode(column: "created_at", as: Date.self)
-            else { return }
-            let details = (try? row.decode(column: "details", as: String?.self)) ?? nil
+            let userID: UUID?
+            let action: String
+            let ip: String?
+            let details: String?
+            let time: Date
+            if let row = row as? SQLiteRow {
+                // SQLite's values converted directly, as its decoder would, without the Codable machinery: a catch-up
+                // scan reads a million rows.
+                guard let name = row.column("action").flatMap(String.init(sqliteData:)),
+                    let created = row.column("created_at").flatMap(Date.init(sqliteData:))
+                else { return }
+                (action, time) = (name, created)
+                userID = row.column("user_id").flatMap(String.init(sqliteData:)).flatMap(UUID.init(uuidString:))
+                ip = row.column("ip").flatMap(String.init(sqliteData:))
+                details = row.column("details").flatMap(String.init(sqliteData:))
+            } else {
+                guard let name = try? row.decode(column: "action", as: String.self),
+                    let created = try? row.decode(column: "created_at", as: Date.self)
+                else { return }
+                (action, time) = (name, created)
+                userID = (try? row.decode(column: "user_id", as: UUID?.self)) ?? nil
+                ip = (try? row.decode(column: "ip", as: String?.self)) ?? nil
+                details = (try? row.decode(column: "details", as: String?.self)) ?? nil
+            }
             let event = ObservedEvent(
-                userID: (try? row.decode(column: "user_id", as: UUID?.self)) ?? nil,
+                userID: userID,
                 action: AuditAction(rawValue: action),
-                ip: (try? row.decode(column: "ip", as: String?.self)) ?? nil,
+                ip: ip,
                 details: details.flatMap { $0 == "{}" ? nil : try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:],
                 time: time
             )
