@@ -157,6 +157,7 @@ def main():
         visit("/keys", "keys")
         visit("/audit", "audit")
         visit("/security", "security")
+        visit("/alerts", "alerts")
         driver.get(base + "/")
         driver.find_element(By.ID, "kill-switch").click()
         wait.until(lambda d: d.find_elements(By.ID, "confirm-kill"))

@@ -82,7 +82,11 @@ def sample(start):
     orders = orders if status == 200 else []
     fills = sum(1 for order in orders if order["status"] == "filled")
     status, bots = request("GET", "/api/v1/bots", None, token)
+    assert status == 200, (status, bots)
     running = sum(1 for bot in (bots or []) if bot["status"] == "running")
+    # Alerts (one rapid-fire episode per 30 minutes at most, however many orders): the scanner's output stays small.
+    status, alerts = request("GET", "/api/v1/alerts?limit=200", None, token)
+    alerts = len(alerts["alerts"]) if status == 200 else -1
     return {
         "minute": round((time.time() - start) / 60, 2),
         "rss_mib": round(rss / 1024, 1),
@@ -91,6 +95,7 @@ def sample(start):
         "orders": len(orders),
         "fills": fills,
         "running_bots": running,
+        "alerts": alerts,
     }
 
 
