@@ -39,24 +39,23 @@ extension BotEngine {
         for key in decision.cancel {
             try await self.cancel(key, runtime: runtime, venue: venue, keys: account.keys, price: market.ticker.price)
         }
-        var waiting = decision.waiting
-        var held = waiting != nil
+        // The first reason wins; what the bot could not do is held, an unknown outcome is not.
+        var waiting = decision.waiting.map { (reason: $0, held: true) }
         var sent = false
         for outcome in try await self.place(decision.place, runtime: runtime, venue: venue, keys: account.keys, market: market, funds: account.funds)
         {
             switch outcome {
             case .sent: sent = true
-            case .refused(let reason):
-                held = held || waiting == nil
-                waiting = waiting ?? reason
-            case .unknown: waiting = waiting ?? "Waiting: an order's outcome is not known yet; it is looked up by client order id next step."
+            case .refused(let reason): waiting = waiting ?? (reason, true)
+            case .unknown:
+                waiting = waiting ?? ("Waiting: an order's outcome is not known yet; it is looked up by client order id next step.", false)
             case .stopped, .closed: return
             }
         }
         // A step that decided nothing keeps what the bot could not do last time (a DCA buy skipped for funds says so
         // until the next buy, not for one tick).
         if waiting == nil, !sent, runtime.read({ $0.waitingHeld }) { return }
-        try await self.setWaiting(runtime, waiting, held: held)
+        try await self.setWaiting(runtime, waiting?.reason, held: waiting?.held ?? false)
     }
 
     // MARK: What happened to the bot's orders
@@ -277,7 +276,6 @@ extension BotEngine {
 
     /// What a running bot is waiting for, written (and logged) only when it changes.
     func setWaiting(_ runtime: BotRuntime, _ reason: String?, held: Bool = false) async throws {
-        let held = held && reason != nil
         guard runtime.read({ $0.waitingReason }) != reason else {
             runtime.update { $0.waitingHeld = held }
             return

@@ -71,7 +71,7 @@ final class TelegramBot: Service, Sendable {
     func run() async throws {
         if self.webhookSecret != nil {
             // Webhook mode: Telegram brings the updates; nothing to do until shutdown.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(365 * 86_400)) }
+            try? await gracefulShutdown()
             return
         }
         var offset: Int64?
