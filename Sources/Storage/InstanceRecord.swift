@@ -14,7 +14,11 @@ final class InstanceRecord: Model, @unchecked Sendable {
 
     init() {}
 
-    init(keyringID: String, createdAt: Date) {
+    /// The id of the record written on first start: a fixed one, so instances starting together write one record.
+    static let firstID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1))
+
+    init(id: UUID? = nil, keyringID: String, createdAt: Date) {
+        self.id = id
         self.keyringID = keyringID
         self.createdAt = createdAt
     }

@@ -118,15 +118,23 @@ public struct TradekeepDatabase: Sendable {
     }
 
     /// Record the keyring on first start; refuse a database that belongs to another keyring.
+    ///
+    /// Instances starting together on a new database all find no record: each writes the one fixed-id record, one
+    /// write wins, the others fail on its primary key, and every instance compares its keyring with the winner's.
     public func bind(toKeyring keyringID: String, logger: Logger) async throws {
         let database = try self.database(logger: logger)
-        if let existing = try await InstanceRecord.query(on: database).first() {
-            guard existing.keyringID == keyringID else {
-                throw StorageError.keyringMismatch(databaseKeyring: existing.keyringID, dataFolderKeyring: keyringID)
+        if try await InstanceRecord.query(on: database).first() == nil {
+            do {
+                try await InstanceRecord(id: InstanceRecord.firstID, keyringID: keyringID, createdAt: Date()).create(on: database)
+            } catch {
+                // Lost the race to another instance (its record is read below), or the write truly failed.
+                guard try await InstanceRecord.query(on: database).first() != nil else { throw error }
             }
-            return
         }
-        try await InstanceRecord(keyringID: keyringID, createdAt: Date()).create(on: database)
+        let records = try await InstanceRecord.query(on: database).all()
+        if let other = records.first(where: { $0.keyringID != keyringID }) {
+            throw StorageError.keyringMismatch(databaseKeyring: other.keyringID, dataFolderKeyring: keyringID)
+        }
     }
 
     /// Throws unless the database answers a query on Tradekeep's own schema.

@@ -41,20 +41,33 @@ public struct VaultStore: Sendable {
     public func ensureInitialVersion(_ reference: KEKReference) async throws -> KEKVersions {
         let existing = try await self.versions()
         if !existing.references.isEmpty { return existing }
-        _ = try await self.addVersion(reference)
+        do {
+            // Version 1 named, not "the current one plus one": an instance that lost the race must not add version 2.
+            try await self.insertVersion(1, reference)
+        } catch {
+            // Instances starting together all find no version and all write version 1: one wins, the others fail on
+            // its primary key and use it. Any other failure leaves the table empty and is thrown.
+            let written = try await self.versions()
+            if !written.references.isEmpty { return written }
+            throw error
+        }
         return try await self.versions()
     }
 
     /// Make `reference` the current version; returns its number.
     public func addVersion(_ reference: KEKReference, now: Date = Date()) async throws -> Int {
         let next = (try await self.versions().current) + 1
+        try await self.insertVersion(next, reference, now: now)
+        return next
+    }
+
+    private func insertVersion(_ version: Int, _ reference: KEKReference, now: Date = Date()) async throws {
         try await self.sql().insert(into: "kek_versions")
             .model(
-                VersionRow(version: next, provider: reference.provider, keyRef: reference.key, createdAt: now),
+                VersionRow(version: version, provider: reference.provider, keyRef: reference.key, createdAt: now),
                 keyEncodingStrategy: .convertToSnakeCase
             )
             .run()
-        return next
     }
 
     public func removeVersion(_ version: Int) async throws {

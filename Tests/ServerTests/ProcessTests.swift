@@ -42,7 +42,10 @@ import Testing
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
                 if let match = self.stderr.firstMatch(of: #/listening .*port=(\d+)/#) { return Int(match.output.1)! }
-                if !self.process.isRunning { break }
+                if !self.process.isRunning {
+                    try await Task.sleep(for: .milliseconds(300))  // let the pipe drain: the reason it exited
+                    throw ProcessFailure(message: "exited (\(self.process.terminationStatus)) before listening; output:\n\(self.stderr)")
+                }
                 try await Task.sleep(for: .milliseconds(10))
             }
             throw ProcessFailure(message: "no listening line; output:\n\(self.stderr)")
