@@ -14,11 +14,12 @@ final class InstanceRecord: Model, @unchecked Sendable {
 
     init() {}
 
-    /// The id of the record written on first start: a fixed one, so instances starting together write one record.
-    static let firstID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1))
+    /// One fixed id: instances starting together on a new database write the same record, and only one write wins.
+    /// (Databases bound before this carry a random id; nothing looks a record up by its id.)
+    static let onlyID = UUID(uuidString: "00000000-0000-4000-8000-000000000001")!
 
-    init(id: UUID? = nil, keyringID: String, createdAt: Date) {
-        self.id = id
+    init(keyringID: String, createdAt: Date) {
+        self.id = Self.onlyID
         self.keyringID = keyringID
         self.createdAt = createdAt
     }

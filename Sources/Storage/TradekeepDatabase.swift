@@ -123,15 +123,17 @@ public struct TradekeepDatabase: Sendable {
     /// write wins, the others fail on its primary key, and every instance compares its keyring with the winner's.
     public func bind(toKeyring keyringID: String, logger: Logger) async throws {
         let database = try self.database(logger: logger)
-        if try await InstanceRecord.query(on: database).first() == nil {
+        var records = try await InstanceRecord.query(on: database).all()
+        if records.isEmpty {
             do {
-                try await InstanceRecord(id: InstanceRecord.firstID, keyringID: keyringID, createdAt: Date()).create(on: database)
+                try await InstanceRecord(keyringID: keyringID, createdAt: Date()).create(on: database)
+                return
             } catch {
-                // Lost the race to another instance (its record is read below), or the write truly failed.
-                guard try await InstanceRecord.query(on: database).first() != nil else { throw error }
+                // Lost the race to another instance (its record is compared below), or the write truly failed.
+                records = try await InstanceRecord.query(on: database).all()
+                if records.isEmpty { throw error }
             }
         }
-        let records = try await InstanceRecord.query(on: database).all()
         if let other = records.first(where: { $0.keyringID != keyringID }) {
             throw StorageError.keyringMismatch(databaseKeyring: other.keyringID, dataFolderKeyring: keyringID)
         }

@@ -44,6 +44,7 @@ public struct VaultStore: Sendable {
         do {
             // Version 1 named, not "the current one plus one": an instance that lost the race must not add version 2.
             try await self.insertVersion(1, reference)
+            return KEKVersions(current: 1, references: [1: reference])
         } catch {
             // Instances starting together all find no version and all write version 1: one wins, the others fail on
             // its primary key and use it. Any other failure leaves the table empty and is thrown.
@@ -51,7 +52,6 @@ public struct VaultStore: Sendable {
             if !written.references.isEmpty { return written }
             throw error
         }
-        return try await self.versions()
     }
 
     /// Make `reference` the current version; returns its number.
