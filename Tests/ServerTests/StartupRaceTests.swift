@@ -36,6 +36,47 @@ import Vault
         await #expect(throws: StorageError.self) { try await instances[1].bind(toKeyring: "another-keyring", logger: Self.logger) }
     }
 
+    /// Two deployments (two keyrings) starting together on one new database: exactly one binds it, the other is
+    /// refused, and the one record names the winner.
+    static func raceKeyrings(_ instances: [TradekeepDatabase]) async throws {
+        let outcomes = await withTaskGroup(of: (String, Bool).self) { group in
+            for (index, instance) in instances.enumerated() {
+                group.addTask {
+                    let keyring = "deployment-\(index)"
+                    do {
+                        try await instance.bind(toKeyring: keyring, logger: Self.logger)
+                        return (keyring, true)
+                    } catch {
+                        return (keyring, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        let winners = outcomes.filter(\.value).map(\.key)
+        #expect(winners.count == 1, "\(outcomes)")
+        let bindings = try await instances[0].sql(logger: Self.logger).raw("SELECT keyring_id FROM tradekeep_instance").all()
+        #expect(try bindings.map { try $0.decode(column: "keyring_id", as: String.self) } == winners)
+    }
+
+    @Test("SQLite: two deployments' keyrings race to bind one new database file: one binds it, the other is refused")
+    func sqliteKeyrings() async throws {
+        for round in 0..<5 {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let path = directory.appending("tradekeep-\(round).sqlite").path
+            let instances = try (0..<2).map { _ in try TradekeepDatabase(location: .sqliteFile(path: path)) }
+            try await instances[0].migrate(logger: Self.logger)
+            do {
+                try await Self.raceKeyrings(instances)
+            } catch {
+                for instance in instances { await instance.shutdown() }
+                throw error
+            }
+            for instance in instances { await instance.shutdown() }
+        }
+    }
+
     @Test("SQLite: two handles on one new database file start together eight times over: one binding, one version 1, no failure")
     func sqliteFile() async throws {
         for round in 0..<5 {
@@ -55,7 +96,7 @@ import Vault
     }
 
     @Test(
-        "PostgreSQL: two instances migrate and start together on a new schema, five times over: one binding, one version 1, no failure",
+        "PostgreSQL: two instances migrate and start together on a new schema: one binding, one version 1, no failure; two keyrings: one binds, the other is refused",
         .enabled(
             if: TestEnvironment.needs(AuditConcurrencyTests.postgres != nil),
             "needs PostgreSQL (TRADEKEEP_TEST_DATABASE_URL; scripts/dev-postgres)"
@@ -63,7 +104,7 @@ import Vault
     )
     func postgres() async throws {
         let base = try #require(AuditConcurrencyTests.postgres, "TRADEKEEP_REQUIRE_ALL=1 but no PostgreSQL URL is set")
-        for round in 0..<5 {
+        for round in 0..<6 {
             let schema = "t_start_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(14))"
             let url = base + (base.contains("?") ? "&" : "?") + "schema=\(schema)"
             let instances = try (0..<2).map { _ in try TradekeepDatabase(location: DatabaseLocation(url: url)) }
@@ -73,7 +114,12 @@ import Vault
                     for instance in instances { group.addTask { try await instance.migrate(logger: Self.logger) } }
                     try await group.waitForAll()
                 }
-                try await Self.raceStarts(instances, keyring: "keyring-\(round)")
+                // Even rounds: one deployment's instances; odd rounds: two deployments' keyrings.
+                if round.isMultiple(of: 2) {
+                    try await Self.raceStarts(instances, keyring: "keyring-\(round)")
+                } else {
+                    try await Self.raceKeyrings(instances)
+                }
             } catch {
                 for instance in instances { await instance.shutdown() }
                 await AuditConcurrencyTests.drop(schema, base: base)
