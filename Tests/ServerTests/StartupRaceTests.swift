@@ -59,16 +59,16 @@ import Vault
         #expect(try bindings.map { try $0.decode(column: "keyring_id", as: String.self) } == winners)
     }
 
-    @Test("SQLite: two deployments' keyrings race to bind one new database file: one binds it, the other is refused")
-    func sqliteKeyrings() async throws {
+    /// Five rounds, each on a new, migrated database file with two handles on it.
+    static func onNewSQLiteFiles(_ body: (_ instances: [TradekeepDatabase], _ round: Int) async throws -> Void) async throws {
         for round in 0..<5 {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
             let path = directory.appending("tradekeep-\(round).sqlite").path
             let instances = try (0..<2).map { _ in try TradekeepDatabase(location: .sqliteFile(path: path)) }
-            try await instances[0].migrate(logger: Self.logger)
             do {
-                try await Self.raceKeyrings(instances)
+                try await instances[0].migrate(logger: Self.logger)
+                try await body(instances, round)
             } catch {
                 for instance in instances { await instance.shutdown() }
                 throw error
@@ -77,22 +77,14 @@ import Vault
         }
     }
 
+    @Test("SQLite: two deployments' keyrings race to bind one new database file: one binds it, the other is refused")
+    func sqliteKeyrings() async throws {
+        try await Self.onNewSQLiteFiles { instances, _ in try await Self.raceKeyrings(instances) }
+    }
+
     @Test("SQLite: two handles on one new database file start together eight times over: one binding, one version 1, no failure")
     func sqliteFile() async throws {
-        for round in 0..<5 {
-            let directory = try TemporaryDirectory()
-            defer { directory.remove() }
-            let path = directory.appending("tradekeep-\(round).sqlite").path
-            let instances = try (0..<2).map { _ in try TradekeepDatabase(location: .sqliteFile(path: path)) }
-            try await instances[0].migrate(logger: Self.logger)
-            do {
-                try await Self.raceStarts(instances, keyring: "keyring-\(round)")
-            } catch {
-                for instance in instances { await instance.shutdown() }
-                throw error
-            }
-            for instance in instances { await instance.shutdown() }
-        }
+        try await Self.onNewSQLiteFiles { instances, round in try await Self.raceStarts(instances, keyring: "keyring-\(round)") }
     }
 
     @Test(
